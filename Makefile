@@ -1,0 +1,50 @@
+# Two commands matter on a fresh Debian 12 machine with Go:
+#   make run   runs the server (a private PostgreSQL unless DATABASE_URL is set)
+#   make test  runs every test against a real PostgreSQL and Redis
+# Both install the missing Debian packages first when run as root.
+
+SHELL := /bin/bash
+STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
+
+.PHONY: deps run build test lint bench
+
+# deps makes sure the PostgreSQL server binaries and redis-server exist.
+# Debian keeps initdb/pg_ctl off PATH in /usr/lib/postgresql/VERSION/bin;
+# internal/localpg looks there too. Installing `postgresql` may start a
+# system cluster on port 5432: harmless, the project never uses it.
+deps:
+	@missing=""; \
+	if ! command -v initdb >/dev/null 2>&1 && ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then \
+		missing="$$missing postgresql"; \
+	fi; \
+	if ! command -v redis-server >/dev/null 2>&1 && [ ! -x /usr/bin/redis-server ]; then \
+		missing="$$missing redis-server"; \
+	fi; \
+	if [ -z "$$missing" ]; then exit 0; fi; \
+	if [ "$$(id -u)" != 0 ]; then \
+		echo "missing Debian packages:$$missing; install them with: sudo apt-get install$$missing" >&2; \
+		exit 1; \
+	fi; \
+	echo "installing$$missing"; \
+	apt-get update && \
+	DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $$missing
+
+run: deps
+	go run ./cmd/crm serve
+
+build:
+	go build -o bin/crm ./cmd/crm
+
+test: deps
+	go vet ./...
+	go test -race -count=1 -timeout 20m ./...
+
+lint:
+	go run $(STATICCHECK) ./...
+
+bench:
+	@if [ -d cmd/crmbench ]; then \
+		go run ./cmd/crmbench; \
+	else \
+		echo "bench: not yet (cmd/crmbench does not exist)"; \
+	fi

@@ -1,0 +1,38 @@
+// Package aggregates decides. Each aggregate is a plain struct rebuilt
+// from its stream's events (Apply) with methods that check the rules and
+// return the events a command should append, or a *crm.Error.
+//
+// Aggregates are pure: no database, no HTTP, no clock (the time of a
+// decision is passed in), no randomness (ids are passed in). That keeps
+// every rule testable as given-events / when-command / then-events.
+package aggregates
+
+import (
+	"time"
+
+	"example.com/crm/events"
+)
+
+// State is an aggregate that can be rebuilt from its events.
+type State interface {
+	Apply(e events.Event)
+}
+
+// Replay applies evs to s in order.
+func Replay(s State, evs []events.Event) {
+	for _, e := range evs {
+		s.Apply(e)
+	}
+}
+
+// Record applies freshly decided payloads to s as if they had been stored
+// at versions after `version`, at time now, and returns them as pending
+// events. Commands use it to answer with the state the append produces.
+func Record(s State, version int, now time.Time, decided ...events.Payload) []events.Pending {
+	out := make([]events.Pending, len(decided))
+	for i, p := range decided {
+		out[i] = events.Pending{Data: p, OccurredAt: now}
+		s.Apply(events.Event{Version: version + i + 1, Type: p.EventType(), Data: p, OccurredAt: now})
+	}
+	return out
+}

@@ -1,0 +1,215 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/gorilla/mux"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/jackc/pgx/v5/stdlib"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/redis/go-redis/v9"
+
+	"example.com/crm/events"
+	"example.com/crm/events/pgstore"
+	"example.com/crm/httpapi"
+	"example.com/crm/migrations"
+	"example.com/crm/projections"
+	"example.com/crm/projections/streamstats"
+)
+
+// App is the wired server: one pool, one event store, the projectors and
+// the HTTP API. Tests and main drive it through Run and Close.
+type App struct {
+	cfg      Config
+	log      *slog.Logger
+	pool     *pgxpool.Pool
+	redis    *redis.Client
+	reg      *events.Registry
+	hub      *projections.Hub
+	progress *projections.Progress
+	notifier *projections.Notifier
+	store    *pgstore.Store
+	runner   *projections.Runner
+	waiter   *projections.Waiter
+	metrics  *prometheus.Registry
+	handler  http.Handler
+}
+
+// projectorsFor lists every projector, in one place, so that serve,
+// status and rebuild agree.
+func projectorsFor(reg *events.Registry) []projections.Projector {
+	return []projections.Projector{
+		streamstats.Projector(reg),
+	}
+}
+
+func projectorNames() []string {
+	var names []string
+	for _, p := range projectorsFor(events.Domain()) {
+		names = append(names, p.Name)
+	}
+	return names
+}
+
+func newApp(ctx context.Context, cfg Config, dsn string, log *slog.Logger) (*App, error) {
+	pcfg, err := pgxpool.ParseConfig(dsn)
+	if err != nil {
+		return nil, err
+	}
+	if pcfg.MaxConns < 40 {
+		pcfg.MaxConns = 40
+	}
+	pool, err := pgxpool.NewWithConfig(ctx, pcfg)
+	if err != nil {
+		return nil, err
+	}
+	a := &App{cfg: cfg, log: log, pool: pool, reg: events.Domain(), hub: projections.NewHub(),
+		progress: projections.NewProgress(), metrics: prometheus.NewRegistry()}
+	if cfg.RedisURL != "" {
+		opt, err := redis.ParseURL(cfg.RedisURL)
+		if err != nil {
+			pool.Close()
+			return nil, err
+		}
+		a.redis = redis.NewClient(opt)
+	}
+	a.notifier = projections.NewNotifier(pool, log)
+	a.store = pgstore.New(pool, a.reg, pgstore.Hooks{
+		Committed: func(xid uint64) { a.hub.Committed(xid); a.notifier.Committed(xid) },
+		Ended:     a.hub.Ended,
+	})
+	a.runner, err = projections.NewRunner(projections.Config{
+		Pool: pool, Registry: a.reg, Hub: a.hub, Progress: a.progress,
+		Projectors: projectorsFor(a.reg), Logger: log,
+	})
+	if err != nil {
+		a.Close()
+		return nil, err
+	}
+	a.waiter = projections.NewWaiter(pool, a.progress, cfg.ConsistencyTimeout)
+	a.metrics.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	a.handler, err = a.routes()
+	if err != nil {
+		a.Close()
+		return nil, err
+	}
+	return a, nil
+}
+
+func (a *App) routes() (http.Handler, error) {
+	r := mux.NewRouter()
+	r.NotFoundHandler = httpapi.NotFound(r)
+	r.MethodNotAllowedHandler = httpapi.MethodNotAllowed(r)
+	r.Use(httpapi.RecordRoute)
+	ops := httpapi.Ops{Version: version, Ready: a.readiness}
+	r.Handle("/health", httpapi.HandlerFunc(ops.Health)).Methods(http.MethodGet)
+	r.Handle("/ready", httpapi.HandlerFunc(ops.ReadyHandler)).Methods(http.MethodGet)
+	r.Handle("/metrics", promhttp.HandlerFor(a.metrics, promhttp.HandlerOpts{})).Methods(http.MethodGet)
+
+	metrics, err := httpapi.NewMetrics(a.metrics)
+	if err != nil {
+		return nil, err
+	}
+	return httpapi.Chain(r,
+		httpapi.StripTrailingSlash,
+		httpapi.RequestID,
+		httpapi.Logger(a.log),
+		httpapi.AccessLog(a.log),
+		httpapi.Recover(a.log),
+		metrics.Middleware,
+		httpapi.CORS(a.cfg.CORSOrigins),
+		httpapi.BodyLimit(1<<20),
+		httpapi.RequireJSON,
+	), nil
+}
+
+// readiness reports PostgreSQL, migrations, Redis and every projector.
+func (a *App) readiness(ctx context.Context) httpapi.Readiness {
+	rd := httpapi.Readiness{Postgres: "ok", Redis: "disabled", Migrations: "current"}
+	if err := a.pool.Ping(ctx); err != nil {
+		rd.Postgres = "down"
+		return rd
+	}
+	db := stdlib.OpenDBFromPool(a.pool)
+	pending, err := migrations.Pending(ctx, db)
+	db.Close()
+	switch {
+	case err != nil:
+		rd.Migrations = "unknown"
+	case pending:
+		rd.Migrations = "pending"
+	}
+	if a.redis != nil {
+		rd.Redis = "ok"
+		if err := a.redis.Ping(ctx).Err(); err != nil {
+			rd.Redis = "down"
+		}
+	}
+	st, err := projections.ReadStatus(ctx, a.pool, a.runner.Names())
+	if err == nil {
+		for _, s := range st {
+			rd.Projections = append(rd.Projections, httpapi.ProjectionReadiness{
+				Name: s.Name, Position: s.Position, Backlog: s.Backlog, LagSeconds: s.LagSeconds})
+		}
+	}
+	return rd
+}
+
+// Run serves until ctx ends. started is when the process began, for the
+// start-to-ready log line.
+func (a *App) Run(ctx context.Context, started time.Time) error {
+	ln, err := listen(a.cfg.HTTPAddr)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var wg sync.WaitGroup
+	errc := make(chan error, 2)
+	wg.Add(3)
+	go func() { defer wg.Done(); a.notifier.Run(ctx) }()
+	go func() { defer wg.Done(); projections.Listen(ctx, a.pool, a.hub, a.notifier, a.log) }()
+	go func() {
+		defer wg.Done()
+		if err := a.runner.Run(ctx); err != nil {
+			errc <- err
+		}
+	}()
+	<-a.runner.Running()
+
+	srv := &http.Server{Handler: a.handler, ReadHeaderTimeout: 10 * time.Second}
+	go func() {
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			errc <- err
+		}
+	}()
+	a.log.Info("crm is ready", "addr", ln.Addr().String(), "start_to_ready", time.Since(started).String())
+
+	select {
+	case <-ctx.Done():
+	case err = <-errc:
+	}
+	shutdown(srv, a.log)
+	cancel()
+	_ = a.runner.Close()
+	wg.Wait()
+	return err
+}
+
+// Close releases the pool and Redis.
+func (a *App) Close() {
+	if a.runner != nil {
+		_ = a.runner.Close()
+	}
+	if a.redis != nil {
+		_ = a.redis.Close()
+	}
+	a.pool.Close()
+}

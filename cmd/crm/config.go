@@ -1,0 +1,207 @@
+package main
+
+import (
+	"bufio"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Config is every setting of the server, read from the environment (and
+// a .env file, if present) in one place, validated at start and logged
+// with secrets redacted. Nothing else reads the environment.
+type Config struct {
+	DatabaseURL        string        // unset: run a private PostgreSQL under DataDir
+	DataDir            string        // CRM_DATA_DIR, default ./.crm
+	RedisURL           string        // unset: no Redis
+	SecretKey          string        // HS256 key for access tokens
+	AccessTokenTTL     time.Duration // default 15m
+	RefreshTokenTTL    time.Duration // default 720h
+	CORSOrigins        []string
+	Environment        string // development | production
+	HTTPAddr           string // default :8000
+	ConsistencyTimeout time.Duration
+	AuthRateLimit      int // per minute; 0 disables
+	LogLevel           slog.Level
+	LogFormat          string // json | text
+}
+
+// devSecret is used only outside production when SECRET_KEY is unset, so
+// that `make run` works with no set-up; production refuses to start
+// without a real key.
+const devSecret = "development-only-secret-key-do-not-use-in-production"
+
+// LoadConfig reads the environment through getenv.
+func LoadConfig(getenv func(string) string) (Config, error) {
+	c := Config{
+		DatabaseURL: getenv("DATABASE_URL"),
+		DataDir:     or(getenv("CRM_DATA_DIR"), ".crm"),
+		RedisURL:    getenv("REDIS_URL"),
+		SecretKey:   getenv("SECRET_KEY"),
+		Environment: or(getenv("ENVIRONMENT"), "development"),
+		HTTPAddr:    or(getenv("HTTP_ADDR"), ":8000"),
+		LogFormat:   or(getenv("LOG_FORMAT"), "json"),
+	}
+	var errs []error
+	dur := func(name string, def time.Duration) time.Duration {
+		v := getenv(name)
+		if v == "" {
+			return def
+		}
+		d, err := parseDuration(v)
+		if err != nil || d <= 0 {
+			errs = append(errs, fmt.Errorf("%s: %q is not a positive duration (e.g. 15m, 2s, or seconds)", name, v))
+		}
+		return d
+	}
+	c.AccessTokenTTL = dur("ACCESS_TOKEN_TTL", 15*time.Minute)
+	c.RefreshTokenTTL = dur("REFRESH_TOKEN_TTL", 30*24*time.Hour)
+	c.ConsistencyTimeout = dur("CONSISTENCY_TIMEOUT", 2*time.Second)
+
+	c.AuthRateLimit = 20
+	if v := getenv("AUTH_RATE_LIMIT"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 {
+			errs = append(errs, fmt.Errorf("AUTH_RATE_LIMIT: %q is not a whole number ≥ 0", v))
+		}
+		c.AuthRateLimit = n
+	}
+	origins, err := parseList(getenv("CORS_ORIGINS"))
+	if err != nil {
+		errs = append(errs, fmt.Errorf("CORS_ORIGINS: %w", err))
+	}
+	c.CORSOrigins = origins
+	if err := c.LogLevel.UnmarshalText([]byte(or(getenv("LOG_LEVEL"), "info"))); err != nil {
+		errs = append(errs, fmt.Errorf("LOG_LEVEL: %w", err))
+	}
+	switch c.Environment {
+	case "development":
+		if c.SecretKey == "" {
+			c.SecretKey = devSecret
+		}
+	case "production":
+		if len(c.SecretKey) < 32 {
+			errs = append(errs, errors.New("SECRET_KEY: production needs a key of at least 32 bytes"))
+		}
+	default:
+		errs = append(errs, fmt.Errorf("ENVIRONMENT: %q is neither development nor production", c.Environment))
+	}
+	if c.LogFormat != "json" && c.LogFormat != "text" {
+		errs = append(errs, fmt.Errorf("LOG_FORMAT: %q is neither json nor text", c.LogFormat))
+	}
+	return c, errors.Join(errs...)
+}
+
+// LogValue prints the configuration with secrets redacted.
+func (c Config) LogValue() slog.Value {
+	return slog.GroupValue(
+		slog.String("database_url", redactURL(c.DatabaseURL)),
+		slog.String("data_dir", c.DataDir),
+		slog.String("redis_url", redactURL(c.RedisURL)),
+		slog.String("secret_key", redactSecret(c.SecretKey)),
+		slog.Duration("access_token_ttl", c.AccessTokenTTL),
+		slog.Duration("refresh_token_ttl", c.RefreshTokenTTL),
+		slog.Any("cors_origins", c.CORSOrigins),
+		slog.String("environment", c.Environment),
+		slog.String("http_addr", c.HTTPAddr),
+		slog.Duration("consistency_timeout", c.ConsistencyTimeout),
+		slog.Int("auth_rate_limit", c.AuthRateLimit),
+		slog.String("log_level", c.LogLevel.String()),
+		slog.String("log_format", c.LogFormat),
+	)
+}
+
+func or(v, def string) string {
+	if v == "" {
+		return def
+	}
+	return v
+}
+
+// parseDuration accepts Go durations ("15m") and plain seconds ("900").
+func parseDuration(v string) (time.Duration, error) {
+	if n, err := strconv.Atoi(v); err == nil {
+		return time.Duration(n) * time.Second, nil
+	}
+	return time.ParseDuration(v)
+}
+
+// parseList accepts a JSON list or a comma-separated list.
+func parseList(v string) ([]string, error) {
+	v = strings.TrimSpace(v)
+	if v == "" {
+		return nil, nil
+	}
+	if strings.HasPrefix(v, "[") {
+		var out []string
+		if err := json.Unmarshal([]byte(v), &out); err != nil {
+			return nil, fmt.Errorf("not a JSON list of strings: %w", err)
+		}
+		return out, nil
+	}
+	var out []string
+	for _, s := range strings.Split(v, ",") {
+		if s = strings.TrimSpace(s); s != "" {
+			out = append(out, s)
+		}
+	}
+	return out, nil
+}
+
+func redactURL(u string) string {
+	if u == "" {
+		return ""
+	}
+	// scheme://user:password@host → scheme://user:***@host
+	at := strings.LastIndex(u, "@")
+	scheme := strings.Index(u, "://")
+	if at < 0 || scheme < 0 || at < scheme {
+		return u
+	}
+	creds := u[scheme+3 : at]
+	if i := strings.Index(creds, ":"); i >= 0 {
+		creds = creds[:i] + ":***"
+	}
+	return u[:scheme+3] + creds + u[at:]
+}
+
+func redactSecret(s string) string {
+	if s == "" {
+		return ""
+	}
+	return fmt.Sprintf("*** (%d bytes)", len(s))
+}
+
+// loadDotEnv sets variables from a .env file that are not already set.
+// A missing file is fine.
+func loadDotEnv(path string) error {
+	f, err := os.Open(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		line := strings.TrimSpace(sc.Text())
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		k, v, ok := strings.Cut(strings.TrimPrefix(line, "export "), "=")
+		if !ok {
+			continue
+		}
+		k, v = strings.TrimSpace(k), strings.Trim(strings.TrimSpace(v), `"'`)
+		if _, set := os.LookupEnv(k); !set {
+			os.Setenv(k, v)
+		}
+	}
+	return sc.Err()
+}

@@ -1,0 +1,106 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"path/filepath"
+	"text/tabwriter"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"example.com/crm/internal/localpg"
+	"example.com/crm/migrations"
+	"example.com/crm/projections"
+)
+
+// withDatabase runs fn with a database URL: DATABASE_URL when set, else a
+// private PostgreSQL started from the machine's binaries under DataDir,
+// reused across runs and stopped when fn returns.
+func withDatabase(ctx context.Context, cfg Config, log *slog.Logger, fn func(dsn string) error) error {
+	if cfg.DatabaseURL != "" {
+		return fn(cfg.DatabaseURL)
+	}
+	dir, err := filepath.Abs(filepath.Join(cfg.DataDir, "postgres"))
+	if err != nil {
+		return err
+	}
+	log.Info("DATABASE_URL is unset: running a private PostgreSQL", "data_dir", dir)
+	cluster, err := localpg.Start(ctx, localpg.Options{
+		DataDir: dir,
+		Logf:    func(format string, args ...any) { log.Info(fmt.Sprintf(format, args...)) },
+	})
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err := cluster.Stop(); err != nil {
+			log.Error("stopping the private PostgreSQL", "err", err)
+		}
+	}()
+	log.Info("private PostgreSQL is up", "data_dir", dir, "url", cluster.URL("crm"))
+	return fn(cluster.URL("crm"))
+}
+
+func migrateUp(ctx context.Context, dsn string) (int, error) {
+	return migrations.Up(ctx, dsn)
+}
+
+// serve runs the API and the projectors until ctx ends.
+func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
+	log.Info("starting crm", "version", version, "config", cfg)
+	return withDatabase(ctx, cfg, log, func(dsn string) error {
+		started := time.Now()
+		n, err := migrateUp(ctx, dsn)
+		if err != nil {
+			return err
+		}
+		log.Info("migrations applied", "count", n)
+		app, err := newApp(ctx, cfg, dsn, log)
+		if err != nil {
+			return err
+		}
+		defer app.Close()
+		return app.Run(ctx, started)
+	})
+}
+
+func projectionsStatus(ctx context.Context, dsn string, out io.Writer) error {
+	pool, err := pgxpool.New(ctx, dsn)
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	st, err := projections.ReadStatus(ctx, pool, projectorNames())
+	if err != nil {
+		return err
+	}
+	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "PROJECTOR\tPOSITION\tBACKLOG\tLAG")
+	for _, s := range st {
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%.3fs\n", s.Name, s.Position, s.Backlog, s.LagSeconds)
+	}
+	return tw.Flush()
+}
+
+// listen binds addr, so that a port clash fails at start, not later.
+func listen(addr string) (net.Listener, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("listen on %s: %w", addr, err)
+	}
+	return ln, nil
+}
+
+func shutdown(srv *http.Server, log *slog.Logger) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(ctx); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		log.Error("http shutdown", "err", err)
+	}
+}

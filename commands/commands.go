@@ -1,0 +1,173 @@
+// Package commands orchestrates the write side: each use case (one file
+// per command) loads the aggregates it needs from the event store, lets
+// them decide, and appends the result in one atomic batch under optimistic
+// concurrency. Application is the table of contents.
+//
+// Commands never read read models (they would be stale): every rule is
+// checked against aggregates rebuilt from their streams, and rules that
+// span aggregates are enforced by appending to every stream involved.
+package commands
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/google/uuid"
+
+	"example.com/crm"
+	"example.com/crm/aggregates"
+	"example.com/crm/events"
+)
+
+// Clock returns the time of a decision (UTC).
+type Clock func() time.Time
+
+// Deps are what commands need from the outside.
+type Deps struct {
+	Store events.Store
+	// Now defaults to time.Now in UTC, truncated to microseconds (what
+	// PostgreSQL stores), so that a response equals a later read.
+	Now Clock
+	// NewID defaults to UUID v7 (time-ordered).
+	NewID func() uuid.UUID
+	// MaxAttempts bounds the retries after a version conflict (default 5).
+	MaxAttempts int
+}
+
+// Application is every command of the system.
+type Application struct {
+	store       events.Store
+	now         Clock
+	newID       func() uuid.UUID
+	maxAttempts int
+}
+
+// New returns the write side over deps.
+func New(d Deps) *Application {
+	a := &Application{store: d.Store, now: d.Now, newID: d.NewID, maxAttempts: d.MaxAttempts}
+	if a.now == nil {
+		a.now = func() time.Time { return time.Now().UTC().Truncate(time.Microsecond) }
+	}
+	if a.newID == nil {
+		a.newID = func() uuid.UUID { return uuid.Must(uuid.NewV7()) }
+	}
+	if a.maxAttempts == 0 {
+		a.maxAttempts = 5
+	}
+	return a
+}
+
+// Result is what every command reports: the position of its last event
+// (X-Event-Position), zero when it appended nothing.
+type Result struct {
+	Position int64
+}
+
+// metadata builds event metadata from the request context. It fails
+// closed: no actor, no events.
+func metadata(ctx context.Context, tenant uuid.UUID) (events.Metadata, error) {
+	actor, err := crm.ActorFrom(ctx)
+	if err != nil {
+		return events.Metadata{}, err
+	}
+	m := events.Metadata{TenantID: tenant, ActorID: &actor.UserID, RequestID: crm.RequestIDFrom(ctx)}
+	if t, err := crm.TenantFrom(ctx); err == nil {
+		m.Role = string(t.Role)
+	}
+	m.CorrelationID = m.RequestID
+	return m, nil
+}
+
+// caller returns the actor and their role in the request's organization.
+func caller(ctx context.Context) (aggregates.Caller, crm.Tenant, error) {
+	actor, err := crm.ActorFrom(ctx)
+	if err != nil {
+		return aggregates.Caller{}, crm.Tenant{}, err
+	}
+	tenant, err := crm.TenantFrom(ctx)
+	if err != nil {
+		return aggregates.Caller{}, crm.Tenant{}, err
+	}
+	return aggregates.Caller{UserID: actor.UserID, Role: tenant.Role}, tenant, nil
+}
+
+// load rebuilds one aggregate of tenant from its stream and reports its
+// version (0 when the stream does not exist).
+func (a *Application) load(ctx context.Context, tenant, id uuid.UUID, s aggregates.State) (int, error) {
+	evs, err := a.store.Load(ctx, tenant, id, events.LoadOptions{})
+	if err != nil {
+		return 0, err
+	}
+	aggregates.Replay(s, evs)
+	if len(evs) == 0 {
+		return 0, nil
+	}
+	return evs[len(evs)-1].Version, nil
+}
+
+// IfMatch is the version a client said it read (If-Match), or nil.
+type IfMatch *int
+
+// checkIfMatch answers 412 when the client read another version. It runs
+// after every rule, as API.md orders the checks.
+func checkIfMatch(ifMatch IfMatch, version int) error {
+	if ifMatch != nil && *ifMatch != version {
+		return crm.Errorf(crm.CodeVersionMismatch, "the entity is at version %d, not %d", version, *ifMatch)
+	}
+	return nil
+}
+
+// errNothingToDo is returned by an attempt that decided no events.
+var errNothingToDo = errors.New("commands: nothing to append")
+
+// retry runs attempt (load, decide, append) until it succeeds, fails for a
+// reason other than a version conflict, or the attempts run out. With
+// If-Match, a conflict means the client's version is stale: 412 at once.
+func (a *Application) retry(ctx context.Context, ifMatch IfMatch, attempt func(ctx context.Context) error) error {
+	for i := 1; ; i++ {
+		err := attempt(ctx)
+		if !errors.Is(err, events.ErrConflict) {
+			return err
+		}
+		if ifMatch != nil {
+			return crm.Errorf(crm.CodeVersionMismatch, "the entity changed since version %d", *ifMatch)
+		}
+		if i >= a.maxAttempts {
+			return &crm.Error{Code: crm.CodeConcurrentModify, Message: fmt.Sprintf("gave up after %d concurrent modifications; retry", i)}
+		}
+	}
+}
+
+// Idempotency is an Idempotency-Key request's intent, carried from the
+// HTTP edge to the command that appends: Record renders the response the
+// command's result will get, so it can be stored with the events.
+type Idempotency struct {
+	UserID      uuid.UUID
+	Key         string
+	RequestHash string
+	Record      func(result any) (*events.IdempotencyRecord, error)
+}
+
+type idemKey struct{}
+
+// WithIdempotency attaches an Idempotency-Key intent to ctx.
+func WithIdempotency(ctx context.Context, i *Idempotency) context.Context {
+	return context.WithValue(ctx, idemKey{}, i)
+}
+
+// idempotencyRecord renders the record for result when the request
+// carries an Idempotency-Key, else nil.
+func idempotencyRecord(ctx context.Context, result any) (*events.IdempotencyRecord, error) {
+	i, _ := ctx.Value(idemKey{}).(*Idempotency)
+	if i == nil || i.Record == nil {
+		return nil, nil
+	}
+	rec, err := i.Record(result)
+	if err != nil || rec == nil {
+		return rec, err
+	}
+	rec.UserID, rec.Key, rec.RequestHash = i.UserID, i.Key, i.RequestHash
+	return rec, nil
+}

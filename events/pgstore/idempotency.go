@@ -1,0 +1,76 @@
+package pgstore
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+
+	"example.com/crm/events"
+)
+
+// ErrIdempotencyKeyUsed is returned by Append when another request with
+// the same user and key committed first (within 24 h). Nothing of this
+// append was written; the caller replays the stored response.
+var ErrIdempotencyKeyUsed = errors.New("pgstore: idempotency key already used")
+
+// IdempotencyTTL is how long a recorded response is replayed.
+const IdempotencyTTL = 24 * time.Hour
+
+// saveIdempotency records r, taking over a row only when it has expired.
+// A concurrent request with the same key waits here on the primary key
+// until the first commits, then finds the row taken.
+func saveIdempotency(ctx context.Context, tx pgx.Tx, r *events.IdempotencyRecord, position int64) error {
+	headers, err := json.Marshal(r.Headers)
+	if err != nil {
+		return err
+	}
+	tag, err := tx.Exec(ctx, `
+		INSERT INTO idempotency_keys (user_id, key, request_hash, status, headers, body, position)
+		VALUES ($1, $2, $3, $4, $5, $6, $8)
+		ON CONFLICT (user_id, key) DO UPDATE
+		SET request_hash = excluded.request_hash, status = excluded.status, headers = excluded.headers,
+		    body = excluded.body, position = excluded.position, created_at = now()
+		WHERE idempotency_keys.created_at < now() - $7::interval`,
+		r.UserID, r.Key, r.RequestHash, r.Status, headers, r.Body, ttl(), position)
+	if err != nil {
+		return fmt.Errorf("record idempotency key: %w", err)
+	}
+	if tag.RowsAffected() == 0 {
+		return ErrIdempotencyKeyUsed
+	}
+	return nil
+}
+
+// Idempotency returns the live record of (user, key), or nil.
+func (s *Store) Idempotency(ctx context.Context, userID uuid.UUID, key string) (*events.IdempotencyRecord, error) {
+	r := events.IdempotencyRecord{UserID: userID, Key: key}
+	var headers []byte
+	err := s.pool.QueryRow(ctx, `
+		SELECT request_hash, status, headers, body, position FROM idempotency_keys
+		WHERE user_id = $1 AND key = $2 AND created_at >= now() - $3::interval`,
+		userID, key, ttl()).
+		Scan(&r.RequestHash, &r.Status, &headers, &r.Body, &r.Position)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("pgstore.Idempotency: %w", err)
+	}
+	if err := json.Unmarshal(headers, &r.Headers); err != nil {
+		return nil, fmt.Errorf("pgstore.Idempotency: %w", err)
+	}
+	return &r, nil
+}
+
+// PurgeIdempotency deletes expired records and returns how many.
+func (s *Store) PurgeIdempotency(ctx context.Context) (int64, error) {
+	tag, err := s.pool.Exec(ctx, `DELETE FROM idempotency_keys WHERE created_at < now() - $1::interval`, ttl())
+	return tag.RowsAffected(), err
+}
+
+func ttl() string { return fmt.Sprintf("%d seconds", int(IdempotencyTTL.Seconds())) }

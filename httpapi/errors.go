@@ -1,0 +1,250 @@
+package httpapi
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strconv"
+
+	"example.com/crm"
+)
+
+// statusByCode is THE table mapping error codes to HTTP statuses (API.md
+// §1, Errors). It is the only package-level variable in httpapi: every
+// error a client sees gets its status here and nowhere else. A code
+// missing from it is a bug, answered as a 500 (and caught by the tests,
+// which walk every code of package crm).
+var statusByCode = map[crm.Code]int{
+	crm.CodeMalformedJSON:         http.StatusBadRequest,
+	crm.CodeValidation:            http.StatusBadRequest,
+	crm.CodeOrganizationRequired:  http.StatusBadRequest,
+	crm.CodeWonRequiresAmount:     http.StatusBadRequest,
+	crm.CodeDueDateInPast:         http.StatusBadRequest,
+	crm.CodeInvalidRole:           http.StatusBadRequest,
+	crm.CodeCannotChangeOwnerRole: http.StatusBadRequest,
+	crm.CodeOwnerCannotLeave:      http.StatusBadRequest,
+	crm.CodeOwnerNotMember:        http.StatusBadRequest,
+
+	crm.CodeUnauthenticated:     http.StatusUnauthorized,
+	crm.CodeInvalidCredentials:  http.StatusUnauthorized,
+	crm.CodeInvalidRefreshToken: http.StatusUnauthorized,
+
+	crm.CodeNotAMember:    http.StatusForbidden,
+	crm.CodeForbidden:     http.StatusForbidden,
+	crm.CodeStageRollback: http.StatusForbidden,
+
+	crm.CodeNotFound:        http.StatusNotFound,
+	crm.CodeUserNotFound:    http.StatusNotFound,
+	crm.CodeContactNotFound: http.StatusNotFound,
+	crm.CodeDealNotFound:    http.StatusNotFound,
+
+	crm.CodeMethodNotAllowed: http.StatusMethodNotAllowed,
+
+	crm.CodeEmailTaken:          http.StatusConflict,
+	crm.CodeAlreadyMember:       http.StatusConflict,
+	crm.CodeContactHasDeals:     http.StatusConflict,
+	crm.CodeConcurrentModify:    http.StatusConflict,
+	crm.CodeIdempotencyInFlight: http.StatusConflict,
+
+	crm.CodeVersionMismatch:      http.StatusPreconditionFailed,
+	crm.CodeBodyTooLarge:         http.StatusRequestEntityTooLarge,
+	crm.CodeUnsupportedMediaType: http.StatusUnsupportedMediaType,
+	crm.CodeIdempotencyKeyReused: http.StatusUnprocessableEntity,
+	crm.CodeRateLimited:          http.StatusTooManyRequests,
+
+	crm.CodeUnavailable:      http.StatusServiceUnavailable,
+	crm.CodeProjectionBehind: http.StatusServiceUnavailable,
+
+	crm.CodeInternal: http.StatusInternalServerError,
+}
+
+// defaultRetryAfter is the Retry-After, in seconds, of a 429 or 503 whose
+// error does not say how long to wait: clients must always be told.
+const defaultRetryAfter = 1
+
+// internalDetail is all a client learns about a 500.
+const internalDetail = "internal error"
+
+// Status returns the HTTP status for code, and 500 for a code the table
+// does not know (a bug, never a reason to leak a guess).
+func Status(code crm.Code) int {
+	if s, ok := statusByCode[code]; ok {
+		return s
+	}
+	return http.StatusInternalServerError
+}
+
+// StatusOf returns the status WriteError would answer err with. Code that
+// must know the status before writing (an idempotency store recording a
+// response, a test) uses it instead of a second table.
+func StatusOf(err error) int {
+	return Status(codeOf(err))
+}
+
+// codeOf is crm.ErrorCode, plus the one standard-library error the edge
+// itself can cause: a body over the limit read outside Decode.
+func codeOf(err error) crm.Code {
+	var ce *crm.Error
+	if errors.As(err, &ce) {
+		return ce.Code
+	}
+	var tooLarge *http.MaxBytesError
+	if errors.As(err, &tooLarge) {
+		return crm.CodeBodyTooLarge
+	}
+	return crm.CodeInternal
+}
+
+// RetryAfter wraps an error (usually a *crm.Error with RATE_LIMITED,
+// UNAVAILABLE or PROJECTION_BEHIND) with how many seconds the client
+// should wait, which WriteError sends as Retry-After on a 429 or 503.
+// It exists here, not in package crm, because waiting is an HTTP concern.
+type RetryAfter struct {
+	Err     error
+	Seconds int
+}
+
+// WithRetryAfter returns err wrapped in a *RetryAfter of the given
+// seconds.
+func WithRetryAfter(err error, seconds int) error {
+	return &RetryAfter{Err: err, Seconds: seconds}
+}
+
+// Error returns the wrapped error's text.
+func (e *RetryAfter) Error() string {
+	if e.Err == nil {
+		return "retry after " + strconv.Itoa(e.Seconds) + "s"
+	}
+	return e.Err.Error()
+}
+
+// Unwrap lets errors.As find the *crm.Error inside.
+func (e *RetryAfter) Unwrap() error { return e.Err }
+
+// Problem is the RFC 9457 body of every error response (API.md §1,
+// Errors). It is exported so that tests and the OpenAPI document describe
+// the very type that is written.
+type Problem struct {
+	Type      string           `json:"type"`
+	Title     string           `json:"title"`
+	Status    int              `json:"status"`
+	Detail    string           `json:"detail"`
+	Code      crm.Code         `json:"code"`
+	RequestID string           `json:"request_id"`
+	Errors    []crm.FieldError `json:"errors,omitempty"`
+}
+
+// WriteError answers r with err as an application/problem+json body.
+//
+// A *crm.Error anywhere in err's chain gives the code, the detail and, for
+// VALIDATION_ERROR, the fields. Anything else is a 500 whose detail is
+// "internal error": the cause is logged, with the request id, through
+// LoggerFrom(r.Context()), and never shown. 401 answers carry
+// WWW-Authenticate: Bearer; 429 and 503 answers carry Retry-After (from a
+// *RetryAfter in the chain, else one second).
+func WriteError(w http.ResponseWriter, r *http.Request, err error) {
+	p, retry := problemFor(r, err)
+	switch {
+	case p.Status >= 500 && p.Status != http.StatusServiceUnavailable:
+		LoggerFrom(r.Context()).ErrorContext(r.Context(), "internal error",
+			slog.String("request_id", p.RequestID),
+			slog.String("method", r.Method),
+			slog.String("path", r.URL.Path),
+			slog.Any("error", err))
+	case p.Status == http.StatusServiceUnavailable:
+		// Not a bug, but an operator wants to know why (database down,
+		// projections behind).
+		LoggerFrom(r.Context()).WarnContext(r.Context(), "unavailable",
+			slog.String("request_id", p.RequestID),
+			slog.String("code", string(p.Code)),
+			slog.Any("error", err))
+	}
+	writeProblem(w, p, retry)
+}
+
+// problemFor builds the body for err, and the Retry-After seconds (0 for
+// none).
+func problemFor(r *http.Request, err error) (Problem, int) {
+	code := codeOf(err)
+	status := Status(code)
+	detail := crm.ErrorMessage(err)
+	var fields []crm.FieldError
+	var ce *crm.Error
+	if errors.As(err, &ce) && code == crm.CodeValidation {
+		fields = ce.Fields
+	}
+	if code == crm.CodeBodyTooLarge && ce == nil {
+		detail = "request body too large"
+	}
+	if status == http.StatusInternalServerError {
+		// Whatever the error says (SQL, a code missing from the table)
+		// is for the log only.
+		code, detail, fields = crm.CodeInternal, internalDetail, nil
+	}
+	if detail == "" {
+		detail = http.StatusText(status)
+	}
+	retry := 0
+	if status == http.StatusTooManyRequests || status == http.StatusServiceUnavailable {
+		retry = defaultRetryAfter
+		var ra *RetryAfter
+		if errors.As(err, &ra) && ra.Seconds > 0 {
+			retry = ra.Seconds
+		}
+	}
+	return Problem{
+		Type:      "/docs/errors#" + string(code),
+		Title:     http.StatusText(status),
+		Status:    status,
+		Detail:    detail,
+		Code:      code,
+		RequestID: crm.RequestIDFrom(r.Context()),
+		Errors:    fields,
+	}, retry
+}
+
+// writeProblem writes p without logging: callers that already logged
+// (Recover) use it directly.
+func writeProblem(w http.ResponseWriter, p Problem, retryAfter int) {
+	body, err := json.Marshal(p)
+	if err != nil {
+		// A Problem is strings and ints; this cannot happen.
+		body = []byte(`{"type":"/docs/errors#INTERNAL","title":"Internal Server Error","status":500,"detail":"internal error","code":"INTERNAL"}`)
+		p.Status = http.StatusInternalServerError
+	}
+	h := w.Header()
+	h.Set("Content-Type", "application/problem+json")
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Del("Content-Length")
+	h.Del("ETag") // a handler may have set it before failing
+	if p.Status == http.StatusUnauthorized {
+		h.Set("WWW-Authenticate", "Bearer")
+	}
+	if retryAfter > 0 {
+		h.Set("Retry-After", strconv.Itoa(retryAfter))
+	}
+	w.WriteHeader(p.Status)
+	_, _ = w.Write(append(body, '\n'))
+}
+
+// WriteJSON answers with v as application/json and the given status.
+//
+// v is encoded before anything is written, so an encoding failure is
+// returned (and a HandlerFunc turns it into a clean 500) instead of
+// producing half a response. Errors writing to the client are not
+// returned: the client is gone and nothing can be answered any more.
+func WriteJSON(w http.ResponseWriter, status int, v any) error {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false) // an API, not a page: "<" stays "<"
+	if err := enc.Encode(v); err != nil {
+		return fmt.Errorf("httpapi.WriteJSON: %w", err)
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_, _ = w.Write(buf.Bytes())
+	return nil
+}

@@ -1,0 +1,282 @@
+package projections_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"example.com/crm/events"
+	"example.com/crm/events/pgstore"
+	"example.com/crm/internal/testenv"
+	"example.com/crm/internal/testevents"
+	"example.com/crm/projections"
+	"example.com/crm/projections/streamstats"
+)
+
+func TestMain(m *testing.M) { testenv.Main(m) }
+
+// env is one database with an event store and a recording projector whose
+// read model counts how often each event was applied.
+type env struct {
+	pool     *pgxpool.Pool
+	store    *pgstore.Store
+	hub      *projections.Hub
+	progress *projections.Progress
+	reg      *events.Registry
+	tenant   uuid.UUID
+}
+
+func newEnv(t *testing.T) *env {
+	t.Helper()
+	ctx := context.Background()
+	pool, err := pgxpool.New(ctx, testenv.Postgres(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(pool.Close)
+	if _, err := pool.Exec(ctx, `CREATE TABLE applied (event_id uuid PRIMARY KEY, seq int NOT NULL, times int NOT NULL)`); err != nil {
+		t.Fatal(err)
+	}
+	hub := projections.NewHub()
+	reg := testevents.Registry()
+	return &env{
+		pool: pool, hub: hub, progress: projections.NewProgress(), reg: reg, tenant: uuid.New(),
+		store: pgstore.New(pool, reg, pgstore.Hooks{Committed: hub.Committed, Ended: hub.Ended}),
+	}
+}
+
+// recorder counts applications per event; fail decides whether one
+// application fails (after writing, to prove the savepoint undoes it).
+func recorder(fail func(seq int) bool) projections.Projector {
+	return projections.Projector{Name: "recorder", Handlers: []cqrsHandler{
+		projections.On(func(ctx context.Context, tx pgx.Tx, e events.Event, n testevents.Noted) error {
+			if _, err := tx.Exec(ctx, `
+				INSERT INTO applied (event_id, seq, times) VALUES ($1, $2, 1)
+				ON CONFLICT (event_id) DO UPDATE SET times = applied.times + 1`, e.ID, n.Seq); err != nil {
+				return err
+			}
+			if fail != nil && fail(n.Seq) {
+				return errors.New("injected failure")
+			}
+			return nil
+		}),
+	}}
+}
+
+// start runs the projectors until the test ends or stop is called.
+func (e *env) start(t *testing.T, ps ...projections.Projector) (stop func()) {
+	t.Helper()
+	r, err := projections.NewRunner(projections.Config{
+		Pool: e.pool, Registry: e.reg, Hub: e.hub, Progress: e.progress, Projectors: ps,
+		BatchSize: 10, ResendInterval: 5 * time.Millisecond,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- r.Run(context.Background()) }()
+	select {
+	case <-r.Running():
+	case err := <-done:
+		t.Fatalf("runner stopped at start: %v", err)
+	}
+	var once sync.Once
+	stop = func() {
+		once.Do(func() {
+			if err := r.Close(); err != nil {
+				t.Errorf("close: %v", err)
+			}
+			<-done
+		})
+	}
+	t.Cleanup(stop)
+	return stop
+}
+
+func (e *env) append(t *testing.T, first, n int) events.Result {
+	t.Helper()
+	res, err := e.store.Append(context.Background(), events.Batch{
+		Metadata: events.Metadata{TenantID: e.tenant},
+		Streams:  []events.Append{{Stream: testevents.Stream(e.tenant), Events: testevents.Notes(first, n)}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res
+}
+
+// waitApplied waits (bounded) until the recorder applied want distinct
+// events, then checks none was applied twice.
+func (e *env) waitApplied(t *testing.T, want int) {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		var n, dup int
+		if err := e.pool.QueryRow(context.Background(),
+			`SELECT count(*), count(*) FILTER (WHERE times <> 1) FROM applied`).Scan(&n, &dup); err != nil {
+			t.Fatal(err)
+		}
+		if dup > 0 {
+			t.Fatalf("%d events were applied more than once", dup)
+		}
+		if n == want {
+			return
+		}
+		if n > want || time.Now().After(deadline) {
+			t.Fatalf("applied %d distinct events, want %d", n, want)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func TestProjectorSeesEveryCommittedEventOnceWhateverTheCommitOrder(t *testing.T) {
+	t.Parallel()
+	for _, t1Commits := range []bool{true, false} {
+		t.Run(fmt.Sprintf("T1 commits=%v", t1Commits), func(t *testing.T) {
+			t.Parallel()
+			e := newEnv(t)
+			e.start(t, recorder(nil))
+
+			// T1 appends and waits inside its transaction.
+			t1Inserted, t1Release := make(chan struct{}), make(chan struct{})
+			t1Done := make(chan error, 1)
+			go func() {
+				_, err := e.store.AppendTx(context.Background(), pgstore.Batch{
+					Batch: events.Batch{
+						Metadata: events.Metadata{TenantID: e.tenant},
+						Streams:  []events.Append{{Stream: testevents.Stream(e.tenant), Events: testevents.Notes(1, 3)}},
+					},
+					InTx: func(ctx context.Context, _ pgx.Tx, _ []events.Event) error {
+						close(t1Inserted)
+						<-t1Release
+						if !t1Commits {
+							return errors.New("T1 rolls back")
+						}
+						return nil
+					},
+				})
+				t1Done <- err
+			}()
+			<-t1Inserted
+
+			// T2 appends and commits while T1 is open: a later transaction
+			// id, possibly lower positions than T1's... and a projector
+			// that read by position alone would skip T1's events forever.
+			e.append(t, 100, 2)
+			time.Sleep(50 * time.Millisecond) // give the projector every chance to run ahead
+			var early int
+			if err := e.pool.QueryRow(context.Background(), `SELECT count(*) FROM applied`).Scan(&early); err != nil {
+				t.Fatal(err)
+			}
+			if early != 0 {
+				t.Fatalf("projector applied %d events while an older transaction was open", early)
+			}
+
+			close(t1Release)
+			err := <-t1Done
+			if t1Commits && err != nil {
+				t.Fatal(err)
+			}
+			if !t1Commits && err == nil {
+				t.Fatal("T1 should have rolled back")
+			}
+			want := 2
+			if t1Commits {
+				want = 5
+			}
+			e.waitApplied(t, want)
+
+			// The projector did not stall: a later append still arrives.
+			e.append(t, 200, 1)
+			e.waitApplied(t, want+1)
+		})
+	}
+}
+
+func TestHandlerFailingOnceLeavesNoDuplicateAndNoStall(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	var failed atomic.Bool
+	e.start(t, recorder(func(seq int) bool { return seq == 5 && failed.CompareAndSwap(false, true) }))
+
+	e.append(t, 1, 10)
+	e.waitApplied(t, 10)
+	if !failed.Load() {
+		t.Fatal("the failure was never injected")
+	}
+	e.append(t, 11, 5)
+	e.waitApplied(t, 15)
+}
+
+func TestRestartedProjectorResumesFromItsCheckpoint(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	stop := e.start(t, recorder(nil))
+	for i := range 10 {
+		e.append(t, i*10, 10)
+	}
+	time.Sleep(5 * time.Millisecond)
+	stop() // mid-stream, most likely
+
+	for i := 10; i < 20; i++ {
+		e.append(t, i*10, 10)
+	}
+	e.start(t, recorder(nil))
+	e.waitApplied(t, 200)
+}
+
+func TestWaiterReturnsOnceProjectorsCaughtUp(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	e.start(t, streamstats.Projector(e.reg))
+	w := projections.NewWaiter(e.pool, e.progress, 5*time.Second)
+	ctx := context.Background()
+
+	for i := range 20 {
+		res := e.append(t, i, 3)
+		if err := w.Wait(ctx, e.tenant, streamstats.Name); err != nil {
+			t.Fatal(err)
+		}
+		var count int
+		err := e.pool.QueryRow(ctx, `SELECT event_count FROM stream_stats WHERE tenant_id = $1 AND stream_id = $2`,
+			e.tenant, res.Events[0].StreamID).Scan(&count)
+		if err != nil {
+			t.Fatalf("append %d not visible right after Wait: %v", i, err)
+		}
+		if count != 3 {
+			t.Fatalf("stream has count %d, want 3", count)
+		}
+	}
+
+	st, err := projections.ReadStatus(ctx, e.pool, []string{streamstats.Name})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st[0].Backlog != 0 || st[0].Position == 0 {
+		t.Fatalf("status after catching up: %+v", st[0])
+	}
+}
+
+func TestWaiterGivesUpWithProjectionBehind(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	// no projector runs
+	if _, err := e.pool.Exec(context.Background(),
+		`INSERT INTO projector_checkpoints VALUES ('stream_stats', 0, '0')`); err != nil {
+		t.Fatal(err)
+	}
+	e.append(t, 1, 1)
+	w := projections.NewWaiter(e.pool, e.progress, 50*time.Millisecond)
+	err := w.Wait(context.Background(), e.tenant, streamstats.Name)
+	if crmCode(err) != "PROJECTION_BEHIND" {
+		t.Fatalf("want PROJECTION_BEHIND, got %v", err)
+	}
+}
