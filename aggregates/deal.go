@@ -150,6 +150,7 @@ func (d *Deal) Apply(e events.Event) {
 		d.Deleted = true
 		d.UpdatedAt = e.OccurredAt
 	case events.DealCommented, events.DealTaskAdded:
+		d.UpdatedAt = e.OccurredAt
 		// Timeline entries: they change no field of the deal.
 	}
 	d.Version = e.Version

@@ -45,8 +45,13 @@ func updateDeal(c aggregates.Caller, p aggregates.DealPatch) func(*aggregates.De
 	return func(d *aggregates.Deal) ([]events.Payload, error) { return d.Update(c, p) }
 }
 
-func stageTo(s string) aggregates.DealPatch  { return aggregates.DealPatch{Stage: aggregates.SetTo(s)} }
-func statusTo(s string) aggregates.DealPatch { return aggregates.DealPatch{Status: aggregates.SetTo(s)} }
+func stageTo(s string) aggregates.DealPatch {
+	return aggregates.DealPatch{Stage: aggregates.SetTo(s)}
+}
+
+func statusTo(s string) aggregates.DealPatch {
+	return aggregates.DealPatch{Status: aggregates.SetTo(s)}
+}
 
 func TestCreateDeal(t *testing.T) {
 	t.Parallel()
@@ -243,7 +248,7 @@ func TestDealRule3ClosedAt(t *testing.T) {
 	}
 
 	d = given(t, &aggregates.Deal{}, dealCreated(),
-		events.DealStatusChanged{Old: "new", New: "lost"},        // 2
+		events.DealStatusChanged{Old: "new", New: "lost"},         // 2
 		events.DealStatusChanged{Old: "lost", New: "in_progress"}, // 3
 	)
 	if d.ClosedAt != nil {

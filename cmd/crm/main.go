@@ -17,6 +17,8 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+
+	"example.com/crm/internal/app"
 )
 
 // version is set at build time with -ldflags "-X main.version=…".
@@ -48,10 +50,10 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		fmt.Fprintln(out, version)
 		return nil
 	}
-	if err := loadDotEnv(".env"); err != nil {
+	if err := app.LoadDotEnv(".env"); err != nil {
 		return fmt.Errorf(".env: %w", err)
 	}
-	cfg, err := LoadConfig(os.Getenv)
+	cfg, err := app.LoadConfig(os.Getenv)
 	if err != nil {
 		return fmt.Errorf("configuration:\n%w", err)
 	}
@@ -78,7 +80,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	return errors.New(usage)
 }
 
-func newLogger(cfg Config, w io.Writer) *slog.Logger {
+func newLogger(cfg app.Config, w io.Writer) *slog.Logger {
 	opts := &slog.HandlerOptions{Level: cfg.LogLevel}
 	if cfg.LogFormat == "text" {
 		return slog.New(slog.NewTextHandler(w, opts))

@@ -2,18 +2,16 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
-	"net/http"
 	"path/filepath"
 	"text/tabwriter"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"example.com/crm/internal/app"
 	"example.com/crm/internal/localpg"
 	"example.com/crm/migrations"
 	"example.com/crm/projections"
@@ -22,7 +20,7 @@ import (
 // withDatabase runs fn with a database URL: DATABASE_URL when set, else a
 // private PostgreSQL started from the machine's binaries under DataDir,
 // reused across runs and stopped when fn returns.
-func withDatabase(ctx context.Context, cfg Config, log *slog.Logger, fn func(dsn string) error) error {
+func withDatabase(ctx context.Context, cfg app.Config, log *slog.Logger, fn func(dsn string) error) error {
 	if cfg.DatabaseURL != "" {
 		return fn(cfg.DatabaseURL)
 	}
@@ -52,7 +50,7 @@ func migrateUp(ctx context.Context, dsn string) (int, error) {
 }
 
 // serve runs the API and the projectors until ctx ends.
-func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
+func serve(ctx context.Context, cfg app.Config, log *slog.Logger) error {
 	log.Info("starting crm", "version", version, "config", cfg)
 	return withDatabase(ctx, cfg, log, func(dsn string) error {
 		started := time.Now()
@@ -61,12 +59,12 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 			return err
 		}
 		log.Info("migrations applied", "count", n)
-		app, err := newApp(ctx, cfg, dsn, log)
+		a, err := app.New(ctx, cfg, dsn, version, log)
 		if err != nil {
 			return err
 		}
-		defer app.Close()
-		return app.Run(ctx, started)
+		defer a.Close()
+		return a.Run(ctx, started)
 	})
 }
 
@@ -76,7 +74,7 @@ func projectionsStatus(ctx context.Context, dsn string, out io.Writer) error {
 		return err
 	}
 	defer pool.Close()
-	st, err := projections.ReadStatus(ctx, pool, projectorNames())
+	st, err := projections.ReadStatus(ctx, pool, app.ProjectorNames())
 	if err != nil {
 		return err
 	}
@@ -86,21 +84,4 @@ func projectionsStatus(ctx context.Context, dsn string, out io.Writer) error {
 		fmt.Fprintf(tw, "%s\t%d\t%d\t%.3fs\n", s.Name, s.Position, s.Backlog, s.LagSeconds)
 	}
 	return tw.Flush()
-}
-
-// listen binds addr, so that a port clash fails at start, not later.
-func listen(addr string) (net.Listener, error) {
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		return nil, fmt.Errorf("listen on %s: %w", addr, err)
-	}
-	return ln, nil
-}
-
-func shutdown(srv *http.Server, log *slog.Logger) {
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if err := srv.Shutdown(ctx); err != nil && !errors.Is(err, http.ErrServerClosed) {
-		log.Error("http shutdown", "err", err)
-	}
 }

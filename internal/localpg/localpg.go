@@ -95,7 +95,8 @@ type Cluster struct {
 // Start runs a PostgreSQL server on o.DataDir (creating the cluster if the
 // directory is missing or empty), waits until it accepts connections and
 // makes sure the DefaultDatabase exists. A server left running on the same
-// data directory by an earlier, crashed process is stopped first.
+// data directory by an earlier, crashed process is stopped first. ctx
+// bounds start-up only: the server runs until Stop (or the caller's death).
 func Start(ctx context.Context, o Options) (*Cluster, error) {
 	c, err := newCluster(o)
 	if err != nil {

@@ -1,9 +1,14 @@
-package main
+// Package app wires the server: configuration, the pool, the event store,
+// the projectors, the command and query sides and the HTTP routes. cmd/crm
+// runs it; end-to-end tests start it on a throwaway database.
+package app
 
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"sync"
 	"time"
@@ -27,6 +32,7 @@ import (
 // App is the wired server: one pool, one event store, the projectors and
 // the HTTP API. Tests and main drive it through Run and Close.
 type App struct {
+	version  string
 	cfg      Config
 	log      *slog.Logger
 	pool     *pgxpool.Pool
@@ -40,6 +46,8 @@ type App struct {
 	waiter   *projections.Waiter
 	metrics  *prometheus.Registry
 	handler  http.Handler
+	stop     context.CancelFunc
+	wg       sync.WaitGroup
 }
 
 // projectorsFor lists every projector, in one place, so that serve,
@@ -50,7 +58,8 @@ func projectorsFor(reg *events.Registry) []projections.Projector {
 	}
 }
 
-func projectorNames() []string {
+// ProjectorNames lists every projector by name.
+func ProjectorNames() []string {
 	var names []string
 	for _, p := range projectorsFor(events.Domain()) {
 		names = append(names, p.Name)
@@ -58,7 +67,8 @@ func projectorNames() []string {
 	return names
 }
 
-func newApp(ctx context.Context, cfg Config, dsn string, log *slog.Logger) (*App, error) {
+// New wires an App on the database at dsn (migrations must be applied).
+func New(ctx context.Context, cfg Config, dsn, version string, log *slog.Logger) (*App, error) {
 	pcfg, err := pgxpool.ParseConfig(dsn)
 	if err != nil {
 		return nil, err
@@ -70,7 +80,7 @@ func newApp(ctx context.Context, cfg Config, dsn string, log *slog.Logger) (*App
 	if err != nil {
 		return nil, err
 	}
-	a := &App{cfg: cfg, log: log, pool: pool, reg: events.Domain(), hub: projections.NewHub(),
+	a := &App{version: version, cfg: cfg, log: log, pool: pool, reg: events.Domain(), hub: projections.NewHub(),
 		progress: projections.NewProgress(), metrics: prometheus.NewRegistry()}
 	if cfg.RedisURL != "" {
 		opt, err := redis.ParseURL(cfg.RedisURL)
@@ -108,7 +118,7 @@ func (a *App) routes() (http.Handler, error) {
 	r.NotFoundHandler = httpapi.NotFound(r)
 	r.MethodNotAllowedHandler = httpapi.MethodNotAllowed(r)
 	r.Use(httpapi.RecordRoute)
-	ops := httpapi.Ops{Version: version, Ready: a.readiness}
+	ops := httpapi.Ops{Version: a.version, Ready: a.readiness}
 	r.Handle("/health", httpapi.HandlerFunc(ops.Health)).Methods(http.MethodGet)
 	r.Handle("/ready", httpapi.HandlerFunc(ops.ReadyHandler)).Methods(http.MethodGet)
 	r.Handle("/metrics", promhttp.HandlerFor(a.metrics, promhttp.HandlerOpts{})).Methods(http.MethodGet)
@@ -162,28 +172,44 @@ func (a *App) readiness(ctx context.Context) httpapi.Readiness {
 	return rd
 }
 
-// Run serves until ctx ends. started is when the process began, for the
-// start-to-ready log line.
-func (a *App) Run(ctx context.Context, started time.Time) error {
-	ln, err := listen(a.cfg.HTTPAddr)
-	if err != nil {
-		return err
-	}
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	var wg sync.WaitGroup
-	errc := make(chan error, 2)
-	wg.Add(3)
-	go func() { defer wg.Done(); a.notifier.Run(ctx) }()
-	go func() { defer wg.Done(); projections.Listen(ctx, a.pool, a.hub, a.notifier, a.log) }()
+// Handler is the HTTP API (for tests that serve it themselves).
+func (a *App) Handler() http.Handler { return a.handler }
+
+// Start runs the projectors and the wake-up plumbing in the background
+// until ctx ends or Close is called, returning once every projector is
+// subscribed.
+func (a *App) Start(ctx context.Context) error {
+	ctx, a.stop = context.WithCancel(ctx)
+	errc := make(chan error, 1)
+	a.wg.Add(3)
+	go func() { defer a.wg.Done(); a.notifier.Run(ctx) }()
+	go func() { defer a.wg.Done(); projections.Listen(ctx, a.pool, a.hub, a.notifier, a.log) }()
 	go func() {
-		defer wg.Done()
+		defer a.wg.Done()
 		if err := a.runner.Run(ctx); err != nil {
 			errc <- err
 		}
 	}()
-	<-a.runner.Running()
+	select {
+	case <-a.runner.Running():
+		return nil
+	case err := <-errc:
+		return err
+	}
+}
 
+// Run serves HTTP on the configured address until ctx ends. started is
+// when the process began, for the start-to-ready log line.
+func (a *App) Run(ctx context.Context, started time.Time) error {
+	ln, err := net.Listen("tcp", a.cfg.HTTPAddr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", a.cfg.HTTPAddr, err)
+	}
+	if err := a.Start(ctx); err != nil {
+		ln.Close()
+		return err
+	}
+	errc := make(chan error, 1)
 	srv := &http.Server{Handler: a.handler, ReadHeaderTimeout: 10 * time.Second}
 	go func() {
 		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
@@ -196,18 +222,23 @@ func (a *App) Run(ctx context.Context, started time.Time) error {
 	case <-ctx.Done():
 	case err = <-errc:
 	}
-	shutdown(srv, a.log)
-	cancel()
-	_ = a.runner.Close()
-	wg.Wait()
+	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	if serr := srv.Shutdown(shutdownCtx); serr != nil && !errors.Is(serr, http.ErrServerClosed) {
+		a.log.Error("http shutdown", "err", serr)
+	}
 	return err
 }
 
-// Close releases the pool and Redis.
+// Close stops the projectors and releases the pool and Redis.
 func (a *App) Close() {
+	if a.stop != nil {
+		a.stop()
+	}
 	if a.runner != nil {
 		_ = a.runner.Close()
 	}
+	a.wg.Wait()
 	if a.redis != nil {
 		_ = a.redis.Close()
 	}

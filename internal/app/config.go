@@ -1,4 +1,4 @@
-package main
+package app
 
 import (
 	"bufio"
@@ -177,9 +177,9 @@ func redactSecret(s string) string {
 	return fmt.Sprintf("*** (%d bytes)", len(s))
 }
 
-// loadDotEnv sets variables from a .env file that are not already set.
+// LoadDotEnv sets variables from a .env file that are not already set.
 // A missing file is fine.
-func loadDotEnv(path string) error {
+func LoadDotEnv(path string) error {
 	f, err := os.Open(path)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil

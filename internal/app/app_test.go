@@ -1,0 +1,43 @@
+package app_test
+
+import (
+	"net/http"
+	"testing"
+
+	"example.com/crm/internal/apitest"
+	"example.com/crm/internal/testenv"
+)
+
+func TestMain(m *testing.M) { testenv.Main(m) }
+
+func TestOperationsRoutes(t *testing.T) {
+	t.Parallel()
+	for _, withRedis := range []bool{false, true} {
+		s := apitest.Start(t, apitest.Options{Redis: withRedis})
+
+		if r := s.Do(apitest.Request{Method: http.MethodGet, Path: "/health"}); r.Status != http.StatusOK || r.JSON(t)["status"] != "ok" {
+			t.Fatalf("/health: %d %s", r.Status, r.Body)
+		}
+		r := s.Do(apitest.Request{Method: http.MethodGet, Path: "/ready"})
+		if r.Status != http.StatusOK {
+			t.Fatalf("/ready: %d %s", r.Status, r.Body)
+		}
+		body := r.JSON(t)
+		wantRedis := "disabled"
+		if withRedis {
+			wantRedis = "ok"
+		}
+		if body["postgres"] != "ok" || body["redis"] != wantRedis || body["migrations"] != "current" {
+			t.Fatalf("/ready body: %s", r.Body)
+		}
+		if ps, _ := body["projections"].([]any); len(ps) == 0 {
+			t.Fatalf("/ready lists no projections: %s", r.Body)
+		}
+		if r := s.Do(apitest.Request{Method: http.MethodGet, Path: "/metrics"}); r.Status != http.StatusOK {
+			t.Fatalf("/metrics: %d", r.Status)
+		}
+		if r := s.Do(apitest.Request{Method: http.MethodGet, Path: "/api/v1/nope"}); r.Status != http.StatusNotFound || r.Code() != "NOT_FOUND" {
+			t.Fatalf("unknown route: %d %s", r.Status, r.Body)
+		}
+	}
+}
