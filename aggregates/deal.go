@@ -150,7 +150,6 @@ func (d *Deal) Apply(e events.Event) {
 		d.Deleted = true
 		d.UpdatedAt = e.OccurredAt
 	case events.DealCommented, events.DealTaskAdded:
-		d.UpdatedAt = e.OccurredAt
 		// Timeline entries: they change no field of the deal.
 	}
 	d.Version = e.Version

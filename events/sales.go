@@ -96,7 +96,8 @@ type DealStatusChanged struct {
 // EventType implements Payload.
 func (DealStatusChanged) EventType() string { return "deal.status_changed" }
 
-// DealUpdated records changed fields among title, amount (cents),
+// DealUpdated records changed fields among title, amount (a decimal
+// string such as "10.00", as in the API),
 // currency, contact_id and owner_id.
 type DealUpdated struct {
 	Changes map[string]Change `json:"changes"`
