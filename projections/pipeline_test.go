@@ -34,7 +34,7 @@ type env struct {
 	tenant   uuid.UUID
 }
 
-func newEnv(t *testing.T) *env {
+func newEnv(t testing.TB) *env {
 	t.Helper()
 	ctx := context.Background()
 	pool, err := pgxpool.New(ctx, testenv.Postgres(t))
@@ -72,7 +72,7 @@ func recorder(fail func(seq int) bool) projections.Projector {
 }
 
 // start runs the projectors until the test ends or stop is called.
-func (e *env) start(t *testing.T, ps ...projections.Projector) (stop func()) {
+func (e *env) start(t testing.TB, ps ...projections.Projector) (stop func()) {
 	t.Helper()
 	r, err := projections.NewRunner(projections.Config{
 		Pool: e.pool, Registry: e.reg, Hub: e.hub, Progress: e.progress, Projectors: ps,
@@ -101,7 +101,7 @@ func (e *env) start(t *testing.T, ps ...projections.Projector) (stop func()) {
 	return stop
 }
 
-func (e *env) append(t *testing.T, first, n int) events.Result {
+func (e *env) append(t testing.TB, first, n int) events.Result {
 	t.Helper()
 	res, err := e.store.Append(context.Background(), events.Batch{
 		Metadata: events.Metadata{TenantID: e.tenant},
@@ -115,7 +115,7 @@ func (e *env) append(t *testing.T, first, n int) events.Result {
 
 // waitApplied waits (bounded) until the recorder applied want distinct
 // events, then checks none was applied twice.
-func (e *env) waitApplied(t *testing.T, want int) {
+func (e *env) waitApplied(t testing.TB, want int) {
 	t.Helper()
 	deadline := time.Now().Add(15 * time.Second)
 	for {
