@@ -26,13 +26,17 @@ func Replay(s State, evs []events.Event) {
 }
 
 // Record applies freshly decided payloads to s as if they had been stored
-// at versions after `version`, at time now, and returns them as pending
-// events. Commands use it to answer with the state the append produces.
-func Record(s State, version int, now time.Time, decided ...events.Payload) []events.Pending {
+// in stream at versions after `version`, at time now, and returns them as
+// pending events. Commands use it to answer with the state the append
+// produces.
+func Record(s State, stream events.Stream, version int, now time.Time, decided ...events.Payload) []events.Pending {
 	out := make([]events.Pending, len(decided))
 	for i, p := range decided {
 		out[i] = events.Pending{Data: p, OccurredAt: now}
-		s.Apply(events.Event{Version: version + i + 1, Type: p.EventType(), Data: p, OccurredAt: now})
+		s.Apply(events.Event{
+			TenantID: stream.TenantID, StreamType: stream.Type, StreamID: stream.ID,
+			Version: version + i + 1, Type: p.EventType(), Data: p, OccurredAt: now,
+		})
 	}
 	return out
 }

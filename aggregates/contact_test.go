@@ -420,7 +420,7 @@ func TestContactUpdateThenSamePatchIsNoop(t *testing.T) {
 	if err != nil || len(decided) != 1 {
 		t.Fatalf("Update = %s, %v", dump(decided), err)
 	}
-	aggregates.Record(ct, ct.Version, at(2), decided...)
+	aggregates.Record(ct, events.Stream{TenantID: ct.OrgID, ID: ct.ID}, ct.Version, at(2), decided...)
 	again, err := ct.Update(asAdmin, patch)
 	then(t, again, err, nil, "")
 	if ct.OwnerID != otherID || ct.Email != nil || *ct.Phone != "+1 555" || ct.Version != 2 {

@@ -261,7 +261,7 @@ func TestDealRule3ClosedAt(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	aggregates.Record(d, d.Version, at(9), decided...)
+	aggregates.Record(d, events.Stream{TenantID: d.OrgID, ID: d.ID}, d.Version, at(9), decided...)
 	if d.Status != "won" || d.ClosedAt == nil || !d.ClosedAt.Equal(at(9)) || d.Version != 2 {
 		t.Fatalf("after recording a win: %+v", *d)
 	}
@@ -418,7 +418,7 @@ func TestDealApply(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	aggregates.Record(d, d.Version, at(8), decided...)
+	aggregates.Record(d, events.Stream{TenantID: d.OrgID, ID: d.ID}, d.Version, at(8), decided...)
 	if d.Stage != "closed" || d.FurthestStage != "closed" || d.Status != "won" || d.Amount != 1 || d.Version != 10 {
 		t.Fatalf("after record: %+v", *d)
 	}

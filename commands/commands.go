@@ -27,6 +27,8 @@ type Clock func() time.Time
 // Deps are what commands need from the outside.
 type Deps struct {
 	Store events.Store
+	// Directory checks that an owner_id names a member.
+	Directory Directory
 	// Now defaults to time.Now in UTC, truncated to microseconds (what
 	// PostgreSQL stores), so that a response equals a later read.
 	Now Clock
@@ -39,6 +41,7 @@ type Deps struct {
 // Application is every command of the system.
 type Application struct {
 	store       events.Store
+	dir         Directory
 	now         Clock
 	newID       func() uuid.UUID
 	maxAttempts int
@@ -46,7 +49,7 @@ type Application struct {
 
 // New returns the write side over deps.
 func New(d Deps) *Application {
-	a := &Application{store: d.Store, now: d.Now, newID: d.NewID, maxAttempts: d.MaxAttempts}
+	a := &Application{store: d.Store, dir: d.Directory, now: d.Now, newID: d.NewID, maxAttempts: d.MaxAttempts}
 	if a.now == nil {
 		a.now = func() time.Time { return time.Now().UTC().Truncate(time.Microsecond) }
 	}
@@ -108,7 +111,56 @@ func (a *Application) load(ctx context.Context, tenant, id uuid.UUID, s aggregat
 }
 
 // IfMatch is the version a client said it read (If-Match), or nil.
-type IfMatch *int
+type IfMatch = *int
+
+// today is the current date in UTC, for due-date rules.
+func (a *Application) today() string { return a.now().UTC().Format(time.DateOnly) }
+
+// stream names the stream of one entity of an organization.
+func stream(org uuid.UUID, typ string, id uuid.UUID) events.Stream {
+	return events.Stream{TenantID: org, Type: typ, ID: id}
+}
+
+// checkOwner answers 400 OWNER_NOT_MEMBER when an owner_id set by the
+// caller names someone who is not a member of the organization.
+func (a *Application) checkOwner(ctx context.Context, org uuid.UUID, c aggregates.Caller, owner *uuid.UUID) error {
+	if owner == nil || *owner == c.UserID {
+		return nil
+	}
+	ok, err := a.dir.IsMember(ctx, org, *owner)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return &crm.Error{Code: crm.CodeOwnerNotMember, Message: "owner_id is not a member of this organization",
+			Fields: []crm.FieldError{{Field: "owner_id", Message: "must be a member of the organization"}}}
+	}
+	return nil
+}
+
+// append stores b with the request's metadata and the idempotency record
+// for result, and returns the position of its last event.
+func (a *Application) append(ctx context.Context, org uuid.UUID, result any, appends ...events.Append) (Result, error) {
+	meta, err := metadata(ctx, org)
+	if err != nil {
+		return Result{}, err
+	}
+	rec, err := idempotencyRecord(ctx, result)
+	if err != nil {
+		return Result{}, err
+	}
+	var nonEmpty []events.Append
+	for _, ap := range appends {
+		if len(ap.Events) > 0 {
+			nonEmpty = append(nonEmpty, ap)
+		}
+	}
+	res, err := a.store.Append(ctx, events.Batch{Metadata: meta, Streams: nonEmpty, Idempotency: rec})
+	if err != nil {
+		return Result{}, err
+	}
+	return Result{Position: res.LastPosition}, nil
+}
 
 // checkIfMatch answers 412 when the client read another version. It runs
 // after every rule, as API.md orders the checks.
@@ -118,9 +170,6 @@ func checkIfMatch(ifMatch IfMatch, version int) error {
 	}
 	return nil
 }
-
-// errNothingToDo is returned by an attempt that decided no events.
-var errNothingToDo = errors.New("commands: nothing to append")
 
 // retry runs attempt (load, decide, append) until it succeeds, fails for a
 // reason other than a version conflict, or the attempts run out. With

@@ -13,11 +13,6 @@ import (
 	"example.com/crm/events"
 )
 
-// ErrIdempotencyKeyUsed is returned by Append when another request with
-// the same user and key committed first (within 24 h). Nothing of this
-// append was written; the caller replays the stored response.
-var ErrIdempotencyKeyUsed = errors.New("pgstore: idempotency key already used")
-
 // IdempotencyTTL is how long a recorded response is replayed.
 const IdempotencyTTL = 24 * time.Hour
 
@@ -41,7 +36,7 @@ func saveIdempotency(ctx context.Context, tx pgx.Tx, r *events.IdempotencyRecord
 		return fmt.Errorf("record idempotency key: %w", err)
 	}
 	if tag.RowsAffected() == 0 {
-		return ErrIdempotencyKeyUsed
+		return events.ErrIdempotencyKeyUsed
 	}
 	return nil
 }

@@ -1,0 +1,47 @@
+package commands
+
+import (
+	"context"
+
+	"github.com/google/uuid"
+
+	"example.com/crm/aggregates"
+	"example.com/crm/events"
+)
+
+// UpdateContact changes the fields set in p. A patch that changes nothing
+// appends nothing and answers the contact as it is.
+func (a *Application) UpdateContact(ctx context.Context, id uuid.UUID, p aggregates.ContactPatch, ifMatch IfMatch) (ct aggregates.Contact, res Result, err error) {
+	c, tenant, err := caller(ctx)
+	if err != nil {
+		return ct, res, err
+	}
+	err = a.retry(ctx, ifMatch, func(ctx context.Context) error {
+		cur, err := a.loadContact(ctx, tenant.OrgID, id)
+		if err != nil {
+			return err
+		}
+		decided, err := cur.Update(c, p)
+		if err != nil {
+			return err
+		}
+		if p.OwnerID.Set {
+			if err := a.checkOwner(ctx, tenant.OrgID, c, &p.OwnerID.Value); err != nil {
+				return err
+			}
+		}
+		if err := checkIfMatch(ifMatch, cur.Version); err != nil {
+			return err
+		}
+		version := cur.Version
+		s := stream(tenant.OrgID, events.StreamContact, id)
+		pending := aggregates.Record(cur, s, version, a.now(), decided...)
+		ct, res = *cur, Result{}
+		if len(pending) == 0 {
+			return nil
+		}
+		res, err = a.append(ctx, tenant.OrgID, ct, events.Append{Stream: s, Expected: version, Events: pending})
+		return err
+	})
+	return ct, res, err
+}

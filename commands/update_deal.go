@@ -1,0 +1,61 @@
+package commands
+
+import (
+	"context"
+
+	"github.com/google/uuid"
+
+	"example.com/crm/aggregates"
+	"example.com/crm/events"
+)
+
+// UpdateDeal applies a patch under the deal rules of API.md. Moving the
+// deal to another contact appends to both contacts' streams too. A patch
+// that changes nothing appends nothing.
+func (a *Application) UpdateDeal(ctx context.Context, id uuid.UUID, p aggregates.DealPatch, ifMatch IfMatch) (d aggregates.Deal, res Result, err error) {
+	c, tenant, err := caller(ctx)
+	if err != nil {
+		return d, res, err
+	}
+	err = a.retry(ctx, ifMatch, func(ctx context.Context) error {
+		cur, err := a.loadDeal(ctx, tenant.OrgID, id)
+		if err != nil {
+			return err
+		}
+		from, to, moved := cur.ContactChange(p)
+		decided, err := cur.Update(c, p)
+		if err != nil {
+			return err
+		}
+		if p.OwnerID.Set {
+			if err := a.checkOwner(ctx, tenant.OrgID, c, &p.OwnerID.Value); err != nil {
+				return err
+			}
+		}
+		var links []events.Append
+		if moved {
+			link, err := a.linkContact(ctx, tenant.OrgID, to, id)
+			if err != nil {
+				return err
+			}
+			unlink, err := a.unlinkContact(ctx, tenant.OrgID, from, id)
+			if err != nil {
+				return err
+			}
+			links = append(links, link, unlink)
+		}
+		if err := checkIfMatch(ifMatch, cur.Version); err != nil {
+			return err
+		}
+		version := cur.Version
+		s := stream(tenant.OrgID, events.StreamDeal, id)
+		pending := aggregates.Record(cur, s, version, a.now(), decided...)
+		d, res = *cur, Result{}
+		if len(pending) == 0 {
+			return nil
+		}
+		res, err = a.append(ctx, tenant.OrgID, d, append([]events.Append{{Stream: s, Expected: version, Events: pending}}, links...)...)
+		return err
+	})
+	return d, res, err
+}

@@ -1,0 +1,41 @@
+package commands
+
+import (
+	"context"
+
+	"github.com/google/uuid"
+
+	"example.com/crm/aggregates"
+	"example.com/crm/events"
+)
+
+// UpdateTask changes a task's fields or completes/reopens it.
+func (a *Application) UpdateTask(ctx context.Context, id uuid.UUID, p aggregates.TaskPatch, ifMatch IfMatch) (t aggregates.Task, res Result, err error) {
+	c, tenant, err := caller(ctx)
+	if err != nil {
+		return t, res, err
+	}
+	err = a.retry(ctx, ifMatch, func(ctx context.Context) error {
+		cur, deal, err := a.loadTask(ctx, tenant.OrgID, id)
+		if err != nil {
+			return err
+		}
+		decided, err := cur.Update(c, deal, p, a.today())
+		if err != nil {
+			return err
+		}
+		if err := checkIfMatch(ifMatch, cur.Version); err != nil {
+			return err
+		}
+		version := cur.Version
+		s := stream(tenant.OrgID, events.StreamTask, id)
+		pending := aggregates.Record(cur, s, version, a.now(), decided...)
+		t, res = *cur, Result{}
+		if len(pending) == 0 {
+			return nil
+		}
+		res, err = a.append(ctx, tenant.OrgID, t, events.Append{Stream: s, Expected: version, Events: pending})
+		return err
+	})
+	return t, res, err
+}
