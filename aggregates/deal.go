@@ -103,7 +103,7 @@ func (d *Deal) Apply(e events.Event) {
 	switch p := e.Data.(type) {
 	case events.DealCreated:
 		d.ID, d.OrgID, d.ContactID, d.OwnerID = p.DealID, e.TenantID, p.ContactID, p.OwnerID
-		d.Title, d.Amount, d.Currency = p.Title, crm.Amount(p.Amount), p.Currency
+		d.Title, d.Amount, d.Currency = p.Title, p.Amount, p.Currency
 		d.Status, d.Stage, d.FurthestStage = p.Status, p.Stage, p.Stage
 		d.CreatedAt, d.UpdatedAt = e.OccurredAt, e.OccurredAt
 	case events.DealStageChanged:
@@ -195,7 +195,7 @@ func CreateDeal(c Caller, id, orgID uuid.UUID, in DealInput) ([]events.Payload, 
 	}
 	return []events.Payload{events.DealCreated{
 		DealID: id, ContactID: in.ContactID, OwnerID: owner, Title: title,
-		Amount: int64(in.Amount), Currency: currency, Status: StatusNew, Stage: StageQualification,
+		Amount: in.Amount, Currency: currency, Status: StatusNew, Stage: StageQualification,
 	}}, nil
 }
 

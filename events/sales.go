@@ -1,6 +1,10 @@
 package events
 
-import "github.com/google/uuid"
+import (
+	"github.com/google/uuid"
+
+	"example.com/crm"
+)
 
 // Stream types of the sales domain.
 const (
@@ -62,16 +66,17 @@ type ContactDealUnlinked struct {
 func (ContactDealUnlinked) EventType() string { return "contact.deal_unlinked" }
 
 // DealCreated starts a deal's stream: status new, stage qualification.
-// Amount is in minor units (cents) of Currency.
+// Amount is stored as the API shows it, a decimal string ("10000.00"), as
+// in deal.updated; in Go it is a crm.Amount (minor units), never a float.
 type DealCreated struct {
-	DealID    uuid.UUID `json:"deal_id"`
-	ContactID uuid.UUID `json:"contact_id"`
-	OwnerID   uuid.UUID `json:"owner_id"`
-	Title     string    `json:"title"`
-	Amount    int64     `json:"amount_cents"`
-	Currency  string    `json:"currency"`
-	Status    string    `json:"status"`
-	Stage     string    `json:"stage"`
+	DealID    uuid.UUID  `json:"deal_id"`
+	ContactID uuid.UUID  `json:"contact_id"`
+	OwnerID   uuid.UUID  `json:"owner_id"`
+	Title     string     `json:"title"`
+	Amount    crm.Amount `json:"amount"`
+	Currency  string     `json:"currency"`
+	Status    string     `json:"status"`
+	Stage     string     `json:"stage"`
 }
 
 // EventType implements Payload.
