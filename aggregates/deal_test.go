@@ -30,7 +30,7 @@ func dealCreated() events.DealCreated {
 // (cents).
 func dealAt(stage, status string, amount int64) []events.Payload {
 	created := dealCreated()
-	created.Amount = amount
+	created.Amount = crm.Amount(amount)
 	h := []events.Payload{created}
 	if stage != created.Stage {
 		h = append(h, events.DealStageChanged{Old: created.Stage, New: stage})
