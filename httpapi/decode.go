@@ -176,6 +176,9 @@ func (o *Optional[T]) UnmarshalJSON(data []byte) error {
 	return dec.Decode(&o.Value)
 }
 
+// isNull reports an explicit null.
+func (o Optional[T]) isNull() bool { return o.Set && o.Null }
+
 // MarshalJSON writes null for an absent or null Optional, else the value.
 func (o Optional[T]) MarshalJSON() ([]byte, error) {
 	if !o.Set || o.Null {

@@ -1,0 +1,596 @@
+package httpapi
+
+import (
+	"context"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/gorilla/mux"
+
+	"example.com/crm"
+	"example.com/crm/aggregates"
+	"example.com/crm/audit"
+	"example.com/crm/commands"
+	"example.com/crm/readapi"
+)
+
+// Sales serves contacts, deals, tasks, the deal timeline and audit replay
+// (API.md §4). Its routes expect an authenticated actor and a resolved
+// tenant in the request context: mount them behind the authentication and
+// organization middleware.
+type Sales struct {
+	Commands *commands.Application
+	Queries  readapi.Queries
+	Audit    audit.Deals
+}
+
+// Mount registers the sales routes on r (a subrouter under /api/v1 whose
+// requests already carry an actor and a tenant).
+func (s Sales) Mount(r *mux.Router) {
+	h := func(f HandlerFunc) http.Handler { return f }
+	r.Handle("/contacts", h(s.listContacts)).Methods(http.MethodGet)
+	r.Handle("/contacts", h(s.createContact)).Methods(http.MethodPost)
+	r.Handle("/contacts/{id}", h(s.getContact)).Methods(http.MethodGet)
+	r.Handle("/contacts/{id}", h(s.patchContact)).Methods(http.MethodPatch)
+	r.Handle("/contacts/{id}", h(s.deleteContact)).Methods(http.MethodDelete)
+
+	r.Handle("/deals", h(s.listDeals)).Methods(http.MethodGet)
+	r.Handle("/deals", h(s.createDeal)).Methods(http.MethodPost)
+	r.Handle("/deals/{id}", h(s.getDeal)).Methods(http.MethodGet)
+	r.Handle("/deals/{id}", h(s.patchDeal)).Methods(http.MethodPatch)
+	r.Handle("/deals/{id}", h(s.deleteDeal)).Methods(http.MethodDelete)
+	r.Handle("/deals/{id}/history", h(s.dealHistory)).Methods(http.MethodGet)
+	r.Handle("/deals/{id}/activities", h(s.listActivities)).Methods(http.MethodGet)
+	r.Handle("/deals/{id}/activities", h(s.postActivity)).Methods(http.MethodPost)
+
+	r.Handle("/tasks", h(s.listTasks)).Methods(http.MethodGet)
+	r.Handle("/tasks", h(s.createTask)).Methods(http.MethodPost)
+	r.Handle("/tasks/{id}", h(s.getTask)).Methods(http.MethodGet)
+	r.Handle("/tasks/{id}", h(s.patchTask)).Methods(http.MethodPatch)
+	r.Handle("/tasks/{id}", h(s.deleteTask)).Methods(http.MethodDelete)
+}
+
+// --- contacts ---
+
+func (s Sales) createContact(w http.ResponseWriter, r *http.Request) error {
+	var b createContactBody
+	if err := Decode(r, &b); err != nil {
+		return err
+	}
+	in, err := b.input()
+	if err != nil {
+		return err
+	}
+	ct, res, err := s.Commands.CreateContact(r.Context(), in)
+	if err != nil {
+		return err
+	}
+	return created(w, "/api/v1/contacts/"+ct.ID.String(), res, ContactView(ct))
+}
+
+func (s Sales) getContact(w http.ResponseWriter, r *http.Request) error {
+	org, id, err := orgAndID(r)
+	if err != nil {
+		return err
+	}
+	ct, err := s.Queries.GetContact(queryContext(r), org, id)
+	if err != nil {
+		return err
+	}
+	return ok(w, ct.Version, ct)
+}
+
+func (s Sales) listContacts(w http.ResponseWriter, r *http.Request) error {
+	org, err := orgID(r)
+	if err != nil {
+		return err
+	}
+	var f readapi.ContactFilter
+	var p problems
+	f.Page = paging(r, &p)
+	f.Search = r.URL.Query().Get("search")
+	f.OwnerID = queryUUID(r, "owner_id", &p)
+	f.OrderBy = readapi.ContactOrderBy(r.URL.Query().Get("order_by"))
+	f.Order = readapi.Order(r.URL.Query().Get("order"))
+	if err := p.err(); err != nil {
+		return err
+	}
+	list, err := s.Queries.ListContacts(queryContext(r), org, f)
+	if err != nil {
+		return err
+	}
+	return WriteJSON(w, http.StatusOK, list)
+}
+
+func (s Sales) patchContact(w http.ResponseWriter, r *http.Request) error {
+	id, err := PathUUID(r, "id")
+	if err != nil {
+		return err
+	}
+	ifMatch, err := ifMatchVersion(r)
+	if err != nil {
+		return err
+	}
+	var b patchContactBody
+	if err := Decode(r, &b); err != nil {
+		return err
+	}
+	p, err := b.patch()
+	if err != nil {
+		return err
+	}
+	ct, res, err := s.Commands.UpdateContact(r.Context(), id, p, ifMatch)
+	if err != nil {
+		return err
+	}
+	setPosition(w, res)
+	return ok(w, ct.Version, ContactView(ct))
+}
+
+func (s Sales) deleteContact(w http.ResponseWriter, r *http.Request) error {
+	id, err := PathUUID(r, "id")
+	if err != nil {
+		return err
+	}
+	ifMatch, err := ifMatchVersion(r)
+	if err != nil {
+		return err
+	}
+	res, err := s.Commands.DeleteContact(r.Context(), id, ifMatch)
+	if err != nil {
+		return err
+	}
+	return noContent(w, res)
+}
+
+// --- deals ---
+
+func (s Sales) createDeal(w http.ResponseWriter, r *http.Request) error {
+	var b createDealBody
+	if err := Decode(r, &b); err != nil {
+		return err
+	}
+	in, err := b.input()
+	if err != nil {
+		return err
+	}
+	d, res, err := s.Commands.CreateDeal(r.Context(), in)
+	if err != nil {
+		return err
+	}
+	return created(w, "/api/v1/deals/"+d.ID.String(), res, dealView{DealView(d)})
+}
+
+func (s Sales) getDeal(w http.ResponseWriter, r *http.Request) error {
+	org, id, err := orgAndID(r)
+	if err != nil {
+		return err
+	}
+	q := r.URL.Query()
+	if q.Has("version") || q.Has("as_of") {
+		return s.dealAt(w, r, org, id)
+	}
+	d, err := s.Queries.GetDeal(queryContext(r), org, id)
+	if err != nil {
+		return err
+	}
+	return ok(w, d.Version, d)
+}
+
+// dealAt answers GET /deals/{id}?version=N or ?as_of=T: the deal rebuilt
+// by replaying its events, with as_of_version.
+func (s Sales) dealAt(w http.ResponseWriter, r *http.Request, org, id uuid.UUID) error {
+	q := r.URL.Query()
+	var p problems
+	if q.Has("version") && q.Has("as_of") {
+		p.add("version", "give version or as_of, not both")
+		return p.err()
+	}
+	var version int
+	var asOf time.Time
+	if q.Has("version") {
+		v, err := strconv.Atoi(q.Get("version"))
+		if err != nil || v < 1 {
+			p.add("version", "must be a whole number ≥ 1")
+		}
+		version = v
+	} else {
+		t, err := time.Parse(time.RFC3339Nano, q.Get("as_of"))
+		if err != nil {
+			p.add("as_of", "must be an RFC 3339 timestamp")
+		}
+		asOf = t
+	}
+	if err := p.err(); err != nil {
+		return err
+	}
+	at, err := s.Audit.DealAt(r.Context(), org, id, version, asOf)
+	if err != nil {
+		return err
+	}
+	body := struct {
+		readapi.Deal
+		AsOfVersion int `json:"as_of_version"`
+	}{DealView(at.Deal), at.AsOfVersion}
+	return ok(w, at.Deal.Version, body)
+}
+
+func (s Sales) listDeals(w http.ResponseWriter, r *http.Request) error {
+	org, err := orgID(r)
+	if err != nil {
+		return err
+	}
+	q := r.URL.Query()
+	var f readapi.DealFilter
+	var p problems
+	f.Page = paging(r, &p)
+	f.Statuses = enums(r, "status", aggregates.DealStatuses(), &p)
+	f.Stages = enums(r, "stage", aggregates.DealStages(), &p)
+	f.OwnerID = queryUUID(r, "owner_id", &p)
+	f.ContactID = queryUUID(r, "contact_id", &p)
+	if c := q.Get("currency"); c != "" {
+		f.Currency = p.currency(c)
+	}
+	f.MinAmount = queryAmount(r, "min_amount", &p)
+	f.MaxAmount = queryAmount(r, "max_amount", &p)
+	f.Search = q.Get("search")
+	f.CreatedAfter = queryTime(r, "created_after", &p)
+	f.CreatedBefore = queryTime(r, "created_before", &p)
+	f.OrderBy = readapi.DealOrderBy(q.Get("order_by"))
+	f.Order = readapi.Order(q.Get("order"))
+	if err := p.err(); err != nil {
+		return err
+	}
+	list, err := s.Queries.ListDeals(queryContext(r), org, f)
+	if err != nil {
+		return err
+	}
+	return WriteJSON(w, http.StatusOK, list)
+}
+
+func (s Sales) patchDeal(w http.ResponseWriter, r *http.Request) error {
+	id, err := PathUUID(r, "id")
+	if err != nil {
+		return err
+	}
+	ifMatch, err := ifMatchVersion(r)
+	if err != nil {
+		return err
+	}
+	var b patchDealBody
+	if err := Decode(r, &b); err != nil {
+		return err
+	}
+	p, err := b.patch()
+	if err != nil {
+		return err
+	}
+	d, res, err := s.Commands.UpdateDeal(r.Context(), id, p, ifMatch)
+	if err != nil {
+		return err
+	}
+	setPosition(w, res)
+	return ok(w, d.Version, DealView(d))
+}
+
+func (s Sales) deleteDeal(w http.ResponseWriter, r *http.Request) error {
+	id, err := PathUUID(r, "id")
+	if err != nil {
+		return err
+	}
+	ifMatch, err := ifMatchVersion(r)
+	if err != nil {
+		return err
+	}
+	res, err := s.Commands.DeleteDeal(r.Context(), id, ifMatch)
+	if err != nil {
+		return err
+	}
+	return noContent(w, res)
+}
+
+// historyEntry is one event of GET /deals/{id}/history.
+type historyEntry struct {
+	audit.Entry
+	OccurredAt readapi.Time `json:"occurred_at"`
+}
+
+func (s Sales) dealHistory(w http.ResponseWriter, r *http.Request) error {
+	org, id, err := orgAndID(r)
+	if err != nil {
+		return err
+	}
+	var p problems
+	page := paging(r, &p)
+	if err := p.err(); err != nil {
+		return err
+	}
+	tenant, err := crm.TenantFrom(r.Context())
+	if err != nil {
+		return err
+	}
+	entries, total, err := s.Audit.History(r.Context(), org, id, tenant.Role, page.Page, page.PageSize)
+	if err != nil {
+		return err
+	}
+	items := make([]historyEntry, len(entries))
+	for i, e := range entries {
+		items[i] = historyEntry{Entry: e, OccurredAt: readapi.NewTime(e.OccurredAt)}
+	}
+	return WriteJSON(w, http.StatusOK, readapi.List[historyEntry]{Items: items, Total: int64(total), Page: page.Page, PageSize: page.PageSize})
+}
+
+// --- activities ---
+
+func (s Sales) listActivities(w http.ResponseWriter, r *http.Request) error {
+	org, id, err := orgAndID(r)
+	if err != nil {
+		return err
+	}
+	var f readapi.ActivityFilter
+	var p problems
+	f.Page = paging(r, &p)
+	f.Types = enums(r, "type", readapi.ActivityTypes(), &p)
+	f.Order = readapi.Order(r.URL.Query().Get("order"))
+	if err := p.err(); err != nil {
+		return err
+	}
+	list, err := s.Queries.ListActivities(queryContext(r), org, id, f)
+	if err != nil {
+		return err
+	}
+	return WriteJSON(w, http.StatusOK, list)
+}
+
+func (s Sales) postActivity(w http.ResponseWriter, r *http.Request) error {
+	id, err := PathUUID(r, "id")
+	if err != nil {
+		return err
+	}
+	var b commentBody
+	if err := Decode(r, &b); err != nil {
+		return err
+	}
+	text, err := b.text()
+	if err != nil {
+		return err
+	}
+	cm, res, err := s.Commands.CommentOnDeal(r.Context(), id, text)
+	if err != nil {
+		return err
+	}
+	return created(w, "/api/v1/deals/"+id.String()+"/activities", res, CommentView(cm))
+}
+
+// --- tasks ---
+
+func (s Sales) createTask(w http.ResponseWriter, r *http.Request) error {
+	var b createTaskBody
+	if err := Decode(r, &b); err != nil {
+		return err
+	}
+	deal, in, err := b.input()
+	if err != nil {
+		return err
+	}
+	t, res, err := s.Commands.CreateTask(r.Context(), deal, in)
+	if err != nil {
+		return err
+	}
+	return created(w, "/api/v1/tasks/"+t.ID.String(), res, TaskView(t))
+}
+
+func (s Sales) getTask(w http.ResponseWriter, r *http.Request) error {
+	org, id, err := orgAndID(r)
+	if err != nil {
+		return err
+	}
+	t, err := s.Queries.GetTask(queryContext(r), org, id)
+	if err != nil {
+		return err
+	}
+	return ok(w, t.Version, t)
+}
+
+func (s Sales) listTasks(w http.ResponseWriter, r *http.Request) error {
+	org, err := orgID(r)
+	if err != nil {
+		return err
+	}
+	var f readapi.TaskFilter
+	var p problems
+	f.Page = paging(r, &p)
+	f.DealID = queryUUID(r, "deal_id", &p)
+	if v, set, err := QueryBool(r, "only_open"); err != nil {
+		p.add("only_open", "must be true or false")
+	} else if set {
+		f.OnlyOpen = v
+	}
+	f.DueBefore = queryDate(r, "due_before", &p)
+	f.DueAfter = queryDate(r, "due_after", &p)
+	f.OrderBy = readapi.TaskOrderBy(r.URL.Query().Get("order_by"))
+	f.Order = readapi.Order(r.URL.Query().Get("order"))
+	if err := p.err(); err != nil {
+		return err
+	}
+	list, err := s.Queries.ListTasks(queryContext(r), org, f)
+	if err != nil {
+		return err
+	}
+	return WriteJSON(w, http.StatusOK, list)
+}
+
+func (s Sales) patchTask(w http.ResponseWriter, r *http.Request) error {
+	id, err := PathUUID(r, "id")
+	if err != nil {
+		return err
+	}
+	ifMatch, err := ifMatchVersion(r)
+	if err != nil {
+		return err
+	}
+	var b patchTaskBody
+	if err := Decode(r, &b); err != nil {
+		return err
+	}
+	p, err := b.patch()
+	if err != nil {
+		return err
+	}
+	t, res, err := s.Commands.UpdateTask(r.Context(), id, p, ifMatch)
+	if err != nil {
+		return err
+	}
+	setPosition(w, res)
+	return ok(w, t.Version, TaskView(t))
+}
+
+func (s Sales) deleteTask(w http.ResponseWriter, r *http.Request) error {
+	id, err := PathUUID(r, "id")
+	if err != nil {
+		return err
+	}
+	ifMatch, err := ifMatchVersion(r)
+	if err != nil {
+		return err
+	}
+	res, err := s.Commands.DeleteTask(r.Context(), id, ifMatch)
+	if err != nil {
+		return err
+	}
+	return noContent(w, res)
+}
+
+// --- shared helpers ---
+
+// queryContext marks the request's queries eventually consistent when the
+// client sent `Consistency: eventual`; otherwise they read their writes.
+func queryContext(r *http.Request) context.Context {
+	if strings.EqualFold(strings.TrimSpace(r.Header.Get("Consistency")), "eventual") {
+		return readapi.WithEventualConsistency(r.Context())
+	}
+	return r.Context()
+}
+
+func orgID(r *http.Request) (uuid.UUID, error) {
+	t, err := crm.TenantFrom(r.Context())
+	return t.OrgID, err
+}
+
+func orgAndID(r *http.Request) (uuid.UUID, uuid.UUID, error) {
+	org, err := orgID(r)
+	if err != nil {
+		return uuid.Nil, uuid.Nil, err
+	}
+	id, err := PathUUID(r, "id")
+	return org, id, err
+}
+
+// ifMatchVersion reads If-Match: "<version>" (quotes optional, W/ and *
+// accepted: * means any version).
+func ifMatchVersion(r *http.Request) (commands.IfMatch, error) {
+	v := strings.TrimSpace(r.Header.Get("If-Match"))
+	if v == "" || v == "*" {
+		return nil, nil
+	}
+	v = strings.Trim(strings.TrimPrefix(v, "W/"), `"`)
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 0 {
+		return nil, &crm.Error{Code: crm.CodeValidation, Message: `If-Match must be an entity version such as "3"`,
+			Fields: []crm.FieldError{{Field: "If-Match", Message: `must be a version such as "3"`}}}
+	}
+	return &n, nil
+}
+
+func setETag(w http.ResponseWriter, version int) {
+	w.Header().Set("ETag", `"`+strconv.Itoa(version)+`"`)
+}
+
+func setPosition(w http.ResponseWriter, res commands.Result) {
+	if res.Position > 0 {
+		w.Header().Set("X-Event-Position", strconv.FormatInt(res.Position, 10))
+	}
+}
+
+func ok(w http.ResponseWriter, version int, body any) error {
+	setETag(w, version)
+	return WriteJSON(w, http.StatusOK, body)
+}
+
+func created(w http.ResponseWriter, location string, res commands.Result, body interface{ version() int }) error {
+	w.Header().Set("Location", location)
+	if v := body.version(); v > 0 {
+		setETag(w, v)
+	}
+	setPosition(w, res)
+	return WriteJSON(w, http.StatusCreated, body)
+}
+
+func noContent(w http.ResponseWriter, res commands.Result) error {
+	setPosition(w, res)
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+func paging(r *http.Request, p *problems) readapi.Page {
+	page, size, err := Paging(r)
+	if err != nil {
+		p.fields = append(p.fields, fieldsOf(err)...)
+	}
+	return readapi.Page{Page: page, PageSize: size}
+}
+
+func fieldsOf(err error) []crm.FieldError {
+	if e, ok := err.(*crm.Error); ok && len(e.Fields) > 0 {
+		return e.Fields
+	}
+	return []crm.FieldError{{Field: "query", Message: crm.ErrorMessage(err)}}
+}
+
+func queryUUID(r *http.Request, name string, p *problems) uuid.UUID {
+	id, _, err := QueryUUID(r, name)
+	if err != nil {
+		p.fields = append(p.fields, fieldsOf(err)...)
+	}
+	return id
+}
+
+func queryTime(r *http.Request, name string, p *problems) time.Time {
+	t, _, err := QueryTime(r, name)
+	if err != nil {
+		p.fields = append(p.fields, fieldsOf(err)...)
+	}
+	return t
+}
+
+func queryDate(r *http.Request, name string, p *problems) time.Time {
+	t, _, err := QueryDate(r, name)
+	if err != nil {
+		p.fields = append(p.fields, fieldsOf(err)...)
+	}
+	return t
+}
+
+func queryAmount(r *http.Request, name string, p *problems) *crm.Amount {
+	v := r.URL.Query().Get(name)
+	if v == "" {
+		return nil
+	}
+	a, err := crm.ParseAmountString(v)
+	if err != nil {
+		p.add(name, "must be a non-negative amount with at most 2 decimals")
+		return nil
+	}
+	return &a
+}
+
+func enums(r *http.Request, name string, allowed []string, p *problems) []string {
+	vs, err := QueryEnums(r, name, allowed...)
+	if err != nil {
+		p.fields = append(p.fields, fieldsOf(err)...)
+	}
+	return vs
+}
