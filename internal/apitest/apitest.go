@@ -158,3 +158,12 @@ func (s *Server) Do(req Request) *Response {
 	}
 	return &Response{Status: res.StatusCode, Header: res.Header, Body: b}
 }
+
+// With returns a view of s whose failures are reported to t (for subtests
+// and goroutines of the test that started the server: a failure must be
+// reported to the test that is running).
+func (s *Server) With(t testing.TB) *Server {
+	c := *s
+	c.t = t
+	return &c
+}
