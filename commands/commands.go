@@ -36,6 +36,24 @@ type Deps struct {
 	NewID func() uuid.UUID
 	// MaxAttempts bounds the retries after a version conflict (default 5).
 	MaxAttempts int
+	// Users finds users by e-mail (the inline users table, which is never
+	// stale: a set lookup, as "add a member by e-mail" needs).
+	Users UserDirectory
+	// Passwords hashes the passwords of new users.
+	Passwords PasswordHasher
+}
+
+// UserDirectory resolves an e-mail address (compared case-insensitively)
+// to the user registered with it. It is the one question commands ask
+// outside the event store: which stream holds an e-mail is a set-wide
+// fact no single stream knows.
+type UserDirectory interface {
+	UserIDByEmail(ctx context.Context, email string) (uuid.UUID, bool, error)
+}
+
+// PasswordHasher hashes a password for storage (package passwords).
+type PasswordHasher interface {
+	Hash(password string) (string, error)
 }
 
 // Application is every command of the system.
@@ -45,11 +63,14 @@ type Application struct {
 	now         Clock
 	newID       func() uuid.UUID
 	maxAttempts int
+	users       UserDirectory
+	passwords   PasswordHasher
 }
 
 // New returns the write side over deps.
 func New(d Deps) *Application {
-	a := &Application{store: d.Store, dir: d.Directory, now: d.Now, newID: d.NewID, maxAttempts: d.MaxAttempts}
+	a := &Application{store: d.Store, dir: d.Directory, now: d.Now, newID: d.NewID, maxAttempts: d.MaxAttempts,
+		users: d.Users, passwords: d.Passwords}
 	if a.now == nil {
 		a.now = func() time.Time { return time.Now().UTC().Truncate(time.Microsecond) }
 	}

@@ -35,8 +35,11 @@ func (a *Application) linkContact(ctx context.Context, org, contactID, dealID uu
 	if err != nil {
 		return events.Append{}, err
 	}
+	// Read the version before Record moves it: the evaluation order of a
+	// field against a call in one composite literal is unspecified.
+	version := ct.Version
 	s := stream(org, events.StreamContact, contactID)
-	return events.Append{Stream: s, Expected: ct.Version, Events: aggregates.Record(ct, s, ct.Version, a.now(), decided...)}, nil
+	return events.Append{Stream: s, Expected: version, Events: aggregates.Record(ct, s, version, a.now(), decided...)}, nil
 }
 
 // unlinkContact decides removing deal from contact id. A contact that is

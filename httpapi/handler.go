@@ -13,7 +13,9 @@ import (
 // answering an error.
 type HandlerFunc func(w http.ResponseWriter, r *http.Request) error
 
-// ServeHTTP runs h and answers a returned error with WriteError. When h
+// ServeHTTP runs h and answers a returned error with WriteError (or, for
+// a request whose Idempotency-Key another request used meanwhile, with
+// that request's stored response: see Idempotent). When h
 // has already started its response, a status can no longer be sent: the
 // error is logged and the connection aborted so that the client sees a
 // truncated answer rather than a seemingly complete one.
@@ -30,6 +32,9 @@ func (h HandlerFunc) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			slog.Int("status", rw.status),
 			slog.Any("error", err))
 		panic(http.ErrAbortHandler)
+	}
+	if replayAfterError(rw, r) {
+		return
 	}
 	WriteError(rw, r, err)
 }

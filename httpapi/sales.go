@@ -64,11 +64,14 @@ func (s Sales) createContact(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	ct, res, err := s.Commands.CreateContact(r.Context(), in)
+	ctx, send := Respond(r, func(c aggregates.Contact) Reply {
+		return Reply{Status: http.StatusCreated, Location: BasePath + "/contacts/" + c.ID.String(), Version: c.Version, Body: ContactView(c)}
+	})
+	ct, res, err := s.Commands.CreateContact(ctx, in)
 	if err != nil {
 		return err
 	}
-	return created(w, "/api/v1/contacts/"+ct.ID.String(), res, ContactView(ct))
+	return send(w, ct, res)
 }
 
 func (s Sales) getContact(w http.ResponseWriter, r *http.Request) error {
@@ -157,11 +160,14 @@ func (s Sales) createDeal(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	d, res, err := s.Commands.CreateDeal(r.Context(), in)
+	ctx, send := Respond(r, func(d aggregates.Deal) Reply {
+		return Reply{Status: http.StatusCreated, Location: BasePath + "/deals/" + d.ID.String(), Version: d.Version, Body: DealView(d)}
+	})
+	d, res, err := s.Commands.CreateDeal(ctx, in)
 	if err != nil {
 		return err
 	}
-	return created(w, "/api/v1/deals/"+d.ID.String(), res, dealView{DealView(d)})
+	return send(w, d, res)
 }
 
 func (s Sales) getDeal(w http.ResponseWriter, r *http.Request) error {
@@ -358,11 +364,14 @@ func (s Sales) postActivity(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	cm, res, err := s.Commands.CommentOnDeal(r.Context(), id, text)
+	ctx, send := Respond(r, func(c commands.Comment) Reply {
+		return Reply{Status: http.StatusCreated, Location: BasePath + "/deals/" + c.DealID.String() + "/activities", Body: CommentView(c)}
+	})
+	cm, res, err := s.Commands.CommentOnDeal(ctx, id, text)
 	if err != nil {
 		return err
 	}
-	return created(w, "/api/v1/deals/"+id.String()+"/activities", res, CommentView(cm))
+	return send(w, cm, res)
 }
 
 // --- tasks ---
@@ -376,11 +385,14 @@ func (s Sales) createTask(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	t, res, err := s.Commands.CreateTask(r.Context(), deal, in)
+	ctx, send := Respond(r, func(t aggregates.Task) Reply {
+		return Reply{Status: http.StatusCreated, Location: BasePath + "/tasks/" + t.ID.String(), Version: t.Version, Body: TaskView(t)}
+	})
+	t, res, err := s.Commands.CreateTask(ctx, deal, in)
 	if err != nil {
 		return err
 	}
-	return created(w, "/api/v1/tasks/"+t.ID.String(), res, TaskView(t))
+	return send(w, t, res)
 }
 
 func (s Sales) getTask(w http.ResponseWriter, r *http.Request) error {
@@ -518,15 +530,6 @@ func setPosition(w http.ResponseWriter, res commands.Result) {
 func ok(w http.ResponseWriter, version int, body any) error {
 	setETag(w, version)
 	return WriteJSON(w, http.StatusOK, body)
-}
-
-func created(w http.ResponseWriter, location string, res commands.Result, body interface{ version() int }) error {
-	w.Header().Set("Location", location)
-	if v := body.version(); v > 0 {
-		setETag(w, v)
-	}
-	setPosition(w, res)
-	return WriteJSON(w, http.StatusCreated, body)
 }
 
 func noContent(w http.ResponseWriter, res commands.Result) error {

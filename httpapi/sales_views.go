@@ -13,21 +13,13 @@ import (
 // shape the read side serves (readapi's types), so a POST or PATCH answers
 // exactly what a GET right after it returns.
 
-type contactView struct{ readapi.Contact }
-
-func (v contactView) version() int { return v.Version }
-
 // ContactView renders a contact as API.md §4 shows it.
-func ContactView(c aggregates.Contact) contactView {
-	return contactView{readapi.Contact{
+func ContactView(c aggregates.Contact) readapi.Contact {
+	return readapi.Contact{
 		ID: c.ID, OrganizationID: c.OrgID, OwnerID: c.OwnerID, Name: c.Name, Email: c.Email, Phone: c.Phone,
 		Version: c.Version, CreatedAt: readapi.NewTime(c.CreatedAt), UpdatedAt: readapi.NewTime(c.UpdatedAt),
-	}}
+	}
 }
-
-type dealView struct{ readapi.Deal }
-
-func (v dealView) version() int { return v.Version }
 
 // DealView renders a deal as API.md §4 shows it.
 func DealView(d aggregates.Deal) readapi.Deal {
@@ -38,31 +30,23 @@ func DealView(d aggregates.Deal) readapi.Deal {
 	}
 }
 
-type taskView struct{ readapi.Task }
-
-func (v taskView) version() int { return v.Version }
-
 // TaskView renders a task as API.md §4 shows it.
-func TaskView(t aggregates.Task) taskView {
-	return taskView{readapi.Task{
+func TaskView(t aggregates.Task) readapi.Task {
+	return readapi.Task{
 		ID: t.ID, DealID: t.DealID, Title: t.Title, Description: t.Description, DueDate: t.DueDate,
 		IsDone: t.IsDone, CompletedAt: timePtr(t.CompletedAt), Version: t.Version,
 		CreatedAt: readapi.NewTime(t.CreatedAt), UpdatedAt: readapi.NewTime(t.UpdatedAt),
-	}}
+	}
 }
 
-type activityView struct{ readapi.Activity }
-
-func (activityView) version() int { return 0 } // activities carry no version
-
 // CommentView renders a posted comment as its timeline entry.
-func CommentView(c commands.Comment) activityView {
+func CommentView(c commands.Comment) readapi.Activity {
 	payload, _ := json.Marshal(map[string]string{"text": c.Text})
 	author := c.AuthorID
-	return activityView{readapi.Activity{
+	return readapi.Activity{
 		ID: c.ID, DealID: c.DealID, AuthorID: &author, Type: readapi.ActivityComment,
 		Payload: payload, CreatedAt: readapi.NewTime(c.CreatedAt),
-	}}
+	}
 }
 
 func timePtr(t *time.Time) *readapi.Time {

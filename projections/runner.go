@@ -200,8 +200,18 @@ func (s *wakingSubscriber) Close() error {
 // withSavepoint runs one handler under a savepoint of the subscriber's
 // transaction: a failure rolls back only this event's writes and leaves
 // the transaction usable for the redelivery and the checkpoint.
+//
+// It holds the transaction's lock while it runs (see observedTx), so that
+// a subscriber closing meanwhile rolls back only after the handler is
+// done with the connection.
 func withSavepoint(p cqrs.EventGroupProcessorOnHandleParams) error {
 	ctx := p.Message.Context()
+	if wtx, ok := wsql.TxFromContext(ctx); ok {
+		if ot, ok := wtx.(*observedTx); ok {
+			ot.mu.Lock()
+			defer ot.mu.Unlock()
+		}
+	}
 	tx, err := pgxTx(ctx)
 	if err != nil {
 		return err
@@ -236,12 +246,46 @@ func (b observedBeginner) BeginTx(ctx context.Context, o *stdsql.TxOptions) (wsq
 	return &observedTx{Tx: tx, progress: b.progress}, nil
 }
 
+// observedTx is the subscriber's transaction. Its lock serializes the
+// handler's use of the connection (withSavepoint) with the subscriber's
+// own statements, commit and rollback: when the router closes,
+// watermill-sql's subscriber stops waiting for the in-flight message's
+// ack and goes on at once (acks the earlier messages of the batch, then
+// commits or rolls back) while the handler may still be executing on the
+// same pgx connection, which is not safe for concurrent use (a data race,
+// and pgx panics). Handlers reach the pgx transaction directly
+// (pgxTx), never through these methods, so the lock is not re-entered.
 type observedTx struct {
 	wsql.Tx
 	progress *Progress
+	mu       sync.Mutex
+}
+
+// ExecContext waits for a running handler, then executes.
+func (t *observedTx) ExecContext(ctx context.Context, query string, args ...any) (wsql.Result, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.Tx.ExecContext(ctx, query, args...)
+}
+
+// QueryContext waits for a running handler, then queries. (The
+// subscriber reads every row before it hands out a message.)
+func (t *observedTx) QueryContext(ctx context.Context, query string, args ...any) (wsql.Rows, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.Tx.QueryContext(ctx, query, args...)
+}
+
+// Rollback waits for a running handler, then rolls back.
+func (t *observedTx) Rollback() error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.Tx.Rollback()
 }
 
 func (t *observedTx) Commit() error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
 	err := t.Tx.Commit()
 	if err == nil {
 		t.progress.Advance()

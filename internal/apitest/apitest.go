@@ -16,9 +16,16 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/crypto/bcrypt"
+
+	"example.com/crm/httpapi"
 	"example.com/crm/internal/app"
 	"example.com/crm/internal/testenv"
 )
+
+// SecretKey is the SECRET_KEY of every server Start runs, for tests that
+// forge tokens.
+const SecretKey = "test-secret-key-that-is-long-enough-123"
 
 // Server is a running API on a fresh database.
 type Server struct {
@@ -33,13 +40,16 @@ type Options struct {
 	Redis bool
 	// Env overrides configuration variables (as the environment would).
 	Env map[string]string
+	// Routes, when set, mounts more routes on the API before it serves
+	// (stub routes behind the authentication and tenancy middleware).
+	Routes func(api *httpapi.API)
 }
 
 // Start runs a server for the test and stops it at cleanup.
 func Start(t testing.TB, o Options) *Server {
 	t.Helper()
 	env := map[string]string{
-		"SECRET_KEY":      "test-secret-key-that-is-long-enough-123",
+		"SECRET_KEY":      SecretKey,
 		"AUTH_RATE_LIMIT": "0",
 		"LOG_LEVEL":       "warn",
 	}
@@ -55,7 +65,14 @@ func Start(t testing.TB, o Options) *Server {
 	}
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: cfg.LogLevel}))
 	ctx := context.Background()
-	a, err := app.New(ctx, cfg, testenv.Postgres(t), "test", log)
+	// bcrypt at its minimum cost: real hashing, without a second per
+	// registration under the race detector (production uses
+	// passwords.Cost, tested in package passwords).
+	opts := []app.Option{app.WithPasswordCost(bcrypt.MinCost)}
+	if o.Routes != nil {
+		opts = append(opts, app.WithRoutes(o.Routes))
+	}
+	a, err := app.New(ctx, cfg, testenv.Postgres(t), "test", log, opts...)
 	if err != nil {
 		t.Fatal(err)
 	}

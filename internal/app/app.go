@@ -21,12 +21,24 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/redis/go-redis/v9"
 
+	"example.com/crm/audit"
+	"example.com/crm/auth"
+	"example.com/crm/commands"
 	"example.com/crm/events"
 	"example.com/crm/events/pgstore"
 	"example.com/crm/httpapi"
+	"example.com/crm/httpapi/openapi"
 	"example.com/crm/migrations"
+	"example.com/crm/passwords"
 	"example.com/crm/projections"
+	identityproj "example.com/crm/projections/identity"
+	"example.com/crm/projections/sales"
 	"example.com/crm/projections/streamstats"
+	"example.com/crm/ratelimit"
+	identityread "example.com/crm/readapi/identity"
+	"example.com/crm/readapi/pgread"
+	"example.com/crm/tokens"
+	"example.com/crm/tokens/pgtokens"
 )
 
 // App is the wired server: one pool, one event store, the projectors and
@@ -48,14 +60,34 @@ type App struct {
 	handler  http.Handler
 	stop     context.CancelFunc
 	wg       sync.WaitGroup
+
+	commands *commands.Application
+	queries  *pgread.Store
+	identity *identityread.Queries
+	sessions *auth.Service
+	issuer   *tokens.Issuer
+	limiter  *ratelimit.Limiter
+	// mounts add routes to the API before the handler is built (WithRoutes).
+	mounts []func(api *httpapi.API)
+	// passwordCost is the bcrypt cost (WithPasswordCost), passwords.Cost
+	// unless a test lowers it.
+	passwordCost int
+}
+
+// Option adjusts an App while New wires it.
+type Option func(*App)
+
+// WithRoutes mounts more routes on the API before the handler is built:
+// tests use it for stub routes behind the authentication and tenancy
+// middleware.
+func WithRoutes(mount func(api *httpapi.API)) Option {
+	return func(a *App) { a.mounts = append(a.mounts, mount) }
 }
 
 // projectorsFor lists every projector, in one place, so that serve,
 // status and rebuild agree.
 func projectorsFor(reg *events.Registry) []projections.Projector {
-	return []projections.Projector{
-		streamstats.Projector(reg),
-	}
+	return append([]projections.Projector{streamstats.Projector(reg)}, sales.Projectors()...)
 }
 
 // ProjectorNames lists every projector by name.
@@ -68,7 +100,7 @@ func ProjectorNames() []string {
 }
 
 // New wires an App on the database at dsn (migrations must be applied).
-func New(ctx context.Context, cfg Config, dsn, version string, log *slog.Logger) (*App, error) {
+func New(ctx context.Context, cfg Config, dsn, version string, log *slog.Logger, opts ...Option) (*App, error) {
 	pcfg, err := pgxpool.ParseConfig(dsn)
 	if err != nil {
 		return nil, err
@@ -90,11 +122,20 @@ func New(ctx context.Context, cfg Config, dsn, version string, log *slog.Logger)
 		}
 		a.redis = redis.NewClient(opt)
 	}
+	for _, o := range opts {
+		o(a)
+	}
 	a.notifier = projections.NewNotifier(pool, log)
+	// The identity tables are written inside every append transaction:
+	// they enforce unique e-mails and answer the tenancy check.
 	a.store = pgstore.New(pool, a.reg, pgstore.Hooks{
 		Committed: func(xid uint64) { a.hub.Committed(xid); a.notifier.Committed(xid) },
 		Ended:     a.hub.Ended,
-	})
+	}, identityproj.New())
+	if err := a.wireIdentity(cfg); err != nil {
+		a.Close()
+		return nil, err
+	}
 	a.runner, err = projections.NewRunner(projections.Config{
 		Pool: pool, Registry: a.reg, Hub: a.hub, Progress: a.progress,
 		Projectors: projectorsFor(a.reg), Logger: log,
@@ -104,6 +145,7 @@ func New(ctx context.Context, cfg Config, dsn, version string, log *slog.Logger)
 		return nil, err
 	}
 	a.waiter = projections.NewWaiter(pool, a.progress, cfg.ConsistencyTimeout)
+	a.queries = pgread.New(pool, a.waiter)
 	a.metrics.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	a.handler, err = a.routes()
 	if err != nil {
@@ -123,6 +165,16 @@ func (a *App) routes() (http.Handler, error) {
 	r.Handle("/ready", httpapi.HandlerFunc(ops.ReadyHandler)).Methods(http.MethodGet)
 	r.Handle("/metrics", promhttp.HandlerFor(a.metrics, promhttp.HandlerOpts{})).Methods(http.MethodGet)
 
+	api := httpapi.NewAPI(r, httpapi.Identity{
+		Commands: a.commands, Queries: a.identity, Sessions: a.sessions, Tokens: a.issuer,
+		Limiter: a.limiter, Idempotency: a.store,
+	})
+	httpapi.Sales{Commands: a.commands, Queries: a.queries, Audit: audit.Deals{Store: a.store}}.Mount(api.OrgScoped())
+	openapi.Mount(r)
+	for _, mount := range a.mounts {
+		mount(api)
+	}
+
 	metrics, err := httpapi.NewMetrics(a.metrics)
 	if err != nil {
 		return nil, err
@@ -138,6 +190,34 @@ func (a *App) routes() (http.Handler, error) {
 		httpapi.BodyLimit(1<<20),
 		httpapi.RequireJSON,
 	), nil
+}
+
+// wireIdentity builds the command side and the identity services:
+// password hashing, access and refresh tokens, logins and their rate
+// limit.
+func (a *App) wireIdentity(cfg Config) error {
+	if a.passwordCost == 0 {
+		a.passwordCost = passwords.Cost
+	}
+	hasher, err := passwords.NewWithCost(a.passwordCost)
+	if err != nil {
+		return err
+	}
+	a.identity = identityread.New(a.pool)
+	a.commands = commands.New(commands.Deps{
+		Store: a.store, Directory: a.identity, Users: a.identity, Passwords: hasher,
+	})
+	a.issuer = tokens.NewIssuer([]byte(cfg.SecretKey), cfg.AccessTokenTTL)
+	a.sessions = auth.New(a.identity, hasher, tokens.NewService(a.issuer, pgtokens.New(a.pool), cfg.RefreshTokenTTL))
+	a.limiter = ratelimit.New(cfg.AuthRateLimit, a.redis, a.log)
+	return nil
+}
+
+// WithPasswordCost hashes passwords at another bcrypt cost than
+// passwords.Cost. It exists for end-to-end tests only (under the race
+// detector a cost-10 hash takes about a second); production never sets it.
+func WithPasswordCost(cost int) Option {
+	return func(a *App) { a.passwordCost = cost }
 }
 
 // readiness reports PostgreSQL, migrations, Redis and every projector.
@@ -176,10 +256,12 @@ func (a *App) readiness(ctx context.Context) httpapi.Readiness {
 func (a *App) Handler() http.Handler { return a.handler }
 
 // Start runs the projectors and the wake-up plumbing in the background
-// until ctx ends or Close is called, returning once every projector is
-// subscribed.
+// until Close is called, returning once every projector is subscribed.
 func (a *App) Start(ctx context.Context) error {
-	ctx, a.stop = context.WithCancel(ctx)
+	// The projectors stop through Close (runner first, then the
+	// plumbing), not by ctx: a cancelled context would cut their
+	// transactions mid-statement.
+	ctx, a.stop = context.WithCancel(context.WithoutCancel(ctx))
 	errc := make(chan error, 1)
 	a.wg.Add(3)
 	go func() { defer a.wg.Done(); a.notifier.Run(ctx) }()
@@ -232,11 +314,13 @@ func (a *App) Run(ctx context.Context, started time.Time) error {
 
 // Close stops the projectors and releases the pool and Redis.
 func (a *App) Close() {
-	if a.stop != nil {
-		a.stop()
-	}
+	// Projectors first, while their connections are still wanted: a
+	// cancelled context would cut their transactions mid-statement.
 	if a.runner != nil {
 		_ = a.runner.Close()
+	}
+	if a.stop != nil {
+		a.stop()
 	}
 	a.wg.Wait()
 	if a.redis != nil {

@@ -1,0 +1,73 @@
+package httpapi
+
+import (
+	"context"
+	"net/http"
+
+	"github.com/google/uuid"
+
+	"example.com/crm"
+)
+
+// OrganizationHeader names the organization of an org-scoped request.
+const OrganizationHeader = "X-Organization-Id"
+
+// MembershipReader returns a user's role in a live organization, and
+// false when they are not a member or the organization does not exist or
+// was deleted (readapi/identity, reading the memberships table that is
+// written in the same transaction as the organization's events).
+type MembershipReader interface {
+	Role(ctx context.Context, org, user uuid.UUID) (crm.Role, bool, error)
+}
+
+// Tenant is middleware for org-scoped routes (contacts, deals, tasks,
+// activities, analytics): it resolves X-Organization-Id against the
+// caller's membership, read on every request and never cached, so a
+// change of membership or role takes effect on the very next request. A
+// missing or malformed header is 400 ORGANIZATION_REQUIRED; an
+// organization the caller does not belong to, that does not exist or was
+// deleted is 403 NOT_A_MEMBER, always (never 404, which would tell
+// organizations apart). The request goes on with crm.WithTenant. It must
+// run inside Authenticate.
+func Tenant(m MembershipReader) func(http.Handler) http.Handler {
+	return tenant(m, func(r *http.Request) (uuid.UUID, error) {
+		org, ok := parseUUID(r.Header.Get(OrganizationHeader))
+		if !ok {
+			return uuid.Nil, crm.Errorf(crm.CodeOrganizationRequired,
+				"the %s header must name an organization (a UUID)", OrganizationHeader)
+		}
+		return org, nil
+	})
+}
+
+// TenantFromPath is Tenant for routes that name the organization in the
+// path (/organizations/{org_id}/...): a malformed id is a 400
+// VALIDATION_ERROR like any malformed path UUID, and the same 403 rule
+// applies.
+func TenantFromPath(m MembershipReader, name string) func(http.Handler) http.Handler {
+	return tenant(m, func(r *http.Request) (uuid.UUID, error) { return PathUUID(r, name) })
+}
+
+func tenant(m MembershipReader, orgOf func(*http.Request) (uuid.UUID, error)) func(http.Handler) http.Handler {
+	return func(next http.Handler) http.Handler {
+		return HandlerFunc(func(w http.ResponseWriter, r *http.Request) error {
+			actor, err := crm.ActorFrom(r.Context())
+			if err != nil {
+				return err // wiring bug: fail closed (500)
+			}
+			org, err := orgOf(r)
+			if err != nil {
+				return err
+			}
+			role, ok, err := m.Role(r.Context(), org, actor.UserID)
+			if err != nil {
+				return err
+			}
+			if !ok {
+				return crm.Errorf(crm.CodeNotAMember, "not a member of organization %s", org)
+			}
+			next.ServeHTTP(w, r.WithContext(crm.WithTenant(r.Context(), crm.Tenant{OrgID: org, Role: role})))
+			return nil
+		})
+	}
+}

@@ -1,0 +1,76 @@
+package app_test
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"example.com/crm/internal/app"
+)
+
+// env is a getenv over a map.
+func env(m map[string]string) func(string) string {
+	return func(k string) string { return m[k] }
+}
+
+// Production refuses to start without a real SECRET_KEY (API.md §5);
+// development runs with a built-in key so that `make run` needs no set-up.
+func TestConfigSecretKey(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name    string
+		vars    map[string]string
+		refused bool
+	}{
+		{"production without a key", map[string]string{"ENVIRONMENT": "production"}, true},
+		{"production with a 31-byte key", map[string]string{"ENVIRONMENT": "production", "SECRET_KEY": strings.Repeat("k", 31)}, true},
+		{"production with a 32-byte key", map[string]string{"ENVIRONMENT": "production", "SECRET_KEY": strings.Repeat("k", 32)}, false},
+		{"development without a key", map[string]string{}, false},
+		{"development with a short key", map[string]string{"SECRET_KEY": "short"}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			cfg, err := app.LoadConfig(env(tc.vars))
+			if tc.refused {
+				if err == nil || !strings.Contains(err.Error(), "SECRET_KEY") {
+					t.Fatalf("err = %v, want a SECRET_KEY error", err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if cfg.SecretKey == "" {
+				t.Fatal("no secret key")
+			}
+		})
+	}
+}
+
+func TestConfigAuthSettings(t *testing.T) {
+	t.Parallel()
+	cfg, err := app.LoadConfig(env(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.AccessTokenTTL != 15*time.Minute || cfg.RefreshTokenTTL != 30*24*time.Hour || cfg.AuthRateLimit != 20 {
+		t.Fatalf("defaults: %+v", cfg)
+	}
+	cfg, err = app.LoadConfig(env(map[string]string{"ACCESS_TOKEN_TTL": "60", "REFRESH_TOKEN_TTL": "1h", "AUTH_RATE_LIMIT": "0"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.AccessTokenTTL != time.Minute || cfg.RefreshTokenTTL != time.Hour || cfg.AuthRateLimit != 0 {
+		t.Fatalf("set: %+v", cfg)
+	}
+	for _, bad := range []map[string]string{{"AUTH_RATE_LIMIT": "-1"}, {"AUTH_RATE_LIMIT": "many"}, {"ACCESS_TOKEN_TTL": "0"}} {
+		if _, err := app.LoadConfig(env(bad)); err == nil {
+			t.Fatalf("%v accepted", bad)
+		}
+	}
+	// The key never shows in the logged configuration.
+	cfg, _ = app.LoadConfig(env(map[string]string{"SECRET_KEY": "super-secret-value-of-some-length"}))
+	if strings.Contains(cfg.LogValue().String(), "super-secret") {
+		t.Fatal("the secret key is logged")
+	}
+}

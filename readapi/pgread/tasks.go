@@ -1,0 +1,97 @@
+package pgread
+
+import (
+	"context"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+
+	"example.com/crm"
+	"example.com/crm/readapi"
+)
+
+const taskColumns = `id, deal_id, title, description, due_date, is_done, completed_at, version, created_at, updated_at`
+
+// listedTasks is the predicate of the task list indexes, verbatim.
+const listedTasks = "NOT deleted AND NOT deal_deleted"
+
+func scanTask(row pgx.CollectableRow, extra ...any) (readapi.Task, error) {
+	var t readapi.Task
+	var due time.Time
+	var completed *time.Time
+	err := row.Scan(append([]any{&t.ID, &t.DealID, &t.Title, &t.Description, &due, &t.IsDone, &completed, &t.Version,
+		&t.CreatedAt.Time, &t.UpdatedAt.Time}, extra...)...)
+	t.DueDate = due.Format(time.DateOnly)
+	t.CompletedAt = optTime(completed)
+	return t, err
+}
+
+// GetTask implements readapi.Queries. A task of a deleted deal is still
+// found: it left the lists only, and the write side still lets it change.
+func (s *Store) GetTask(ctx context.Context, orgID, id uuid.UUID) (t readapi.Task, err error) {
+	defer wrap(&err, "pgread.GetTask(%s)", id)
+	if err := s.begin(ctx, orgID, tasksProjector); err != nil {
+		return t, err
+	}
+	return getOne(ctx, s.pool,
+		`SELECT `+taskColumns+` FROM tasks WHERE org_id = $1 AND id = $2 AND NOT deleted`,
+		scanTask, crm.Errorf(crm.CodeNotFound, "task %s not found", id), orgID, id)
+}
+
+// taskOrder maps a sort key to its indexed expression.
+var taskOrder = map[readapi.TaskOrderBy]string{
+	readapi.TasksByDueDate:   "due_date",
+	readapi.TasksByCreatedAt: "created_at",
+}
+
+// ListTasks implements readapi.Queries.
+func (s *Store) ListTasks(ctx context.Context, orgID uuid.UUID, f readapi.TaskFilter) (l readapi.List[readapi.Task], err error) {
+	defer wrap(&err, "pgread.ListTasks")
+	if f, err = f.Normalize(); err != nil {
+		return l, err
+	}
+	if err := s.begin(ctx, orgID, tasksProjector); err != nil {
+		return l, err
+	}
+	q := newQuery(orgID, listedTasks)
+	// task_counts answers totals unless the list is one deal's.
+	c := newCounter("task_counts", orgID)
+	if f.DealID != uuid.Nil {
+		q.where("deal_id = " + q.arg(f.DealID))
+		c = nil
+	}
+	for _, w := range []*query{q, c} {
+		if w == nil {
+			continue
+		}
+		if f.OnlyOpen {
+			w.where("NOT is_done")
+		}
+		if !f.DueAfter.IsZero() {
+			w.where("due_date >= " + w.arg(utcDate(f.DueAfter)))
+		}
+		if !f.DueBefore.IsZero() {
+			w.where("due_date <= " + w.arg(utcDate(f.DueBefore)))
+		}
+	}
+	return list(ctx, s, q, listSpec[readapi.Task]{
+		table: "tasks", columns: taskColumns, orderBy: taskOrder[f.OrderBy], order: f.Order,
+		page: f.Page, scan: scanTask, counted: c,
+	})
+}
+
+// utcDate is t's UTC calendar date at midnight UTC (pgx sends a date's
+// year, month and day as they are in the time's location).
+func utcDate(t time.Time) time.Time {
+	y, m, d := t.UTC().Date()
+	return time.Date(y, m, d, 0, 0, 0, 0, time.UTC)
+}
+
+// optTime turns a nullable column into a nullable readapi.Time.
+func optTime(t *time.Time) *readapi.Time {
+	if t == nil {
+		return nil
+	}
+	return &readapi.Time{Time: *t}
+}
