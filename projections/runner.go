@@ -92,6 +92,7 @@ type Runner struct {
 	mu      sync.Mutex // guards wakers: subscribers are made on the router's goroutine
 	wakers  []*waker
 	closeMu sync.Once
+	closing *atomic.Bool
 }
 
 // NewRunner builds the router, one EventGroupProcessor group per projector.
@@ -100,14 +101,15 @@ func NewRunner(cfg Config) (*Runner, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	logger := watermill.NewSlogLoggerWithLevelMapping(cfg.Logger, map[slog.Level]slog.Level{
+	closing := &atomic.Bool{}
+	logger := shutdownQuietLogger{LoggerAdapter: watermill.NewSlogLoggerWithLevelMapping(cfg.Logger, map[slog.Level]slog.Level{
 		slog.LevelInfo: slog.LevelDebug, // watermill is chatty at info
-	})
+	}), closing: closing}
 	router, err := message.NewRouter(message.RouterConfig{CloseTimeout: 10 * time.Second}, logger)
 	if err != nil {
 		return nil, err
 	}
-	r := &Runner{cfg: cfg, router: router}
+	r := &Runner{cfg: cfg, router: router, closing: closing}
 	beginner := observedBeginner{Beginner: wsql.BeginnerFromPgx(cfg.Pool), progress: cfg.Progress}
 
 	proc, err := cqrs.NewEventGroupProcessorWithConfig(router, cqrs.EventGroupProcessorConfig{
@@ -166,6 +168,7 @@ func (r *Runner) Running() chan struct{} { return r.router.Running() }
 func (r *Runner) Close() error {
 	var err error
 	r.closeMu.Do(func() {
+		r.closing.Store(true)
 		r.mu.Lock()
 		for _, w := range r.wakers {
 			w.close()
@@ -291,4 +294,25 @@ func (t *observedTx) Commit() error {
 		t.progress.Advance()
 	}
 	return err
+}
+
+// shutdownQuietLogger logs watermill's errors as errors while the runner
+// runs, and as debug lines once it is closing: closing cancels the polls in
+// flight, and their "could not commit" errors then say nothing wrong (the
+// transaction rolls back and the batch is processed again next start).
+type shutdownQuietLogger struct {
+	watermill.LoggerAdapter
+	closing *atomic.Bool
+}
+
+func (l shutdownQuietLogger) Error(msg string, err error, fields watermill.LogFields) {
+	if l.closing.Load() {
+		l.LoggerAdapter.Debug(msg, fields.Add(watermill.LogFields{"err": err}))
+		return
+	}
+	l.LoggerAdapter.Error(msg, err, fields)
+}
+
+func (l shutdownQuietLogger) With(fields watermill.LogFields) watermill.LoggerAdapter {
+	return shutdownQuietLogger{LoggerAdapter: l.LoggerAdapter.With(fields), closing: l.closing}
 }

@@ -58,6 +58,7 @@ type App struct {
 	waiter   *projections.Waiter
 	metrics  *prometheus.Registry
 	handler  http.Handler
+	router   *mux.Router
 	stop     context.CancelFunc
 	wg       sync.WaitGroup
 
@@ -157,6 +158,7 @@ func New(ctx context.Context, cfg Config, dsn, version string, log *slog.Logger,
 
 func (a *App) routes() (http.Handler, error) {
 	r := mux.NewRouter()
+	a.router = r
 	r.NotFoundHandler = httpapi.NotFound(r)
 	r.MethodNotAllowedHandler = httpapi.MethodNotAllowed(r)
 	r.Use(httpapi.RecordRoute)
@@ -251,6 +253,10 @@ func (a *App) readiness(ctx context.Context) httpapi.Readiness {
 	}
 	return rd
 }
+
+// Router is the route table behind Handler (for tests that check it
+// against the OpenAPI document).
+func (a *App) Router() *mux.Router { return a.router }
 
 // Handler is the HTTP API (for tests that serve it themselves).
 func (a *App) Handler() http.Handler { return a.handler }
