@@ -5,6 +5,12 @@
 // metrics, panic recovery, CORS, trailing slash, body limit, content
 // type).
 //
+// Behind /api/v1 (NewAPI), Authenticate checks the bearer token and the
+// user on every request, Tenant and TenantFromPath resolve the
+// organization against the memberships table on every request (never
+// cached), and Idempotent with Respond gives POSTs their Idempotency-Key
+// replay. Route groups mount on API.Authenticated or API.OrgScoped.
+//
 // Handlers return an error instead of writing one (see HandlerFunc), so
 // that every failure reaches the client through WriteError and looks the
 // same. Each middleware has the shape func(http.Handler) http.Handler and

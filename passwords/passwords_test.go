@@ -37,3 +37,24 @@ func TestHashAndCheck(t *testing.T) {
 	}
 	h.CheckNothing("anything")
 }
+
+func TestCost(t *testing.T) {
+	t.Parallel()
+	if Cost < 10 {
+		t.Fatalf("Cost = %d; API.md §2 asks for at least 10", Cost)
+	}
+	for _, bad := range []int{0, 3, 32} {
+		if _, err := NewWithCost(bad); err == nil {
+			t.Fatalf("cost %d accepted", bad)
+		}
+	}
+	h, err := NewWithCost(4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hash, _ := h.Hash("pw")
+	// A hasher checks hashes of any cost.
+	if ok, err := (&Hasher{cost: Cost}).Check(hash, "pw"); !ok || err != nil {
+		t.Fatalf("cost-4 hash with a cost-10 hasher: %v %v", ok, err)
+	}
+}

@@ -52,6 +52,9 @@ func Start(t testing.TB, o Options) *Server {
 		"SECRET_KEY":      SecretKey,
 		"AUTH_RATE_LIMIT": "0",
 		"LOG_LEVEL":       "warn",
+		// Generous: 2 CPUs running many servers under -race can be slow to
+		// project; a test about PROJECTION_BEHIND sets its own.
+		"CONSISTENCY_TIMEOUT": "10s",
 	}
 	if o.Redis {
 		env["REDIS_URL"] = testenv.Redis(t)
