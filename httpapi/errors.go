@@ -2,12 +2,17 @@ package httpapi
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"strconv"
+	"syscall"
+
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"example.com/crm"
 )
@@ -95,7 +100,29 @@ func codeOf(err error) crm.Code {
 	if errors.As(err, &tooLarge) {
 		return crm.CodeBodyTooLarge
 	}
+	if databaseUnreachable(err) {
+		return crm.CodeUnavailable
+	}
 	return crm.CodeInternal
+}
+
+// databaseUnreachable reports whether err says PostgreSQL could not be
+// reached (connection refused or lost, pool exhausted until the deadline):
+// the client should retry later (503), nothing is wrong with its request.
+// It looks at error types only, never at message text.
+func databaseUnreachable(err error) bool {
+	var connect *pgconn.ConnectError
+	if errors.As(err, &connect) {
+		return true
+	}
+	var netErr *net.OpError
+	if errors.As(err, &netErr) {
+		return true
+	}
+	if errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE) {
+		return true
+	}
+	return pgconn.Timeout(err) && !errors.Is(err, context.Canceled)
 }
 
 // RetryAfter wraps an error (usually a *crm.Error with RATE_LIMITED,
