@@ -34,14 +34,14 @@ func (s Sales) Mount(r *mux.Router) {
 	r.Handle("/contacts", h(s.listContacts)).Methods(http.MethodGet)
 	r.Handle("/contacts", h(s.createContact)).Methods(http.MethodPost)
 	r.Handle("/contacts/{id}", h(s.getContact)).Methods(http.MethodGet)
-	r.Handle("/contacts/{id}", h(s.patchContact)).Methods(http.MethodPatch)
-	r.Handle("/contacts/{id}", h(s.deleteContact)).Methods(http.MethodDelete)
+	r.Handle("/contacts/{id}", h(patchHandler(s.Commands.UpdateContact, patchContactBody.patch, contactReply))).Methods(http.MethodPatch)
+	r.Handle("/contacts/{id}", h(deleteHandler(s.Commands.DeleteContact))).Methods(http.MethodDelete)
 
 	r.Handle("/deals", h(s.listDeals)).Methods(http.MethodGet)
 	r.Handle("/deals", h(s.createDeal)).Methods(http.MethodPost)
 	r.Handle("/deals/{id}", h(s.getDeal)).Methods(http.MethodGet)
-	r.Handle("/deals/{id}", h(s.patchDeal)).Methods(http.MethodPatch)
-	r.Handle("/deals/{id}", h(s.deleteDeal)).Methods(http.MethodDelete)
+	r.Handle("/deals/{id}", h(patchHandler(s.Commands.UpdateDeal, patchDealBody.patch, dealReply))).Methods(http.MethodPatch)
+	r.Handle("/deals/{id}", h(deleteHandler(s.Commands.DeleteDeal))).Methods(http.MethodDelete)
 	r.Handle("/deals/{id}/history", h(s.dealHistory)).Methods(http.MethodGet)
 	r.Handle("/deals/{id}/activities", h(s.listActivities)).Methods(http.MethodGet)
 	r.Handle("/deals/{id}/activities", h(s.postActivity)).Methods(http.MethodPost)
@@ -49,8 +49,8 @@ func (s Sales) Mount(r *mux.Router) {
 	r.Handle("/tasks", h(s.listTasks)).Methods(http.MethodGet)
 	r.Handle("/tasks", h(s.createTask)).Methods(http.MethodPost)
 	r.Handle("/tasks/{id}", h(s.getTask)).Methods(http.MethodGet)
-	r.Handle("/tasks/{id}", h(s.patchTask)).Methods(http.MethodPatch)
-	r.Handle("/tasks/{id}", h(s.deleteTask)).Methods(http.MethodDelete)
+	r.Handle("/tasks/{id}", h(patchHandler(s.Commands.UpdateTask, patchTaskBody.patch, taskReply))).Methods(http.MethodPatch)
+	r.Handle("/tasks/{id}", h(deleteHandler(s.Commands.DeleteTask))).Methods(http.MethodDelete)
 }
 
 // --- contacts ---
@@ -106,47 +106,6 @@ func (s Sales) listContacts(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	return WriteJSON(w, http.StatusOK, list)
-}
-
-func (s Sales) patchContact(w http.ResponseWriter, r *http.Request) error {
-	id, err := PathUUID(r, "id")
-	if err != nil {
-		return err
-	}
-	ifMatch, err := ifMatchVersion(r)
-	if err != nil {
-		return err
-	}
-	var b patchContactBody
-	if err := Decode(r, &b); err != nil {
-		return err
-	}
-	p, err := b.patch()
-	if err != nil {
-		return err
-	}
-	ct, res, err := s.Commands.UpdateContact(r.Context(), id, p, ifMatch)
-	if err != nil {
-		return err
-	}
-	setPosition(w, res)
-	return ok(w, ct.Version, ContactView(ct))
-}
-
-func (s Sales) deleteContact(w http.ResponseWriter, r *http.Request) error {
-	id, err := PathUUID(r, "id")
-	if err != nil {
-		return err
-	}
-	ifMatch, err := ifMatchVersion(r)
-	if err != nil {
-		return err
-	}
-	res, err := s.Commands.DeleteContact(r.Context(), id, ifMatch)
-	if err != nil {
-		return err
-	}
-	return noContent(w, res)
 }
 
 // --- deals ---
@@ -255,47 +214,6 @@ func (s Sales) listDeals(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	return WriteJSON(w, http.StatusOK, list)
-}
-
-func (s Sales) patchDeal(w http.ResponseWriter, r *http.Request) error {
-	id, err := PathUUID(r, "id")
-	if err != nil {
-		return err
-	}
-	ifMatch, err := ifMatchVersion(r)
-	if err != nil {
-		return err
-	}
-	var b patchDealBody
-	if err := Decode(r, &b); err != nil {
-		return err
-	}
-	p, err := b.patch()
-	if err != nil {
-		return err
-	}
-	d, res, err := s.Commands.UpdateDeal(r.Context(), id, p, ifMatch)
-	if err != nil {
-		return err
-	}
-	setPosition(w, res)
-	return ok(w, d.Version, DealView(d))
-}
-
-func (s Sales) deleteDeal(w http.ResponseWriter, r *http.Request) error {
-	id, err := PathUUID(r, "id")
-	if err != nil {
-		return err
-	}
-	ifMatch, err := ifMatchVersion(r)
-	if err != nil {
-		return err
-	}
-	res, err := s.Commands.DeleteDeal(r.Context(), id, ifMatch)
-	if err != nil {
-		return err
-	}
-	return noContent(w, res)
 }
 
 // historyEntry is one event of GET /deals/{id}/history.
@@ -435,48 +353,65 @@ func (s Sales) listTasks(w http.ResponseWriter, r *http.Request) error {
 	return WriteJSON(w, http.StatusOK, list)
 }
 
-func (s Sales) patchTask(w http.ResponseWriter, r *http.Request) error {
-	id, err := PathUUID(r, "id")
-	if err != nil {
-		return err
-	}
-	ifMatch, err := ifMatchVersion(r)
-	if err != nil {
-		return err
-	}
-	var b patchTaskBody
-	if err := Decode(r, &b); err != nil {
-		return err
-	}
-	p, err := b.patch()
-	if err != nil {
-		return err
-	}
-	t, res, err := s.Commands.UpdateTask(r.Context(), id, p, ifMatch)
-	if err != nil {
-		return err
-	}
-	setPosition(w, res)
-	return ok(w, t.Version, TaskView(t))
-}
-
-func (s Sales) deleteTask(w http.ResponseWriter, r *http.Request) error {
-	id, err := PathUUID(r, "id")
-	if err != nil {
-		return err
-	}
-	ifMatch, err := ifMatchVersion(r)
-	if err != nil {
-		return err
-	}
-	res, err := s.Commands.DeleteTask(r.Context(), id, ifMatch)
-	if err != nil {
-		return err
-	}
-	return noContent(w, res)
-}
-
 // --- shared helpers ---
+
+// patchHandler answers PATCH /{things}/{id}: decode the body strictly into
+// B, turn it into the aggregate's patch P, run the update command under
+// If-Match, and answer the entity with its ETag.
+func patchHandler[B any, P any, T any](
+	update func(ctx context.Context, id uuid.UUID, p P, ifMatch commands.IfMatch) (T, commands.Result, error),
+	toPatch func(B) (P, error),
+	reply func(T) (version int, body any),
+) HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) error {
+		id, err := PathUUID(r, "id")
+		if err != nil {
+			return err
+		}
+		ifMatch, err := ifMatchVersion(r)
+		if err != nil {
+			return err
+		}
+		var b B
+		if err := Decode(r, &b); err != nil {
+			return err
+		}
+		p, err := toPatch(b)
+		if err != nil {
+			return err
+		}
+		v, res, err := update(r.Context(), id, p, ifMatch)
+		if err != nil {
+			return err
+		}
+		setPosition(w, res)
+		version, body := reply(v)
+		return ok(w, version, body)
+	}
+}
+
+// deleteHandler answers DELETE /{things}/{id} under If-Match with 204.
+func deleteHandler(remove func(ctx context.Context, id uuid.UUID, ifMatch commands.IfMatch) (commands.Result, error)) HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) error {
+		id, err := PathUUID(r, "id")
+		if err != nil {
+			return err
+		}
+		ifMatch, err := ifMatchVersion(r)
+		if err != nil {
+			return err
+		}
+		res, err := remove(r.Context(), id, ifMatch)
+		if err != nil {
+			return err
+		}
+		return noContent(w, res)
+	}
+}
+
+func contactReply(c aggregates.Contact) (int, any) { return c.Version, ContactView(c) }
+func dealReply(d aggregates.Deal) (int, any)       { return d.Version, DealView(d) }
+func taskReply(t aggregates.Task) (int, any)       { return t.Version, TaskView(t) }
 
 // queryContext marks the request's queries eventually consistent when the
 // client sent `Consistency: eventual`; otherwise they read their writes.
