@@ -43,9 +43,12 @@ func (f InlineFunc) Apply(ctx context.Context, tx pgx.Tx, evs []events.Event) er
 // id of the appended events; Ended is called for commits and rollbacks
 // alike (a rollback can release the snapshot horizon other events wait
 // behind).
+//
+// Stored is told what a committed append stored (for metrics).
 type Hooks struct {
 	Committed func(xid uint64)
 	Ended     func()
+	Stored    func(evs []events.Event)
 }
 
 // Store appends and loads events.
@@ -139,6 +142,9 @@ func (s *Store) AppendTx(ctx context.Context, b Batch) (res events.Result, err e
 	committed = true
 	if s.hooks.Committed != nil {
 		s.hooks.Committed(xid)
+	}
+	if s.hooks.Stored != nil {
+		s.hooks.Stored(stored)
 	}
 	return events.Result{Events: stored, TransactionID: xid, LastPosition: lastPosition(stored)}, nil
 }

@@ -1,0 +1,72 @@
+package app
+
+import (
+	"context"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"example.com/crm/events"
+	"example.com/crm/projections"
+)
+
+// storeMetrics counts what the event store appends.
+type storeMetrics struct {
+	events *prometheus.CounterVec
+}
+
+func newStoreMetrics(reg prometheus.Registerer) (*storeMetrics, error) {
+	m := &storeMetrics{events: prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "crm_events_appended_total",
+		Help: "Events committed to the event store, by event type.",
+	}, []string{"type"})}
+	return m, reg.Register(m.events)
+}
+
+// stored is the event store's Stored hook.
+func (m *storeMetrics) stored(evs []events.Event) {
+	for _, e := range evs {
+		m.events.WithLabelValues(e.Type).Inc()
+	}
+}
+
+// projectionCollector reports every projector's position, backlog and lag
+// at scrape time, read from the checkpoints (so it is right whichever
+// server process runs the projector).
+type projectionCollector struct {
+	pool                   *pgxpool.Pool
+	names                  []string
+	position, backlog, lag *prometheus.Desc
+}
+
+func newProjectionCollector(pool *pgxpool.Pool, names []string) *projectionCollector {
+	l := []string{"projector"}
+	return &projectionCollector{
+		pool: pool, names: names,
+		position: prometheus.NewDesc("crm_projection_position", "Global position of the last event the projector processed.", l, nil),
+		backlog:  prometheus.NewDesc("crm_projection_backlog_events", "Committed events the projector has not processed yet (capped at 100000).", l, nil),
+		lag:      prometheus.NewDesc("crm_projection_lag_seconds", "Age of the oldest event the projector has not processed yet.", l, nil),
+	}
+}
+
+func (c *projectionCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- c.position
+	ch <- c.backlog
+	ch <- c.lag
+}
+
+func (c *projectionCollector) Collect(ch chan<- prometheus.Metric) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	st, err := projections.ReadStatus(ctx, c.pool, c.names)
+	if err != nil {
+		ch <- prometheus.NewInvalidMetric(c.position, err)
+		return
+	}
+	for _, s := range st {
+		ch <- prometheus.MustNewConstMetric(c.position, prometheus.GaugeValue, float64(s.Position), s.Name)
+		ch <- prometheus.MustNewConstMetric(c.backlog, prometheus.GaugeValue, float64(s.Backlog), s.Name)
+		ch <- prometheus.MustNewConstMetric(c.lag, prometheus.GaugeValue, s.LagSeconds, s.Name)
+	}
+}
