@@ -280,3 +280,16 @@ func TestWaiterGivesUpWithProjectionBehind(t *testing.T) {
 		t.Fatalf("want PROJECTION_BEHIND, got %v", err)
 	}
 }
+
+// Two server processes run the same projector: its checkpoint row is
+// locked by whichever polls, so every event is applied exactly once.
+func TestTwoRunnersOfOneProjectorApplyEachEventOnce(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	e.start(t, recorder(nil))
+	e.start(t, recorder(nil))
+	for i := range 20 {
+		e.append(t, i*10, 10)
+	}
+	e.waitApplied(t, 200)
+}

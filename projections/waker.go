@@ -1,11 +1,13 @@
 package projections
 
 import (
+	"errors"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill"
+	"github.com/jackc/pgx/v5/pgconn"
 )
 
 // Hub tells idle projectors that the event log moved, so they poll at once
@@ -95,6 +97,12 @@ func newWaker(h *Hub, seen *atomic.Uint64, fallback time.Duration) *waker {
 // HandleError implements wsql.BackoffManager.
 func (w *waker) HandleError(logger watermill.LoggerAdapter, noMsg bool, err error) time.Duration {
 	if err != nil {
+		if contended(err) {
+			// Another server process holds this projector's checkpoint
+			// and just advanced it: try again shortly, it is not a fault.
+			logger.Debug("projector checkpoint busy in another process", watermill.LogFields{"err": err.Error()})
+			return 10 * time.Millisecond
+		}
 		select {
 		case <-w.closing: // shutting down: the poll was cancelled
 		default:
@@ -123,4 +131,12 @@ func (w *waker) close() {
 		close(w.closing)
 		w.hub.remove(w)
 	})
+}
+
+// contended reports a serialization failure or deadlock (SQLSTATE 40001,
+// 40P01): the checkpoint row was updated by the projector's consumer in
+// another process while this poll waited for its lock.
+func contended(err error) bool {
+	var pgErr *pgconn.PgError
+	return errors.As(err, &pgErr) && (pgErr.Code == "40001" || pgErr.Code == "40P01")
 }
