@@ -31,12 +31,15 @@ import (
 	"example.com/crm/migrations"
 	"example.com/crm/passwords"
 	"example.com/crm/projections"
+	"example.com/crm/projections/analytics"
 	identityproj "example.com/crm/projections/identity"
 	"example.com/crm/projections/sales"
 	"example.com/crm/projections/streamstats"
 	"example.com/crm/ratelimit"
+	"example.com/crm/readapi"
 	identityread "example.com/crm/readapi/identity"
 	"example.com/crm/readapi/pgread"
+	"example.com/crm/readapi/rediscache"
 	"example.com/crm/tokens"
 	"example.com/crm/tokens/pgtokens"
 )
@@ -73,6 +76,9 @@ type App struct {
 	// passwordCost is the bcrypt cost (WithPasswordCost), passwords.Cost
 	// unless a test lowers it.
 	passwordCost int
+
+	// analytics answers the analytics routes (cached in Redis when set).
+	analytics readapi.Analytics
 }
 
 // Option adjusts an App while New wires it.
@@ -88,7 +94,7 @@ func WithRoutes(mount func(api *httpapi.API)) Option {
 // projectorsFor lists every projector, in one place, so that serve,
 // status and rebuild agree.
 func projectorsFor(reg *events.Registry) []projections.Projector {
-	return append([]projections.Projector{streamstats.Projector(reg)}, sales.Projectors()...)
+	return append(append([]projections.Projector{streamstats.Projector(reg)}, sales.Projectors()...), analytics.Projector())
 }
 
 // ProjectorNames lists every projector by name.
@@ -129,9 +135,15 @@ func New(ctx context.Context, cfg Config, dsn, version string, log *slog.Logger,
 	a.notifier = projections.NewNotifier(pool, log)
 	// The identity tables are written inside every append transaction:
 	// they enforce unique e-mails and answer the tenancy check.
+	sm, err := newStoreMetrics(a.metrics)
+	if err != nil {
+		a.Close()
+		return nil, err
+	}
 	a.store = pgstore.New(pool, a.reg, pgstore.Hooks{
 		Committed: func(xid uint64) { a.hub.Committed(xid); a.notifier.Committed(xid) },
 		Ended:     a.hub.Ended,
+		Stored:    sm.stored,
 	}, identityproj.New())
 	if err := a.wireIdentity(cfg); err != nil {
 		a.Close()
@@ -147,7 +159,14 @@ func New(ctx context.Context, cfg Config, dsn, version string, log *slog.Logger,
 	}
 	a.waiter = projections.NewWaiter(pool, a.progress, cfg.ConsistencyTimeout)
 	a.queries = pgread.New(pool, a.waiter)
-	a.metrics.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	if a.analytics, err = rediscache.NewAnalytics(pgread.NewAnalytics(pool, a.waiter), rediscache.Options{
+		Redis: a.redis, Waiter: a.waiter, Metrics: a.metrics, Logger: log,
+	}); err != nil {
+		a.Close()
+		return nil, err
+	}
+	a.metrics.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		newProjectionCollector(pool, a.runner.Names()))
 	a.handler, err = a.routes()
 	if err != nil {
 		a.Close()
@@ -172,6 +191,7 @@ func (a *App) routes() (http.Handler, error) {
 		Limiter: a.limiter, Idempotency: a.store,
 	})
 	httpapi.Sales{Commands: a.commands, Queries: a.queries, Audit: audit.Deals{Store: a.store}}.Mount(api.OrgScoped())
+	httpapi.Analytics{Queries: a.analytics}.Mount(api.OrgScoped())
 	openapi.Mount(r)
 	for _, mount := range a.mounts {
 		mount(api)

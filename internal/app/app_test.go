@@ -2,6 +2,7 @@ package app_test
 
 import (
 	"net/http"
+	"strings"
 	"testing"
 
 	"example.com/crm/internal/apitest"
@@ -38,6 +39,28 @@ func TestOperationsRoutes(t *testing.T) {
 		}
 		if r := s.Do(apitest.Request{Method: http.MethodGet, Path: "/api/v1/nope"}); r.Status != http.StatusNotFound || r.Code() != "NOT_FOUND" {
 			t.Fatalf("unknown route: %d %s", r.Status, r.Body)
+		}
+	}
+}
+
+// /metrics shows HTTP requests, appended events and every projector's
+// position and lag.
+func TestMetricsReportEventsAndProjections(t *testing.T) {
+	t.Parallel()
+	s := apitest.Start(t, apitest.Options{})
+	s.Register(t)
+	r := s.Do(apitest.Request{Method: http.MethodGet, Path: "/metrics"})
+	if r.Status != http.StatusOK {
+		t.Fatalf("/metrics: %d", r.Status)
+	}
+	for _, want := range []string{
+		`crm_events_appended_total{type="user.registered"} 1`,
+		`crm_projection_position{projector="deals"}`,
+		`crm_projection_lag_seconds{projector="activities"}`,
+		`crm_http_requests_total`,
+	} {
+		if !strings.Contains(string(r.Body), want) {
+			t.Errorf("/metrics lacks %s", want)
 		}
 	}
 }

@@ -50,7 +50,15 @@ type env struct {
 	stops    []func()
 }
 
-func newEnv(t *testing.T) *env {
+func newEnv(t testing.TB) *env {
+	t.Helper()
+	e := newStoppedEnv(t)
+	e.start(t)
+	return e
+}
+
+// newStoppedEnv is newEnv without the projector running.
+func newStoppedEnv(t testing.TB) *env {
 	t.Helper()
 	cfg, err := pgxpool.ParseConfig(testenv.Postgres(t))
 	if err != nil {
@@ -64,12 +72,11 @@ func newEnv(t *testing.T) *env {
 	t.Cleanup(pool.Close)
 	e := &env{pool: pool, hub: projections.NewHub(), progress: projections.NewProgress()}
 	e.store = pgstore.New(pool, events.Domain(), pgstore.Hooks{Committed: e.hub.Committed, Ended: e.hub.Ended})
-	e.start(t)
 	return e
 }
 
 // start runs the analytics projector until the test ends or stopAll.
-func (e *env) start(t *testing.T) {
+func (e *env) start(t testing.TB) {
 	t.Helper()
 	r, err := projections.NewRunner(projections.Config{
 		Pool: e.pool, Registry: events.Domain(), Hub: e.hub, Progress: e.progress,
@@ -107,14 +114,14 @@ func (e *env) stopAll() {
 
 // org writes one fresh organization's deal events by hand.
 type org struct {
-	t        *testing.T
+	t        testing.TB
 	e        *env
 	id       uuid.UUID
 	clock    time.Time
 	versions map[uuid.UUID]int
 }
 
-func (e *env) newOrg(t *testing.T) *org {
+func (e *env) newOrg(t testing.TB) *org {
 	return &org{t: t, e: e, id: uuid.New(), clock: time.Date(2026, 3, 1, 9, 30, 0, 0, time.UTC), versions: map[uuid.UUID]int{}}
 }
 

@@ -1,0 +1,126 @@
+package analytics_test
+
+import (
+	"context"
+	"os"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+
+	"example.com/crm"
+	"example.com/crm/events"
+	"example.com/crm/projections"
+	"example.com/crm/projections/analytics"
+	"example.com/crm/projections/sales"
+)
+
+// BenchmarkCatchUp measures how fast the analytics projector processes a
+// backlog (what a rebuild costs): 5,000 deals of one organization, each
+// created, moved, closed and repriced (20,000 events, all of which write),
+// appended while the projector is stopped; then the projector runs until
+// it has caught up. Every batch of 100 events updates the same few
+// aggregate rows up to 100 times in one transaction. Run with:
+//
+//	go test -run '^$' -bench CatchUp -benchtime 1x ./projections/analytics/
+func BenchmarkCatchUp(b *testing.B) {
+	for b.Loop() {
+		e := newStoppedEnv(b)
+		o := e.newOrg(b)
+		const deals, perBatch = 5000, 100
+		n := 0
+		for range deals / perBatch {
+			batch := events.Batch{Metadata: events.Metadata{TenantID: o.id}}
+			for i := range perBatch {
+				id := uuid.Must(uuid.NewV7())
+				at := time.Now()
+				pend := func(p events.Payload) events.Pending { return events.Pending{Data: p, OccurredAt: at} }
+				batch.Streams = append(batch.Streams, events.Append{
+					Stream: events.Stream{TenantID: o.id, Type: events.StreamDeal, ID: id},
+					Events: []events.Pending{
+						pend(events.DealCreated{DealID: id, ContactID: uuid.New(), OwnerID: uuid.New(), Title: "D",
+							Amount: crm.Amount(100 * (i + 1)), Currency: []string{"USD", "EUR"}[i%2], Status: "new", Stage: "qualification"}),
+						pend(stage("qualification", []string{"proposal", "negotiation", "closed"}[i%3])),
+						pend(status("new", []string{"in_progress", "won", "lost"}[i%3])),
+						pend(changes("amount", "1.00", "2.50")),
+					},
+				})
+				n += 4
+			}
+			if _, err := e.store.Append(context.Background(), batch); err != nil {
+				b.Fatal(err)
+			}
+		}
+		if os.Getenv("NOTRIGGER") != "" {
+			e.pool.Exec(context.Background(), "ALTER TABLE analytics_deals DISABLE TRIGGER USER")
+		}
+		start := time.Now()
+		if os.Getenv("SALES") != "" {
+			r, _ := projections.NewRunner(projections.Config{Pool: e.pool, Registry: events.Domain(), Hub: e.hub, Progress: e.progress,
+				Projectors: []projections.Projector{sales.DealsProjector()}})
+			go r.Run(context.Background())
+			<-r.Running()
+			projections.NewWaiter(e.pool, e.progress, 5*time.Minute).Wait(context.Background(), o.id, "deals")
+			b.Logf("deals projector: %.0f events/s", float64(n)/time.Since(start).Seconds())
+			r.Close()
+			continue
+		}
+		e.start(b)
+		if err := projections.NewWaiter(e.pool, e.progress, 5*time.Minute).Wait(context.Background(), o.id, analytics.Name); err != nil {
+			b.Fatal(err)
+		}
+		took := time.Since(start)
+		b.ReportMetric(float64(n)/took.Seconds(), "events/s")
+		if os.Getenv("NOTRIGGER") == "" {
+			o.checkAggregates()
+		}
+		e.stopAll()
+	}
+}
+
+// BenchmarkLag appends one deal event every 2 ms (1,000 in all) and
+// measures, for each, the time from the append being acknowledged to the
+// analytics checkpoint covering it (when a read-your-writes query sees
+// it): BENCHMARKS.md W2 for the analytics projection. Run with:
+//
+//	go test -run '^$' -bench 'Lag$' -benchtime 1x ./projections/analytics/
+func BenchmarkLag(b *testing.B) {
+	for b.Loop() {
+		e := newEnv(b)
+		o := e.newOrg(b)
+		w := projections.NewWaiter(e.pool, e.progress, 10*time.Second)
+		deal := o.newDeal(100, "USD")
+		const n = 1000
+		lags := make([]time.Duration, n)
+		var wg sync.WaitGroup
+		tick := time.NewTicker(2 * time.Millisecond)
+		for i := range n {
+			<-tick.C
+			a := events.Append{Stream: events.Stream{TenantID: o.id, Type: events.StreamDeal, ID: deal}, Expected: o.versions[deal],
+				Events: []events.Pending{{Data: changes("amount", "1.00", []string{"2.00", "3.00"}[i%2]), OccurredAt: time.Now()}}}
+			res, err := e.store.Append(context.Background(), events.Batch{Metadata: events.Metadata{TenantID: o.id}, Streams: []events.Append{a}})
+			if err != nil {
+				b.Fatal(err)
+			}
+			o.versions[deal]++
+			acked := time.Now()
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				if err := w.WaitFor(context.Background(), projections.Horizon{TransactionID: res.TransactionID, Position: res.LastPosition}, analytics.Name); err != nil {
+					b.Error(err)
+				}
+				lags[i] = time.Since(acked)
+			}()
+		}
+		tick.Stop()
+		wg.Wait()
+		slices.Sort(lags)
+		ms := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+		b.ReportMetric(ms(lags[n/2]), "p50-ms")
+		b.ReportMetric(ms(lags[n*99/100]), "p99-ms")
+		e.stopAll()
+	}
+}
