@@ -53,7 +53,7 @@ func (a *Analytics) begin(ctx context.Context, orgID uuid.UUID) error {
 // newDealsSpan is the span new_deals_last_30_days covers.
 const newDealsSpan = 30 * 24 * time.Hour
 
-// summarySQL returns rows of four kinds:
+// summarySQL returns rows of three kinds:
 //
 //	'c' status, currency, count, total cents, average cents (won only)
 //	'n' the number of deals created in the window [$3, $6]
@@ -64,6 +64,11 @@ const newDealsSpan = 30 * 24 * time.Hour
 // window's first, partial hour [$3, $4), minus the deals of the last
 // bucket that lie after $6 (a clock ahead elsewhere): each edge is at most
 // an hour of deals, read from analytics_deals_created_idx.
+//
+// At 100k deals it executes in about 0.5 ms, most of it summing the 720
+// hourly rows; PostgreSQL re-plans it on every call (custom plans look
+// cheaper to it than the generic one: the edge ranges are tiny), which
+// costs as much again (BenchmarkAnalyticsAt100k).
 const summarySQL = `
 WITH cells AS (
     SELECT status, currency, sum(n)::bigint AS n, sum(total_cents) AS total
