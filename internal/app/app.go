@@ -51,6 +51,7 @@ type App struct {
 	cfg      Config
 	log      *slog.Logger
 	pool     *pgxpool.Pool
+	projPool *pgxpool.Pool
 	redis    *redis.Client
 	reg      *events.Registry
 	hub      *projections.Hub
@@ -149,8 +150,17 @@ func New(ctx context.Context, cfg Config, dsn, version string, log *slog.Logger,
 		a.Close()
 		return nil, err
 	}
+	// Projectors get their own small pool whose transactions commit
+	// without waiting for the WAL flush: a read model and its checkpoint
+	// commit together, so a crash loses both and the events are simply
+	// projected again. Commits stay visible at once (read-your-writes
+	// holds); only their durability is deferred by a few milliseconds.
+	if a.projPool, err = projectorPool(ctx, dsn, len(projectorsFor(a.reg))); err != nil {
+		a.Close()
+		return nil, err
+	}
 	a.runner, err = projections.NewRunner(projections.Config{
-		Pool: pool, Registry: a.reg, Hub: a.hub, Progress: a.progress,
+		Pool: a.projPool, Registry: a.reg, Hub: a.hub, Progress: a.progress,
 		Projectors: projectorsFor(a.reg), Logger: log,
 	})
 	if err != nil {
@@ -352,5 +362,21 @@ func (a *App) Close() {
 	if a.redis != nil {
 		_ = a.redis.Close()
 	}
+	if a.projPool != nil {
+		a.projPool.Close()
+	}
 	a.pool.Close()
+}
+
+// projectorPool opens the projectors' connections: one per projector and a
+// spare, with synchronous_commit off.
+func projectorPool(ctx context.Context, dsn string, projectors int) (*pgxpool.Pool, error) {
+	cfg, err := pgxpool.ParseConfig(dsn)
+	if err != nil {
+		return nil, err
+	}
+	cfg.MaxConns = int32(projectors + 2)
+	cfg.ConnConfig.RuntimeParams["synchronous_commit"] = "off"
+	cfg.ConnConfig.RuntimeParams["application_name"] = "crm-projectors"
+	return pgxpool.NewWithConfig(ctx, cfg)
 }
