@@ -12,6 +12,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"time"
 
 	"github.com/google/uuid"
@@ -34,7 +35,10 @@ type Deps struct {
 	Now Clock
 	// NewID defaults to UUID v7 (time-ordered).
 	NewID func() uuid.UUID
-	// MaxAttempts bounds the retries after a version conflict (default 5).
+	// MaxAttempts bounds the attempts after version conflicts (default
+	// 16: a request can lose one round to each concurrent writer of the
+	// same stream, so this is the number of simultaneous writers of one
+	// entity it survives).
 	MaxAttempts int
 	// Users finds users by e-mail (the inline users table, which is never
 	// stale: a set lookup, as "add a member by e-mail" needs).
@@ -78,7 +82,7 @@ func New(d Deps) *Application {
 		a.newID = func() uuid.UUID { return uuid.Must(uuid.NewV7()) }
 	}
 	if a.maxAttempts == 0 {
-		a.maxAttempts = 5
+		a.maxAttempts = 16
 	}
 	return a
 }
@@ -206,6 +210,14 @@ func (a *Application) retry(ctx context.Context, ifMatch IfMatch, attempt func(c
 		}
 		if i >= a.maxAttempts {
 			return &crm.Error{Code: crm.CodeConcurrentModify, Message: fmt.Sprintf("gave up after %d concurrent modifications; retry", i)}
+		}
+		// A short random pause spreads the writers that just collided,
+		// so they do not collide again in lockstep.
+		pause := time.Duration(rand.Int64N(int64(time.Millisecond) * int64(min(i, 4))))
+		select {
+		case <-time.After(pause):
+		case <-ctx.Done():
+			return ctx.Err()
 		}
 	}
 }
