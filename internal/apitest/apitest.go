@@ -30,8 +30,10 @@ const SecretKey = "test-secret-key-that-is-long-enough-123"
 // Server is a running API on a fresh database.
 type Server struct {
 	URL string
-	App *app.App
-	t   testing.TB
+	// DatabaseURL is the database the server uses.
+	DatabaseURL string
+	App         *app.App
+	t           testing.TB
 }
 
 // Options tune the server under test.
@@ -43,6 +45,9 @@ type Options struct {
 	// Routes, when set, mounts more routes on the API before it serves
 	// (stub routes behind the authentication and tenancy middleware).
 	Routes func(api *httpapi.API)
+	// DatabaseURL, when set, serves from that database (e.g. another
+	// Server's, to act as a second server process) instead of a fresh one.
+	DatabaseURL string
 }
 
 // Start runs a server for the test and stops it at cleanup.
@@ -75,7 +80,11 @@ func Start(t testing.TB, o Options) *Server {
 	if o.Routes != nil {
 		opts = append(opts, app.WithRoutes(o.Routes))
 	}
-	a, err := app.New(ctx, cfg, testenv.Postgres(t), "test", log, opts...)
+	dsn := o.DatabaseURL
+	if dsn == "" {
+		dsn = testenv.Postgres(t)
+	}
+	a, err := app.New(ctx, cfg, dsn, "test", log, opts...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -87,7 +96,7 @@ func Start(t testing.TB, o Options) *Server {
 		hs.Close()
 		a.Close()
 	})
-	return &Server{URL: hs.URL, App: a, t: t}
+	return &Server{URL: hs.URL, App: a, DatabaseURL: dsn, t: t}
 }
 
 // Response is a decoded answer.
