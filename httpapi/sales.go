@@ -33,7 +33,7 @@ func (s Sales) Mount(r *mux.Router) {
 	h := func(f HandlerFunc) http.Handler { return f }
 	r.Handle("/contacts", h(s.listContacts)).Methods(http.MethodGet)
 	r.Handle("/contacts", h(s.createContact)).Methods(http.MethodPost)
-	r.Handle("/contacts/{id}", h(s.getContact)).Methods(http.MethodGet)
+	r.Handle("/contacts/{id}", h(getHandler(s.Queries.GetContact, func(c readapi.Contact) int { return c.Version }))).Methods(http.MethodGet)
 	r.Handle("/contacts/{id}", h(patchHandler(s.Commands.UpdateContact, patchContactBody.patch, contactReply))).Methods(http.MethodPatch)
 	r.Handle("/contacts/{id}", h(deleteHandler(s.Commands.DeleteContact))).Methods(http.MethodDelete)
 
@@ -48,7 +48,7 @@ func (s Sales) Mount(r *mux.Router) {
 
 	r.Handle("/tasks", h(s.listTasks)).Methods(http.MethodGet)
 	r.Handle("/tasks", h(s.createTask)).Methods(http.MethodPost)
-	r.Handle("/tasks/{id}", h(s.getTask)).Methods(http.MethodGet)
+	r.Handle("/tasks/{id}", h(getHandler(s.Queries.GetTask, func(t readapi.Task) int { return t.Version }))).Methods(http.MethodGet)
 	r.Handle("/tasks/{id}", h(patchHandler(s.Commands.UpdateTask, patchTaskBody.patch, taskReply))).Methods(http.MethodPatch)
 	r.Handle("/tasks/{id}", h(deleteHandler(s.Commands.DeleteTask))).Methods(http.MethodDelete)
 }
@@ -72,18 +72,6 @@ func (s Sales) createContact(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	return send(w, ct, res)
-}
-
-func (s Sales) getContact(w http.ResponseWriter, r *http.Request) error {
-	org, id, err := orgAndID(r)
-	if err != nil {
-		return err
-	}
-	ct, err := s.Queries.GetContact(queryContext(r), org, id)
-	if err != nil {
-		return err
-	}
-	return ok(w, ct.Version, ct)
 }
 
 func (s Sales) listContacts(w http.ResponseWriter, r *http.Request) error {
@@ -313,18 +301,6 @@ func (s Sales) createTask(w http.ResponseWriter, r *http.Request) error {
 	return send(w, t, res)
 }
 
-func (s Sales) getTask(w http.ResponseWriter, r *http.Request) error {
-	org, id, err := orgAndID(r)
-	if err != nil {
-		return err
-	}
-	t, err := s.Queries.GetTask(queryContext(r), org, id)
-	if err != nil {
-		return err
-	}
-	return ok(w, t.Version, t)
-}
-
 func (s Sales) listTasks(w http.ResponseWriter, r *http.Request) error {
 	org, err := orgID(r)
 	if err != nil {
@@ -387,6 +363,22 @@ func patchHandler[B any, P any, T any](
 		setPosition(w, res)
 		version, body := reply(v)
 		return ok(w, version, body)
+	}
+}
+
+// getHandler answers GET /{things}/{id} from the read model, with its
+// ETag.
+func getHandler[T any](query func(ctx context.Context, org, id uuid.UUID) (T, error), version func(T) int) HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) error {
+		org, id, err := orgAndID(r)
+		if err != nil {
+			return err
+		}
+		v, err := query(queryContext(r), org, id)
+		if err != nil {
+			return err
+		}
+		return ok(w, version(v), v)
 	}
 }
 
