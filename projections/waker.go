@@ -113,10 +113,15 @@ func (w *waker) HandleError(logger watermill.LoggerAdapter, noMsg bool, err erro
 	if !noMsg {
 		return 0
 	}
+	wait := w.fallback
 	if w.seenXID.Load() < w.hub.MaxCommitted() {
-		return w.heldBack
+		// Something committed that this projector has not seen: either
+		// its wake-up is pending (it committed during the poll), or an
+		// older open transaction holds the horizon. Poll again at the
+		// next commit, or shortly.
+		wait = w.heldBack
 	}
-	t := time.NewTimer(w.fallback)
+	t := time.NewTimer(wait)
 	defer t.Stop()
 	select {
 	case <-w.wake:
