@@ -70,12 +70,31 @@ func (w *Waiter) TenantHorizon(ctx context.Context, tenantID uuid.UUID) (Horizon
 // horizon as it is now. After the timeout it returns a PROJECTION_BEHIND
 // error.
 func (w *Waiter) Wait(ctx context.Context, tenantID uuid.UUID, projectors ...string) error {
-	h, err := w.TenantHorizon(ctx, tenantID)
-	if err != nil || h.Position == 0 {
+	// One round trip for the common case: read the horizon and whether
+	// the projectors are already past it together.
+	var h Horizon
+	var xid string
+	var caughtUp bool
+	err := w.pool.QueryRow(ctx, horizonAndCaughtUpSQL, tenantID, projectors).Scan(&xid, &h.Position, &caughtUp)
+	if errors.Is(err, pgx.ErrNoRows) || (err == nil && caughtUp) {
+		return nil // no events yet, or nothing to wait for
+	}
+	if err != nil {
+		return fmt.Errorf("projections: horizon: %w", err)
+	}
+	if h.TransactionID, err = strconv.ParseUint(xid, 10, 64); err != nil {
 		return err
 	}
 	return w.WaitFor(ctx, h, projectors...)
 }
+
+const horizonAndCaughtUpSQL = `
+WITH h AS (` + horizonSQL + `)
+SELECT h.xid, h.position,
+       (SELECT count(*) FILTER (WHERE (c.last_processed_transaction_id, c.offset_acked) >= (h.xid::xid8, h.position))
+               = cardinality($2::text[])
+        FROM projector_checkpoints c WHERE c.consumer_group = ANY($2::text[]))
+FROM h`
 
 // WaitFor blocks until every named projector has processed h.
 func (w *Waiter) WaitFor(ctx context.Context, h Horizon, projectors ...string) error {
