@@ -32,13 +32,13 @@ type Sales struct {
 func (s Sales) Mount(r *mux.Router) {
 	h := func(f HandlerFunc) http.Handler { return f }
 	r.Handle("/contacts", h(s.listContacts)).Methods(http.MethodGet)
-	r.Handle("/contacts", h(s.createContact)).Methods(http.MethodPost)
+	r.Handle("/contacts", h(createHandler(s.Commands.CreateContact, createContactBody.input, "/contacts/", contactReply))).Methods(http.MethodPost)
 	r.Handle("/contacts/{id}", h(getHandler(s.Queries.GetContact, func(c readapi.Contact) int { return c.Version }))).Methods(http.MethodGet)
 	r.Handle("/contacts/{id}", h(patchHandler(s.Commands.UpdateContact, patchContactBody.patch, contactReply))).Methods(http.MethodPatch)
 	r.Handle("/contacts/{id}", h(deleteHandler(s.Commands.DeleteContact))).Methods(http.MethodDelete)
 
 	r.Handle("/deals", h(s.listDeals)).Methods(http.MethodGet)
-	r.Handle("/deals", h(s.createDeal)).Methods(http.MethodPost)
+	r.Handle("/deals", h(createHandler(s.Commands.CreateDeal, createDealBody.input, "/deals/", dealReply))).Methods(http.MethodPost)
 	r.Handle("/deals/{id}", h(s.getDeal)).Methods(http.MethodGet)
 	r.Handle("/deals/{id}", h(patchHandler(s.Commands.UpdateDeal, patchDealBody.patch, dealReply))).Methods(http.MethodPatch)
 	r.Handle("/deals/{id}", h(deleteHandler(s.Commands.DeleteDeal))).Methods(http.MethodDelete)
@@ -47,32 +47,13 @@ func (s Sales) Mount(r *mux.Router) {
 	r.Handle("/deals/{id}/activities", h(s.postActivity)).Methods(http.MethodPost)
 
 	r.Handle("/tasks", h(s.listTasks)).Methods(http.MethodGet)
-	r.Handle("/tasks", h(s.createTask)).Methods(http.MethodPost)
+	r.Handle("/tasks", h(createHandler(s.createTask, createTaskBody.taskInput, "/tasks/", taskReply))).Methods(http.MethodPost)
 	r.Handle("/tasks/{id}", h(getHandler(s.Queries.GetTask, func(t readapi.Task) int { return t.Version }))).Methods(http.MethodGet)
 	r.Handle("/tasks/{id}", h(patchHandler(s.Commands.UpdateTask, patchTaskBody.patch, taskReply))).Methods(http.MethodPatch)
 	r.Handle("/tasks/{id}", h(deleteHandler(s.Commands.DeleteTask))).Methods(http.MethodDelete)
 }
 
 // --- contacts ---
-
-func (s Sales) createContact(w http.ResponseWriter, r *http.Request) error {
-	var b createContactBody
-	if err := Decode(r, &b); err != nil {
-		return err
-	}
-	in, err := b.input()
-	if err != nil {
-		return err
-	}
-	ctx, send := Respond(r, func(c aggregates.Contact) Reply {
-		return Reply{Status: http.StatusCreated, Location: BasePath + "/contacts/" + c.ID.String(), Version: c.Version, Body: ContactView(c)}
-	})
-	ct, res, err := s.Commands.CreateContact(ctx, in)
-	if err != nil {
-		return err
-	}
-	return send(w, ct, res)
-}
 
 func (s Sales) listContacts(w http.ResponseWriter, r *http.Request) error {
 	org, err := orgID(r)
@@ -97,25 +78,6 @@ func (s Sales) listContacts(w http.ResponseWriter, r *http.Request) error {
 }
 
 // --- deals ---
-
-func (s Sales) createDeal(w http.ResponseWriter, r *http.Request) error {
-	var b createDealBody
-	if err := Decode(r, &b); err != nil {
-		return err
-	}
-	in, err := b.input()
-	if err != nil {
-		return err
-	}
-	ctx, send := Respond(r, func(d aggregates.Deal) Reply {
-		return Reply{Status: http.StatusCreated, Location: BasePath + "/deals/" + d.ID.String(), Version: d.Version, Body: DealView(d)}
-	})
-	d, res, err := s.Commands.CreateDeal(ctx, in)
-	if err != nil {
-		return err
-	}
-	return send(w, d, res)
-}
 
 func (s Sales) getDeal(w http.ResponseWriter, r *http.Request) error {
 	org, id, err := orgAndID(r)
@@ -282,25 +244,6 @@ func (s Sales) postActivity(w http.ResponseWriter, r *http.Request) error {
 
 // --- tasks ---
 
-func (s Sales) createTask(w http.ResponseWriter, r *http.Request) error {
-	var b createTaskBody
-	if err := Decode(r, &b); err != nil {
-		return err
-	}
-	deal, in, err := b.input()
-	if err != nil {
-		return err
-	}
-	ctx, send := Respond(r, func(t aggregates.Task) Reply {
-		return Reply{Status: http.StatusCreated, Location: BasePath + "/tasks/" + t.ID.String(), Version: t.Version, Body: TaskView(t)}
-	})
-	t, res, err := s.Commands.CreateTask(ctx, deal, in)
-	if err != nil {
-		return err
-	}
-	return send(w, t, res)
-}
-
 func (s Sales) listTasks(w http.ResponseWriter, r *http.Request) error {
 	org, err := orgID(r)
 	if err != nil {
@@ -331,13 +274,43 @@ func (s Sales) listTasks(w http.ResponseWriter, r *http.Request) error {
 
 // --- shared helpers ---
 
+// createHandler answers POST /{things}: decode the body strictly into B,
+// turn it into the command's input, run the command (recording the answer
+// for an Idempotency-Key) and answer 201 with Location and ETag.
+func createHandler[B any, In any, T any](
+	create func(ctx context.Context, in In) (T, commands.Result, error),
+	toInput func(B) (In, error),
+	path string,
+	reply func(T) entity,
+) HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) error {
+		var b B
+		if err := Decode(r, &b); err != nil {
+			return err
+		}
+		in, err := toInput(b)
+		if err != nil {
+			return err
+		}
+		ctx, send := Respond(r, func(v T) Reply {
+			e := reply(v)
+			return Reply{Status: http.StatusCreated, Location: BasePath + path + e.id.String(), Version: e.version, Body: e.body}
+		})
+		v, res, err := create(ctx, in)
+		if err != nil {
+			return err
+		}
+		return send(w, v, res)
+	}
+}
+
 // patchHandler answers PATCH /{things}/{id}: decode the body strictly into
 // B, turn it into the aggregate's patch P, run the update command under
 // If-Match, and answer the entity with its ETag.
 func patchHandler[B any, P any, T any](
 	update func(ctx context.Context, id uuid.UUID, p P, ifMatch commands.IfMatch) (T, commands.Result, error),
 	toPatch func(B) (P, error),
-	reply func(T) (version int, body any),
+	reply func(T) entity,
 ) HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) error {
 		id, err := PathUUID(r, "id")
@@ -361,8 +334,8 @@ func patchHandler[B any, P any, T any](
 			return err
 		}
 		setPosition(w, res)
-		version, body := reply(v)
-		return ok(w, version, body)
+		e := reply(v)
+		return ok(w, e.version, e.body)
 	}
 }
 
@@ -401,9 +374,31 @@ func deleteHandler(remove func(ctx context.Context, id uuid.UUID, ifMatch comman
 	}
 }
 
-func contactReply(c aggregates.Contact) (int, any) { return c.Version, ContactView(c) }
-func dealReply(d aggregates.Deal) (int, any)       { return d.Version, DealView(d) }
-func taskReply(t aggregates.Task) (int, any)       { return t.Version, TaskView(t) }
+// entity is a command's resulting entity as a response carries it.
+type entity struct {
+	id      uuid.UUID
+	version int
+	body    any
+}
+
+func contactReply(c aggregates.Contact) entity { return entity{c.ID, c.Version, ContactView(c)} }
+func dealReply(d aggregates.Deal) entity       { return entity{d.ID, d.Version, DealView(d)} }
+func taskReply(t aggregates.Task) entity       { return entity{t.ID, t.Version, TaskView(t)} }
+
+// newTask is the input of POST /tasks: the deal and the task.
+type newTask struct {
+	deal uuid.UUID
+	in   aggregates.TaskInput
+}
+
+func (b createTaskBody) taskInput() (newTask, error) {
+	deal, in, err := b.input()
+	return newTask{deal, in}, err
+}
+
+func (s Sales) createTask(ctx context.Context, t newTask) (aggregates.Task, commands.Result, error) {
+	return s.Commands.CreateTask(ctx, t.deal, t.in)
+}
 
 // queryContext marks the request's queries eventually consistent when the
 // client sent `Consistency: eventual`; otherwise they read their writes.
