@@ -43,7 +43,7 @@ func checkpointOf(e events.Event) Checkpoint {
 // them has ended, so none can still commit behind the checkpoint). It
 // runs outside any transaction: reading the log takes no xid.
 const pollSQL = `
-SELECT position, transaction_id::text, event_id, tenant_id, stream_type, stream_id, version,
+SELECT position, transaction_id::text AS xid, event_id, tenant_id, stream_type, stream_id, version,
        event_type, schema_version, payload, metadata, occurred_at, recorded_at
 FROM events
 WHERE (transaction_id, position) > ($1::text::xid8, $2::bigint)

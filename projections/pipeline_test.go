@@ -109,7 +109,7 @@ func (e *env) start(t testing.TB, ps ...projections.Projector) (stop func()) {
 	t.Helper()
 	r, err := projections.NewRunner(projections.Config{
 		Pool: e.pool, Registry: e.reg, Hub: e.hub, Progress: e.progress, Projectors: ps,
-		BatchSize: 10, ResendInterval: 5 * time.Millisecond, LeaseInterval: 50 * time.Millisecond,
+		BatchSize: 10, ResendInterval: 5 * time.Millisecond, LeaseInterval: 50 * time.Millisecond, Logger: testLogger(),
 	})
 	if err != nil {
 		t.Fatal(err)

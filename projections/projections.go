@@ -71,4 +71,7 @@ type TableInfo struct {
 	Name    string
 	Key     []string
 	Columns []string
+	// Counter marks a table of sums, where a row at zero is the same as
+	// no row.
+	Counter bool
 }

@@ -256,7 +256,7 @@ func (c *Counter) Queue(b *pgx.Batch, names Names) error {
 
 // Info describes the counter table for rebuilds and verification.
 func (c *Counter) Info() TableInfo {
-	return TableInfo{Name: c.Name, Key: c.KeyCols, Columns: append(append([]string{}, c.KeyCols...), c.SumCols...)}
+	return TableInfo{Name: c.Name, Key: c.KeyCols, Columns: append(append([]string{}, c.KeyCols...), c.SumCols...), Counter: true}
 }
 
 // SendBatch runs b in tx (one round trip) and reports the first error.

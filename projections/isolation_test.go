@@ -1,0 +1,117 @@
+package projections_test
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"example.com/crm/projections"
+	"example.com/crm/projections/streamstats"
+)
+
+// One projector failing forever on one event: it applies what comes
+// before, parks the event and stops there; no transaction stays open
+// (the other projector and read-your-writes go on), status shows the
+// parked event, and an operator's skip lets it move past it.
+func TestPoisonEventIsParkedWithoutStallingTheRest(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	e.start(t, recorder(func(seq int) bool { return seq == 5 }), streamstats.Projector(e.reg))
+	ctx := context.Background()
+	e.append(t, 1, 10)
+
+	w := projections.NewWaiter(e.pool, e.progress, 5*time.Second)
+	if err := w.Wait(ctx, e.tenant, streamstats.Name); err != nil {
+		st, _ := projections.ReadStatus(ctx, e.pool, []string{streamstats.Name, "recorder"})
+		t.Fatalf("the healthy projector is held up: %v %+v", err, st)
+	}
+	parked := waitParked(t, e, "recorder")
+	if parked.Attempts < 5 || !strings.Contains(parked.Error, "injected failure") {
+		t.Fatalf("parked: %+v", parked)
+	}
+	e.waitApplied(t, 4) // 1–4 applied; 5 parked; 6–10 wait behind it
+
+	// Nothing is left open in a transaction while the projector is stopped.
+	var open int
+	if err := e.pool.QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity
+		WHERE datname = current_database() AND state LIKE 'idle in transaction%'`).Scan(&open); err != nil {
+		t.Fatal(err)
+	}
+	if open != 0 {
+		t.Fatalf("%d sessions idle in transaction while a projector is stopped", open)
+	}
+	// Later writes still reach the healthy projector.
+	e.append(t, 20, 3)
+	if err := w.Wait(ctx, e.tenant, streamstats.Name); err != nil {
+		t.Fatalf("the healthy projector stalled: %v", err)
+	}
+
+	if ok, err := projections.Skip(ctx, e.pool, "recorder"); err != nil || !ok {
+		t.Fatalf("skip: %v %v", ok, err)
+	}
+	e.waitApplied(t, 12) // 1–4, 6–10, 20–22
+	st, err := projections.ReadStatus(ctx, e.pool, []string{"recorder"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(st[0].Parked) != 0 {
+		t.Fatalf("still parked after skip: %+v", st[0].Parked)
+	}
+}
+
+func waitParked(t *testing.T, e *env, projector string) projections.Parked {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		st, err := projections.ReadStatus(context.Background(), e.pool, []string{projector})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(st[0].Parked) > 0 {
+			return st[0].Parked[0]
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s parked nothing", projector)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// The poll reads at most a batch whatever the backlog: an index range
+// scan on the primary key with the LIMIT at the top, not a scan of the
+// whole unprocessed log.
+func TestPollIsAnIndexRangeScanOnABigBacklog(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	ctx := context.Background()
+	if _, err := e.pool.Exec(ctx, `
+		INSERT INTO events (event_id, tenant_id, stream_type, stream_id, version, event_type, payload, occurred_at)
+		SELECT gen_random_uuid(), $1, 'note', gen_random_uuid(), 1, 'test.noted', '{"seq": 1}', now()
+		FROM generate_series(1, 100000)`, e.tenant); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.pool.Exec(ctx, `ANALYZE events`); err != nil {
+		t.Fatal(err)
+	}
+	rows, err := e.pool.Query(ctx, `EXPLAIN (ANALYZE, FORMAT TEXT) `+projections.PollSQL, "0", 0, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var plan []string
+	for rows.Next() {
+		var line string
+		if err := rows.Scan(&line); err != nil {
+			t.Fatal(err)
+		}
+		plan = append(plan, line)
+	}
+	text := strings.Join(plan, "\n")
+	if !strings.HasPrefix(strings.TrimSpace(plan[0]), "Limit") || !strings.Contains(text, "Index Scan using events_pkey") ||
+		strings.Contains(text, "Sort") || strings.Contains(text, "Seq Scan") {
+		t.Fatalf("the poll is not a bounded index range scan:\n%s", text)
+	}
+	if !strings.Contains(text, "rows=100 loops=1") {
+		t.Fatalf("the poll read more than a batch:\n%s", text)
+	}
+}

@@ -1,0 +1,507 @@
+package projections
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"example.com/crm/events"
+)
+
+// RebuildOptions configures Rebuild and Verify.
+type RebuildOptions struct {
+	Pool       *pgxpool.Pool
+	Registry   *events.Registry
+	Projectors []Projector
+	// Progress is told how far each phase is (done of total, total 0 when
+	// unknown); may be nil.
+	Progress func(phase string, done, total int64)
+	// CatchUpTimeout bounds Verify's wait for live projectors that lag
+	// behind the rebuilt copy. Default 60 s.
+	CatchUpTimeout time.Duration
+}
+
+// RebuildResult says what a rebuild or verification did.
+type RebuildResult struct {
+	// Events is how many events the bulk pass folded.
+	Events int64
+	// Bulk is the time of the bulk pass (read, fold, COPY, indexes).
+	Bulk time.Duration
+	// Total is the whole time, catch-up and swap included.
+	Total time.Duration
+	// Differences lists, for Verify, what differs between the live read
+	// models and the rebuilt copy (empty: equal).
+	Differences []string
+}
+
+// Rebuild replaces the read models of opts.Projectors with copies built
+// from the event log, without downtime: it folds the whole log once (in
+// a read-only snapshot) with the same reducers the live projectors use,
+// COPYs the rows into shadow tables with no indexes, derives the
+// counters with GROUP BY, builds the indexes, catches the copies up
+// through the same batch code as the live path, and swaps them in, in
+// one transaction that holds the projectors' checkpoint rows (so no live
+// batch runs meanwhile). The API reads the old tables until the swap.
+func Rebuild(ctx context.Context, opts RebuildOptions) (RebuildResult, error) {
+	return rebuild(ctx, opts, false)
+}
+
+// Verify rebuilds the read models into shadow copies as Rebuild does and
+// compares them row for row with the live ones at the same checkpoint,
+// then drops the copies. Differences are listed in the result.
+func Verify(ctx context.Context, opts RebuildOptions) (RebuildResult, error) {
+	return rebuild(ctx, opts, true)
+}
+
+func rebuild(ctx context.Context, opts RebuildOptions, verify bool) (res RebuildResult, err error) {
+	started := time.Now()
+	if opts.Progress == nil {
+		opts.Progress = func(string, int64, int64) {}
+	}
+	if opts.CatchUpTimeout == 0 {
+		opts.CatchUpTimeout = time.Minute
+	}
+	conn, err := opts.Pool.Acquire(ctx)
+	if err != nil {
+		return res, err
+	}
+	defer conn.Release()
+	var tables []TableInfo
+	for _, p := range opts.Projectors {
+		tables = append(tables, p.Model.Tables()...)
+	}
+	if err := createShadows(ctx, conn.Conn(), tables); err != nil {
+		return res, err
+	}
+	defer func() {
+		if verify || err != nil {
+			dropShadows(context.WithoutCancel(ctx), conn.Conn(), tables)
+		}
+	}()
+	folds := make([]Fold, len(opts.Projectors))
+	for i, p := range opts.Projectors {
+		folds[i] = p.Model.NewFold(Shadow)
+	}
+	at, n, err := bulkFold(ctx, opts, folds)
+	if err != nil {
+		return res, err
+	}
+	res.Events = n
+	opts.Progress("copy", 0, int64(len(folds)))
+	for i, f := range folds {
+		if err := f.Copy(ctx, conn.Conn()); err != nil {
+			return res, fmt.Errorf("projections: copy %s: %w", opts.Projectors[i].Name, err)
+		}
+		opts.Progress("copy", int64(i+1), int64(len(folds)))
+	}
+	if err := buildIndexes(ctx, conn.Conn(), tables, opts.Progress); err != nil {
+		return res, err
+	}
+	res.Bulk = time.Since(started)
+	// Catch the copies up with what was committed meanwhile, outside
+	// any lock: the final step then has little left to apply.
+	if at, err = catchUp(ctx, opts, at, Checkpoint{TransactionID: ^uint64(0)}); err != nil {
+		return res, err
+	}
+	if verify {
+		if err := waitLive(ctx, opts, at); err != nil {
+			return res, err
+		}
+		res.Differences, err = compareAtCheckpoint(ctx, opts, at, tables)
+	} else {
+		err = swap(ctx, opts, at, tables)
+	}
+	res.Total = time.Since(started)
+	return res, err
+}
+
+// bulkFold reads every event below the snapshot xmin, in projection
+// order, within one read-only snapshot, and folds it into every fold.
+func bulkFold(ctx context.Context, opts RebuildOptions, folds []Fold) (Checkpoint, int64, error) {
+	var at Checkpoint
+	tx, err := opts.Pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
+	if err != nil {
+		return at, 0, err
+	}
+	defer func() { _ = tx.Rollback(context.WithoutCancel(ctx)) }()
+	var total int64
+	if err := tx.QueryRow(ctx, `SELECT greatest(reltuples, 0)::bigint FROM pg_class WHERE oid = 'events'::regclass`).Scan(&total); err != nil {
+		return at, 0, err
+	}
+	rows, err := tx.Query(ctx, strings.Replace(pollSQL, "LIMIT $3", "", 1), "0", int64(0))
+	if err != nil {
+		return at, 0, err
+	}
+	defer rows.Close()
+	var n int64
+	last := time.Now()
+	for rows.Next() {
+		it, err := scanEvent(rows, opts.Registry)
+		if err != nil {
+			return at, n, err
+		}
+		for i, f := range folds {
+			if it.err != nil {
+				if opts.Projectors[i].Model.Wants(it.Type) {
+					return at, n, fmt.Errorf("projections: %s cannot read event %s (%s): %w", opts.Projectors[i].Name, it.ID, it.Type, it.err)
+				}
+			}
+			if err := f.Apply(it.Event); err != nil {
+				return at, n, fmt.Errorf("projections: %s: event %s (%s, position %d): %w", opts.Projectors[i].Name, it.ID, it.Type, it.Position, err)
+			}
+		}
+		at = checkpointOf(it.Event)
+		n++
+		if time.Since(last) > 250*time.Millisecond {
+			opts.Progress("fold", n, max(total, n))
+			last = time.Now()
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return at, n, err
+	}
+	opts.Progress("fold", n, n)
+	return at, n, nil
+}
+
+// catchUp applies the events after `from` (up to `to`, inclusive) to the
+// shadow copies, a batch per transaction, and returns where it stopped.
+func catchUp(ctx context.Context, opts RebuildOptions, from, to Checkpoint) (Checkpoint, error) {
+	tx, err := opts.Pool.Begin(ctx)
+	if err != nil {
+		return from, err
+	}
+	defer func() { _ = tx.Rollback(context.WithoutCancel(ctx)) }()
+	at, err := applyRange(ctx, tx, opts, opts.Projectors, from, to)
+	if err != nil {
+		return from, err
+	}
+	return at, tx.Commit(ctx)
+}
+
+// applyRange applies the events in (from, to] to the shadow copies of
+// ps inside tx.
+func applyRange(ctx context.Context, tx pgx.Tx, opts RebuildOptions, ps []Projector, from, to Checkpoint) (Checkpoint, error) {
+	at := from
+	for {
+		items, err := readLog(ctx, tx, opts.Registry, at, 5000)
+		if err != nil {
+			return at, err
+		}
+		var evs []events.Event
+		for _, it := range items {
+			if to.Before(checkpointOf(it.Event)) {
+				break
+			}
+			evs = append(evs, it.Event)
+		}
+		if len(evs) == 0 {
+			return at, nil
+		}
+		for _, p := range ps {
+			ws, err := wanted(p, items[:len(evs)])
+			if err != nil {
+				return at, err
+			}
+			if err := ApplyBatch(ctx, tx, p.Model.NewFold(Shadow), ws); err != nil {
+				return at, fmt.Errorf("projections: catch-up of %s: %w", p.Name, err)
+			}
+		}
+		at = checkpointOf(evs[len(evs)-1])
+		opts.Progress("catch-up", int64(len(evs)), 0)
+	}
+}
+
+// liveCheckpoints locks (FOR UPDATE, or FOR SHARE) and reads the
+// checkpoints of ps, in name order.
+func liveCheckpoints(ctx context.Context, tx pgx.Tx, ps []Projector, lock string) (map[string]Checkpoint, error) {
+	names := make([]string, len(ps))
+	for i, p := range ps {
+		names[i] = p.Name
+	}
+	slices.Sort(names)
+	for _, n := range names {
+		if _, err := tx.Exec(ctx, `INSERT INTO projector_checkpoints (consumer_group, offset_acked, last_processed_transaction_id)
+			VALUES ($1, 0, '0') ON CONFLICT (consumer_group) DO NOTHING`, n); err != nil {
+			return nil, err
+		}
+	}
+	rows, err := tx.Query(ctx, `SELECT consumer_group, offset_acked, last_processed_transaction_id::text
+		FROM projector_checkpoints WHERE consumer_group = ANY($1) ORDER BY consumer_group `+lock, names)
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]Checkpoint{}
+	for rows.Next() {
+		var name, xid string
+		var c Checkpoint
+		if err := rows.Scan(&name, &c.Position, &xid); err != nil {
+			return nil, err
+		}
+		if _, err := fmt.Sscan(xid, &c.TransactionID); err != nil {
+			return nil, err
+		}
+		out[name] = c
+	}
+	return out, rows.Err()
+}
+
+// swap brings each shadow copy exactly to its live projector's
+// checkpoint (or moves the checkpoint up to the copy's) and renames the
+// copies into place, in one transaction holding the checkpoint rows.
+func swap(ctx context.Context, opts RebuildOptions, at Checkpoint, tables []TableInfo) error {
+	tx, err := opts.Pool.Begin(ctx)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = tx.Rollback(context.WithoutCancel(ctx)) }()
+	live, err := liveCheckpoints(ctx, tx, opts.Projectors, "FOR UPDATE")
+	if err != nil {
+		return err
+	}
+	for _, p := range opts.Projectors {
+		l := live[p.Name]
+		if at.Before(l) {
+			if _, err := applyRange(ctx, tx, opts, []Projector{p}, at, l); err != nil {
+				return err
+			}
+			continue
+		}
+		if _, err := tx.Exec(ctx, `UPDATE projector_checkpoints SET offset_acked = $2,
+			last_processed_transaction_id = $3::text::xid8, updated_at = now() WHERE consumer_group = $1`,
+			p.Name, at.Position, at.xid()); err != nil {
+			return err
+		}
+	}
+	for _, t := range tables {
+		if err := swapTable(ctx, tx, t.Name); err != nil {
+			return err
+		}
+	}
+	return tx.Commit(ctx)
+}
+
+// swapTable drops the live table and renames the shadow copy (and its
+// indexes) to the live names.
+func swapTable(ctx context.Context, tx pgx.Tx, table string) error {
+	idx, err := indexesOf(ctx, tx, Shadow(table))
+	if err != nil {
+		return err
+	}
+	stmts := []string{
+		fmt.Sprintf(`DROP TABLE %s`, pgx.Identifier{table}.Sanitize()),
+		fmt.Sprintf(`ALTER TABLE %s RENAME TO %s`, pgx.Identifier{Shadow(table)}.Sanitize(), pgx.Identifier{table}.Sanitize()),
+	}
+	for _, ix := range idx {
+		live := strings.TrimSuffix(ix.name, shadowSuffix)
+		if ix.primary {
+			stmts = append(stmts, fmt.Sprintf(`ALTER TABLE %s RENAME CONSTRAINT %s TO %s`, pgx.Identifier{table}.Sanitize(),
+				pgx.Identifier{ix.name}.Sanitize(), pgx.Identifier{live}.Sanitize()))
+			continue
+		}
+		stmts = append(stmts, fmt.Sprintf(`ALTER INDEX %s RENAME TO %s`, pgx.Identifier{ix.name}.Sanitize(), pgx.Identifier{live}.Sanitize()))
+	}
+	for _, s := range stmts {
+		if _, err := tx.Exec(ctx, s); err != nil {
+			return fmt.Errorf("projections: swap %s: %w", table, err)
+		}
+	}
+	return nil
+}
+
+// waitLive waits until every live projector has reached at, so that the
+// live tables can be compared with copies at the same point.
+func waitLive(ctx context.Context, opts RebuildOptions, at Checkpoint) error {
+	deadline := time.Now().Add(opts.CatchUpTimeout)
+	for {
+		tx, err := opts.Pool.Begin(ctx)
+		if err != nil {
+			return err
+		}
+		live, err := liveCheckpoints(ctx, tx, opts.Projectors, "")
+		_ = tx.Rollback(ctx)
+		if err != nil {
+			return err
+		}
+		behind := ""
+		for _, p := range opts.Projectors {
+			if live[p.Name].Before(at) {
+				behind = p.Name
+			}
+		}
+		if behind == "" {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("projections: live projector %s did not reach the rebuilt position within %v (is the server running its projectors?)", behind, opts.CatchUpTimeout)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// compareAtCheckpoint brings the copies to the live checkpoints (holding
+// them with FOR SHARE) and compares every table row for row, then rolls
+// back.
+func compareAtCheckpoint(ctx context.Context, opts RebuildOptions, at Checkpoint, tables []TableInfo) ([]string, error) {
+	tx, err := opts.Pool.Begin(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer func() { _ = tx.Rollback(context.WithoutCancel(ctx)) }()
+	live, err := liveCheckpoints(ctx, tx, opts.Projectors, "FOR SHARE")
+	if err != nil {
+		return nil, err
+	}
+	for _, p := range opts.Projectors {
+		if l := live[p.Name]; at.Before(l) {
+			if _, err := applyRange(ctx, tx, opts, []Projector{p}, at, l); err != nil {
+				return nil, err
+			}
+		}
+	}
+	var diffs []string
+	for _, t := range tables {
+		d, err := compareTable(ctx, tx, t)
+		if err != nil {
+			return nil, err
+		}
+		diffs = append(diffs, d...)
+	}
+	return diffs, nil
+}
+
+// compareTable lists the keys of rows that differ between a live table
+// and its copy (counter rows at zero count as absent).
+func compareTable(ctx context.Context, tx pgx.Tx, t TableInfo) ([]string, error) {
+	cols := strings.Join(t.Columns, ", ")
+	filter := "true"
+	if t.Counter {
+		// a zero row is the same as no row
+		var nonzero []string
+		for _, c := range t.Columns[len(t.Key):] {
+			nonzero = append(nonzero, c+" <> 0")
+		}
+		filter = strings.Join(nonzero, " OR ")
+	}
+	q := fmt.Sprintf(`
+		WITH a AS (SELECT %[1]s FROM %[2]s WHERE %[4]s), b AS (SELECT %[1]s FROM %[3]s WHERE %[4]s)
+		SELECT 'only live', %[5]s FROM (SELECT * FROM a EXCEPT ALL SELECT * FROM b) d
+		UNION ALL
+		SELECT 'only rebuilt', %[5]s FROM (SELECT * FROM b EXCEPT ALL SELECT * FROM a) d
+		LIMIT 20`, cols, pgx.Identifier{t.Name}.Sanitize(), pgx.Identifier{Shadow(t.Name)}.Sanitize(), filter,
+		"concat_ws('/', "+strings.Join(t.Key, ", ")+")")
+	rows, err := tx.Query(ctx, q)
+	if err != nil {
+		return nil, fmt.Errorf("projections: compare %s: %w", t.Name, err)
+	}
+	var out []string
+	for rows.Next() {
+		var side, key string
+		if err := rows.Scan(&side, &key); err != nil {
+			return nil, err
+		}
+		out = append(out, fmt.Sprintf("%s: %s row %s", t.Name, side, key))
+	}
+	return out, rows.Err()
+}
+
+func createShadows(ctx context.Context, conn *pgx.Conn, tables []TableInfo) error {
+	dropShadows(ctx, conn, tables)
+	for _, t := range tables {
+		if _, err := conn.Exec(ctx, fmt.Sprintf(`CREATE TABLE %s (LIKE %s INCLUDING DEFAULTS INCLUDING CONSTRAINTS)`,
+			pgx.Identifier{Shadow(t.Name)}.Sanitize(), pgx.Identifier{t.Name}.Sanitize())); err != nil {
+			return fmt.Errorf("projections: shadow of %s: %w", t.Name, err)
+		}
+	}
+	return nil
+}
+
+func dropShadows(ctx context.Context, conn *pgx.Conn, tables []TableInfo) {
+	for _, t := range tables {
+		_, _ = conn.Exec(ctx, fmt.Sprintf(`DROP TABLE IF EXISTS %s`, pgx.Identifier{Shadow(t.Name)}.Sanitize()))
+	}
+}
+
+type indexDef struct {
+	name, def string
+	primary   bool
+	columns   string
+}
+
+func indexesOf(ctx context.Context, q interface {
+	Query(context.Context, string, ...any) (pgx.Rows, error)
+}, table string) ([]indexDef, error) {
+	rows, err := q.Query(ctx, `
+		SELECT i.relname, pg_get_indexdef(i.oid), x.indisprimary,
+		       coalesce((SELECT string_agg(quote_ident(a.attname), ', ' ORDER BY k.n)
+		                 FROM unnest(x.indkey) WITH ORDINALITY k(attnum, n)
+		                 JOIN pg_attribute a ON a.attrelid = x.indrelid AND a.attnum = k.attnum), '')
+		FROM pg_index x JOIN pg_class i ON i.oid = x.indexrelid
+		WHERE x.indrelid = $1::regclass ORDER BY i.relname`, table)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []indexDef
+	for rows.Next() {
+		var d indexDef
+		if err := rows.Scan(&d.name, &d.def, &d.primary, &d.columns); err != nil {
+			return nil, err
+		}
+		out = append(out, d)
+	}
+	return out, rows.Err()
+}
+
+// buildIndexes gives every shadow table its live table's indexes (named
+// with the shadow suffix) and statistics.
+func buildIndexes(ctx context.Context, conn *pgx.Conn, tables []TableInfo, progress func(string, int64, int64)) error {
+	for i, t := range tables {
+		idx, err := indexesOf(ctx, conn, t.Name)
+		if err != nil {
+			return err
+		}
+		shadow := pgx.Identifier{Shadow(t.Name)}.Sanitize()
+		for _, ix := range idx {
+			var stmt string
+			if ix.primary {
+				stmt = fmt.Sprintf(`ALTER TABLE %s ADD CONSTRAINT %s PRIMARY KEY (%s)`, shadow,
+					pgx.Identifier{ix.name + shadowSuffix}.Sanitize(), ix.columns)
+			} else {
+				stmt, err = shadowIndexDef(ix, t.Name)
+				if err != nil {
+					return err
+				}
+			}
+			if _, err := conn.Exec(ctx, stmt); err != nil {
+				return fmt.Errorf("projections: index %s: %w", ix.name, err)
+			}
+		}
+		if _, err := conn.Exec(ctx, `ANALYZE `+shadow); err != nil {
+			return err
+		}
+		progress("indexes", int64(i+1), int64(len(tables)))
+	}
+	return nil
+}
+
+// shadowIndexDef rewrites `CREATE INDEX name ON public.table USING …` for
+// the shadow table.
+func shadowIndexDef(ix indexDef, table string) (string, error) {
+	head, rest, ok := strings.Cut(ix.def, " ON ")
+	if !ok {
+		return "", errors.New("projections: unexpected index definition: " + ix.def)
+	}
+	head = strings.Replace(head, " "+ix.name, " "+pgx.Identifier{ix.name + shadowSuffix}.Sanitize(), 1)
+	target, tail, ok := strings.Cut(rest, " ")
+	if !ok || (target != table && !strings.HasSuffix(target, "."+table)) {
+		return "", errors.New("projections: unexpected index target: " + ix.def)
+	}
+	return head + " ON " + pgx.Identifier{Shadow(table)}.Sanitize() + " " + tail, nil
+}
