@@ -22,6 +22,10 @@ type ProjectionReadiness struct {
 	Position   int64   `json:"position"`
 	Backlog    int64   `json:"backlog"`
 	LagSeconds float64 `json:"lag_seconds"`
+	// State is "running", or "stopped at a parked event" (a poison
+	// event: see `crm projections status`); Parked counts those events.
+	State  string `json:"state"`
+	Parked int    `json:"parked"`
 }
 
 // Ready reports whether the server can serve.

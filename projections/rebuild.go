@@ -141,6 +141,7 @@ func bulkFold(ctx context.Context, opts RebuildOptions, folds []Fold) (Checkpoin
 	defer rows.Close()
 	var n int64
 	last := time.Now()
+	opts.Progress("fold", 0, total)
 	for rows.Next() {
 		it, err := scanEvent(rows, opts.Registry)
 		if err != nil {

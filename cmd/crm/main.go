@@ -1,8 +1,12 @@
 // Command crm is the CRM server and its operator tools:
 //
-//	crm serve                         HTTP API and projectors in one process
+//	crm serve [--api=false] [--projectors=false]
+//	                                  HTTP API and projectors (or either alone)
 //	crm migrate                       apply pending migrations and exit
-//	crm projections status            each projector's position, backlog and lag
+//	crm projections status            each projector's position, backlog, lag and parked events
+//	crm projections rebuild NAME|--all
+//	crm projections verify NAME|--all
+//	crm projections skip|retry NAME   step over, or try again, a parked poison event
 //	crm version                       print the version
 //
 // Configuration comes from the environment (see config.go and README).
@@ -37,10 +41,17 @@ func main() {
 const usage = `usage: crm <command>
 
 commands:
-  serve                  run the HTTP API and the projectors
-  migrate                apply pending database migrations
-  projections status     show each projector's position, backlog and lag
-  version                print the version`
+  serve [--api=false] [--projectors=false]
+                          run the HTTP API and the projectors (or either alone)
+  migrate                 apply pending database migrations
+  projections status      show each projector's position, backlog, lag and parked events
+  projections rebuild NAME|--all
+                          rebuild read models from the event log, swapped in without downtime
+  projections verify NAME|--all
+                          compare the live read models with a rebuild, row for row
+  projections skip NAME   step over the poison event a projector is stopped at
+  projections retry NAME  try that event again (after deploying a fix)
+  version                 print the version`
 
 func run(ctx context.Context, args []string, out io.Writer) error {
 	if len(args) == 0 {
@@ -62,7 +73,11 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 
 	switch args[0] {
 	case "serve":
-		return serve(ctx, cfg, log)
+		roles, err := parseServe(args[1:])
+		if err != nil {
+			return err
+		}
+		return serve(ctx, cfg, log, roles)
 	case "migrate":
 		return withDatabase(ctx, cfg, log, func(dsn string) error {
 			n, err := migrateUp(ctx, dsn)
@@ -72,10 +87,24 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 			return err
 		})
 	case "projections":
-		if len(args) < 2 || args[1] != "status" {
+		if len(args) < 2 {
 			return errors.New(usage)
 		}
-		return withDatabase(ctx, cfg, log, func(dsn string) error { return projectionsStatus(ctx, dsn, out) })
+		verb, rest := args[1], args[2:]
+		switch verb {
+		case "status":
+			return withDatabase(ctx, cfg, log, func(dsn string) error { return projectionsStatus(ctx, dsn, out) })
+		case "rebuild", "verify":
+			if _, err := selectProjectors(rest); err != nil {
+				return err
+			}
+			return withDatabase(ctx, cfg, log, func(dsn string) error {
+				return rebuildProjections(ctx, dsn, verb, rest, out, os.Stderr)
+			})
+		case "skip", "retry":
+			return withDatabase(ctx, cfg, log, func(dsn string) error { return resolveParked(ctx, dsn, verb, rest, out) })
+		}
+		return errors.New(usage)
 	}
 	return errors.New(usage)
 }

@@ -2,15 +2,19 @@ package main
 
 import (
 	"context"
+	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"log/slog"
 	"path/filepath"
+	"strings"
 	"text/tabwriter"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"example.com/crm/events"
 	"example.com/crm/internal/app"
 	"example.com/crm/internal/localpg"
 	"example.com/crm/migrations"
@@ -49,9 +53,32 @@ func migrateUp(ctx context.Context, dsn string) (int, error) {
 	return migrations.Up(ctx, dsn)
 }
 
-// serve runs the API and the projectors until ctx ends.
-func serve(ctx context.Context, cfg app.Config, log *slog.Logger) error {
-	log.Info("starting crm", "version", version, "config", cfg)
+// serveRoles says what one `crm serve` process runs.
+type serveRoles struct {
+	api, projectors bool
+}
+
+func parseServe(args []string) (serveRoles, error) {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	r := serveRoles{}
+	fs.BoolVar(&r.api, "api", true, "serve the HTTP API")
+	fs.BoolVar(&r.projectors, "projectors", true, "run the projectors (one process holds each at a time)")
+	if err := fs.Parse(args); err != nil {
+		return r, fmt.Errorf("serve: %w (flags: --api=true|false, --projectors=true|false)", err)
+	}
+	if fs.NArg() > 0 {
+		return r, fmt.Errorf("serve: unexpected argument %q", fs.Arg(0))
+	}
+	if !r.api && !r.projectors {
+		return r, errors.New("serve: --api=false and --projectors=false leave nothing to run")
+	}
+	return r, nil
+}
+
+// serve runs the API and/or the projectors until ctx ends.
+func serve(ctx context.Context, cfg app.Config, log *slog.Logger, roles serveRoles) error {
+	log.Info("starting crm", "version", version, "api", roles.api, "projectors", roles.projectors, "config", cfg)
 	return withDatabase(ctx, cfg, log, func(dsn string) error {
 		started := time.Now()
 		n, err := migrateUp(ctx, dsn)
@@ -59,11 +86,18 @@ func serve(ctx context.Context, cfg app.Config, log *slog.Logger) error {
 			return err
 		}
 		log.Info("migrations applied", "count", n)
-		a, err := app.New(ctx, cfg, dsn, version, log)
+		var opts []app.Option
+		if !roles.projectors {
+			opts = append(opts, app.WithoutProjectors())
+		}
+		a, err := app.New(ctx, cfg, dsn, version, log, opts...)
 		if err != nil {
 			return err
 		}
 		defer a.Close()
+		if !roles.api {
+			return a.RunProjectors(ctx, started)
+		}
 		return a.Run(ctx, started)
 	})
 }
@@ -79,9 +113,109 @@ func projectionsStatus(ctx context.Context, dsn string, out io.Writer) error {
 		return err
 	}
 	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "PROJECTOR\tPOSITION\tBACKLOG\tLAG")
+	fmt.Fprintln(tw, "PROJECTOR\tSTATE\tPOSITION\tBACKLOG\tLAG\tOWNER")
+	var parked []string
 	for _, s := range st {
-		fmt.Fprintf(tw, "%s\t%d\t%d\t%.3fs\n", s.Name, s.Position, s.Backlog, s.LagSeconds)
+		state := "running"
+		if len(s.Parked) > 0 {
+			state = "STOPPED"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%.3fs\t%s\n", s.Name, state, s.Position, s.Backlog, s.LagSeconds, s.Owner)
+		for _, p := range s.Parked {
+			parked = append(parked, fmt.Sprintf("%s is stopped at event %s (%s, position %d) after %d attempts: %s",
+				s.Name, p.EventID, p.EventType, p.Position, p.Attempts, p.Error))
+		}
 	}
-	return tw.Flush()
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	for _, p := range parked {
+		fmt.Fprintln(out, p)
+	}
+	if len(parked) > 0 {
+		fmt.Fprintln(out, "fix the projector and run `crm projections retry NAME`, or step over the event with `crm projections skip NAME`")
+	}
+	return nil
+}
+
+// selectProjectors resolves `NAME` or `--all`.
+func selectProjectors(args []string) ([]projections.Projector, error) {
+	all := app.Projectors()
+	if len(args) != 1 {
+		return nil, fmt.Errorf("name one projector or --all (projectors: %s)", strings.Join(app.ProjectorNames(), ", "))
+	}
+	if args[0] == "--all" {
+		return all, nil
+	}
+	for _, p := range all {
+		if p.Name == args[0] {
+			return []projections.Projector{p}, nil
+		}
+	}
+	return nil, fmt.Errorf("no projector %q (projectors: %s)", args[0], strings.Join(app.ProjectorNames(), ", "))
+}
+
+// rebuildProjections runs `crm projections rebuild|verify NAME|--all`,
+// with a progress line on stderr.
+func rebuildProjections(ctx context.Context, dsn, verb string, args []string, out, progress io.Writer) error {
+	ps, err := selectProjectors(args)
+	if err != nil {
+		return err
+	}
+	pool, err := pgxpool.New(ctx, dsn)
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	bar := newProgressBar(progress)
+	opts := projections.RebuildOptions{Pool: pool, Registry: events.Domain(), Projectors: ps, Progress: bar.update}
+	run := projections.Rebuild
+	if verb == "verify" {
+		run = projections.Verify
+	}
+	res, err := run(ctx, opts)
+	bar.done()
+	if err != nil {
+		return err
+	}
+	rate := float64(res.Events) / max(res.Bulk.Seconds(), 1e-9)
+	fmt.Fprintf(out, "%s: %d events folded in %v (%.0f events/s in the bulk pass), %v in all\n",
+		verb, res.Events, res.Bulk.Round(time.Millisecond), rate, res.Total.Round(time.Millisecond))
+	if verb == "verify" {
+		if len(res.Differences) > 0 {
+			for _, d := range res.Differences {
+				fmt.Fprintln(out, "  "+d)
+			}
+			return fmt.Errorf("verify: the live read models differ from a rebuild (%d differences shown)", len(res.Differences))
+		}
+		fmt.Fprintln(out, "verify: the live read models equal a rebuild from the event log")
+	}
+	return nil
+}
+
+// resolveParked runs `crm projections skip|retry NAME`.
+func resolveParked(ctx context.Context, dsn, verb string, args []string, out io.Writer) error {
+	ps, err := selectProjectors(args)
+	if err != nil || len(ps) != 1 {
+		return fmt.Errorf("%s: name one projector", verb)
+	}
+	pool, err := pgxpool.New(ctx, dsn)
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	f := projections.Skip
+	if verb == "retry" {
+		f = projections.Retry
+	}
+	ok, err := f(ctx, pool, ps[0].Name)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		fmt.Fprintf(out, "%s has no parked event\n", ps[0].Name)
+		return nil
+	}
+	fmt.Fprintf(out, "%s: marked %s; the projector acts on it within a second\n", ps[0].Name, map[string]string{"skip": "skipped", "retry": "for retry"}[verb])
+	return nil
 }

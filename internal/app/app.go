@@ -80,6 +80,15 @@ type App struct {
 
 	// analytics answers the analytics routes (cached in Redis when set).
 	analytics readapi.Analytics
+	// noProjectors runs the API alone (WithoutProjectors).
+	noProjectors bool
+}
+
+// WithoutProjectors runs the HTTP API without the projectors (`crm serve
+// --projectors=false`): API processes then scale apart from the
+// projector workers, which run elsewhere (`crm serve --api=false`).
+func WithoutProjectors() Option {
+	return func(a *App) { a.noProjectors = true }
 }
 
 // Option adjusts an App while New wires it.
@@ -97,6 +106,9 @@ func WithRoutes(mount func(api *httpapi.API)) Option {
 func projectorsFor(reg *events.Registry) []projections.Projector {
 	return append(append([]projections.Projector{streamstats.Projector(reg)}, sales.Projectors()...), analytics.Projector())
 }
+
+// Projectors lists every projector (for rebuilds and verification).
+func Projectors() []projections.Projector { return projectorsFor(events.Domain()) }
 
 // ProjectorNames lists every projector by name.
 func ProjectorNames() []string {
@@ -155,17 +167,23 @@ func New(ctx context.Context, cfg Config, dsn, version string, log *slog.Logger,
 	// commit together, so a crash loses both and the events are simply
 	// projected again. Commits stay visible at once (read-your-writes
 	// holds); only their durability is deferred by a few milliseconds.
-	if a.projPool, err = projectorPool(ctx, dsn, len(projectorsFor(a.reg))); err != nil {
+	if err := projections.CheckLogOrder(ctx, pool); err != nil {
 		a.Close()
 		return nil, err
 	}
-	a.runner, err = projections.NewRunner(projections.Config{
-		Pool: a.projPool, Registry: a.reg, Hub: a.hub, Progress: a.progress,
-		Projectors: projectorsFor(a.reg), Logger: log,
-	})
-	if err != nil {
-		a.Close()
-		return nil, err
+	if !a.noProjectors {
+		if a.projPool, err = projectorPool(ctx, dsn, len(projectorsFor(a.reg))); err != nil {
+			a.Close()
+			return nil, err
+		}
+		a.runner, err = projections.NewRunner(projections.Config{
+			Pool: a.projPool, Registry: a.reg, Hub: a.hub, Progress: a.progress,
+			Projectors: projectorsFor(a.reg), Logger: log,
+		})
+		if err != nil {
+			a.Close()
+			return nil, err
+		}
 	}
 	a.waiter = projections.NewWaiter(pool, a.progress, cfg.ConsistencyTimeout)
 	a.queries = pgread.New(pool, a.waiter)
@@ -176,7 +194,7 @@ func New(ctx context.Context, cfg Config, dsn, version string, log *slog.Logger,
 		return nil, err
 	}
 	a.metrics.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		newProjectionCollector(pool, a.runner.Names()))
+		newProjectionCollector(pool, ProjectorNames()))
 	a.handler, err = a.routes()
 	if err != nil {
 		a.Close()
@@ -274,11 +292,15 @@ func (a *App) readiness(ctx context.Context) httpapi.Readiness {
 			rd.Redis = "down"
 		}
 	}
-	st, err := projections.ReadStatus(ctx, a.pool, a.runner.Names())
+	st, err := projections.ReadStatus(ctx, a.pool, ProjectorNames())
 	if err == nil {
 		for _, s := range st {
-			rd.Projections = append(rd.Projections, httpapi.ProjectionReadiness{
-				Name: s.Name, Position: s.Position, Backlog: s.Backlog, LagSeconds: s.LagSeconds})
+			pr := httpapi.ProjectionReadiness{Name: s.Name, Position: s.Position, Backlog: s.Backlog,
+				LagSeconds: s.LagSeconds, State: "running"}
+			if len(s.Parked) > 0 {
+				pr.State, pr.Parked = "stopped at a parked event", len(s.Parked)
+			}
+			rd.Projections = append(rd.Projections, pr)
 		}
 	}
 	return rd
@@ -299,9 +321,13 @@ func (a *App) Start(ctx context.Context) error {
 	// transactions mid-statement.
 	ctx, a.stop = context.WithCancel(context.WithoutCancel(ctx))
 	errc := make(chan error, 1)
-	a.wg.Add(3)
+	a.wg.Add(2)
 	go func() { defer a.wg.Done(); a.notifier.Run(ctx) }()
 	go func() { defer a.wg.Done(); projections.Listen(ctx, a.pool, a.hub, a.notifier, a.log) }()
+	if a.runner == nil {
+		return nil
+	}
+	a.wg.Add(1)
 	go func() {
 		defer a.wg.Done()
 		if err := a.runner.Run(ctx); err != nil {
@@ -314,6 +340,20 @@ func (a *App) Start(ctx context.Context) error {
 	case err := <-errc:
 		return err
 	}
+}
+
+// RunProjectors runs the projectors alone (`crm serve --api=false`: a
+// projector worker) until ctx ends.
+func (a *App) RunProjectors(ctx context.Context, started time.Time) error {
+	if a.runner == nil {
+		return errors.New("nothing to run: the API and the projectors are both off")
+	}
+	if err := a.Start(ctx); err != nil {
+		return err
+	}
+	a.log.Info("crm projector worker is running", "projectors", ProjectorNames(), "start_to_ready", time.Since(started).String())
+	<-ctx.Done()
+	return nil
 }
 
 // Run serves HTTP on the configured address until ctx ends. started is

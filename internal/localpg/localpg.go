@@ -86,6 +86,7 @@ type Cluster struct {
 	runAs *syscall.Credential // postgres user when the caller is root; nil otherwise
 	logf  func(format string, args ...any)
 
+	attached bool // the server was started by another process: never stopped here
 	proc     *os.Process
 	exited   chan struct{} // closed once the server process has been reaped
 	stopOnce sync.Once
@@ -94,13 +95,25 @@ type Cluster struct {
 
 // Start runs a PostgreSQL server on o.DataDir (creating the cluster if the
 // directory is missing or empty), waits until it accepts connections and
-// makes sure the DefaultDatabase exists. A server left running on the same
-// data directory by an earlier, crashed process is stopped first. ctx
-// bounds start-up only: the server runs until Stop (or the caller's death).
+// makes sure the DefaultDatabase exists. ctx bounds start-up only: the
+// server runs until Stop (or the caller's death).
+//
+// A server already running on the data directory belongs to a live
+// process (the server dies with the process that started it): it is
+// shared, not stopped — `crm projections status` or `crm migrate` run
+// beside `crm serve` use the server's PostgreSQL, and their Stop leaves
+// it running.
 func Start(ctx context.Context, o Options) (*Cluster, error) {
 	c, err := newCluster(o)
 	if err != nil {
 		return nil, fmt.Errorf("localpg.Start: %w", err)
+	}
+	if ok, err := c.attach(ctx); err != nil || ok {
+		if err != nil {
+			return nil, fmt.Errorf("localpg.Start(%q): %w", c.dir, err)
+		}
+		c.logf("localpg: using the PostgreSQL already running at %s (data %s)", c.URL(DefaultDatabase), c.dir)
+		return c, nil
 	}
 	if err := c.prepare(ctx, o.Fast); err != nil {
 		return nil, fmt.Errorf("localpg.Start(%q): %w", c.dir, err)
@@ -124,10 +137,40 @@ func (c *Cluster) URL(database string) string {
 
 // Stop shuts the server down with `pg_ctl stop -m fast` (open sessions are
 // disconnected, data is checkpointed) and waits for it to exit. It is safe
-// to call more than once; later calls return the first call's result.
+// to call more than once; later calls return the first call's result. A
+// server this process attached to (started by another) is left running.
 func (c *Cluster) Stop() error {
+	if c.attached {
+		return nil
+	}
 	c.stopOnce.Do(func() { c.stopErr = c.stop() })
 	return c.stopErr
+}
+
+// attach reports whether a live server of this data directory answers;
+// c then uses it (its port comes from postmaster.pid's fourth line).
+func (c *Cluster) attach(ctx context.Context) (bool, error) {
+	lines := readLines(filepath.Join(c.dir, "postmaster.pid"))
+	pid, ok := readPID(filepath.Join(c.dir, "postmaster.pid"))
+	if !ok || len(lines) < 4 || !c.isOurPostmaster(pid) {
+		return false, nil
+	}
+	port, err := strconv.Atoi(strings.TrimSpace(lines[3]))
+	if err != nil || port <= 0 {
+		return false, nil
+	}
+	c.port = port
+	wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	for !c.ready() {
+		select {
+		case <-wctx.Done():
+			return false, fmt.Errorf("a server (pid %d) runs on this data directory but does not answer on port %d", pid, port)
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	c.attached = true
+	return true, c.createDatabase(ctx, DefaultDatabase)
 }
 
 // BinDir returns the directory holding initdb, pg_ctl and postgres: the one
@@ -608,7 +651,11 @@ func (c *Cluster) ready() bool {
 		return false
 	}
 	pid, _ := strconv.Atoi(strings.TrimSpace(lines[0]))
-	return pid == c.proc.Pid && strings.TrimSpace(lines[7]) == "ready"
+	want := 0
+	if c.proc != nil {
+		want = c.proc.Pid
+	}
+	return (want == 0 || pid == want) && strings.TrimSpace(lines[7]) == "ready"
 }
 
 // logTail returns the last n lines of the server log, for error messages.

@@ -145,19 +145,31 @@ func TestRestartReusesClusterDataAndPort(t *testing.T) {
 	}
 }
 
-func TestStartStopsServerLeftRunningOnSameDir(t *testing.T) {
+// A second process on the same data directory (`crm projections status`
+// beside `crm serve`) shares the running server and, stopping, leaves it
+// running for its owner.
+func TestStartSharesAServerRunningOnTheSameDir(t *testing.T) {
 	t.Parallel()
 	dir := filepath.Join(t.TempDir(), "pgdata")
-	orphan := startFast(t, dir) // stands for a server whose owner crashed
+	first := startFast(t, dir)
 
 	second := startFast(t, dir)
-	select {
-	case <-orphan.exited:
-	case <-time.After(10 * time.Second):
-		t.Fatal("the left-over server is still running")
+	if second.port != first.port {
+		t.Fatalf("second uses port %d, the running server listens on %d", second.port, first.port)
 	}
-	if got := query(t, second, "crm", "SELECT 'up'"); got != "up" {
-		t.Errorf("new server answered %q", got)
+	if got := query(t, second, "crm", "SELECT 'shared'"); got != "shared" {
+		t.Errorf("shared server answered %q", got)
+	}
+	if err := second.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-first.exited:
+		t.Fatal("stopping the second user stopped the owner's server")
+	case <-time.After(500 * time.Millisecond):
+	}
+	if got := query(t, first, "crm", "SELECT 'still up'"); got != "still up" {
+		t.Errorf("owner's server answered %q", got)
 	}
 }
 
