@@ -315,19 +315,17 @@ func (s *logSubscriber) isClosing() bool {
 }
 
 // idle waits after an empty poll: for a wake-up or the fallback poll;
-// or, when the hub knows of a commit this projector has not seen (an
-// older transaction still holds the snapshot horizon), a short pause
-// that doubles while it lasts, so a long-open transaction elsewhere
-// costs a few polls per second, never a busy loop.
+// or, when the hub knows of a commit this projector has not read (an
+// older transaction still holds the snapshot horizon), a pause that
+// starts at a millisecond and doubles up to the fallback poll while it
+// lasts: a short-lived append in flight costs a couple of quick polls, a
+// long-open transaction elsewhere in the cluster one poll a second,
+// never a busy loop.
 func (s *logSubscriber) idle(ctx context.Context, heldBack *time.Duration) bool {
 	wait := s.r.cfg.FallbackPoll
 	useWake := true
 	if s.wake.behind() {
-		if *heldBack == 0 {
-			*heldBack = time.Millisecond
-		} else {
-			*heldBack = min(*heldBack*2, 64*time.Millisecond)
-		}
+		*heldBack = min(max(*heldBack*2, time.Millisecond), s.r.cfg.FallbackPoll)
 		wait = *heldBack
 		// Past the first pauses, commits no longer cut the wait short:
 		// they cannot move a horizon that an old transaction holds.
