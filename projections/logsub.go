@@ -234,7 +234,7 @@ func (s *logSubscriber) consume(ctx context.Context, out chan<- *message.Message
 			}
 			checkParked = pending
 		}
-		items, err := readLog(ctx, cfg.Pool, cfg.Registry, c, cfg.BatchSize)
+		items, err := s.r.log.read(ctx, c, cfg.BatchSize)
 		if err != nil {
 			if ctx.Err() == nil && !s.isClosing() {
 				s.log().Error("projector poll failed", err, nil)

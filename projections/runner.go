@@ -112,6 +112,7 @@ type Runner struct {
 	cfg     Config
 	router  *message.Router
 	leases  *leaser
+	log     *logCache
 	subs    []*logSubscriber
 	closeMu sync.Once
 	closing *atomic.Bool
@@ -139,7 +140,8 @@ func NewRunner(cfg Config) (*Runner, error) {
 		names[i] = p.Name
 	}
 	r := &Runner{cfg: cfg, router: router, closing: closing,
-		leases: newLeaser(cfg.Pool, names, cfg.LeaseInterval, cfg.Logger)}
+		leases: newLeaser(cfg.Pool, names, cfg.LeaseInterval, cfg.Logger),
+		log:    newLogCache(cfg.Pool, cfg.Registry, 4*len(cfg.Projectors))}
 	for _, p := range cfg.Projectors {
 		sub := newLogSubscriber(r, p)
 		r.subs = append(r.subs, sub)
