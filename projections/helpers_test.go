@@ -1,11 +1,5 @@
 package projections_test
 
-import (
-	"github.com/ThreeDotsLabs/watermill/components/cqrs"
-
-	"example.com/crm"
-)
-
-type cqrsHandler = cqrs.GroupEventHandler
+import "example.com/crm"
 
 func crmCode(err error) crm.Code { return crm.ErrorCode(err) }

@@ -59,29 +59,57 @@ func newEnv(t testing.TB) *env {
 }
 
 // recorder counts applications per event; fail decides whether one
-// application fails (after writing, to prove the savepoint undoes it).
+// application fails (after writing, to prove the batch's rollback undoes
+// it).
 func recorder(fail func(seq int) bool) projections.Projector {
-	return projections.Projector{Name: "recorder", Handlers: []cqrsHandler{
-		projections.On(func(ctx context.Context, tx pgx.Tx, e events.Event, n testevents.Noted) error {
-			if _, err := tx.Exec(ctx, `
-				INSERT INTO applied (event_id, seq, times) VALUES ($1, $2, 1)
-				ON CONFLICT (event_id) DO UPDATE SET times = applied.times + 1`, e.ID, n.Seq); err != nil {
-				return err
-			}
-			if fail != nil && fail(n.Seq) {
-				return errors.New("injected failure")
-			}
-			return nil
-		}),
-	}}
+	return projections.Projector{Name: "recorder", Model: recorderModel{fail: fail}}
 }
+
+type recorderModel struct{ fail func(seq int) bool }
+
+func (recorderModel) Tables() []projections.TableInfo { return nil }
+func (recorderModel) Wants(string) bool               { return true }
+func (m recorderModel) NewFold(projections.Names) projections.Fold {
+	return &recorderFold{m: m}
+}
+
+// recorderFold writes as it applies (through the batch's transaction,
+// kept from Load), so an injected failure has something to undo.
+type recorderFold struct {
+	m  recorderModel
+	tx pgx.Tx
+}
+
+func (f *recorderFold) Load(_ context.Context, tx pgx.Tx, _ []events.Event) error {
+	f.tx = tx
+	return nil
+}
+
+func (f *recorderFold) Apply(e events.Event) error {
+	n, ok := e.Data.(testevents.Noted)
+	if !ok {
+		return nil
+	}
+	if _, err := f.tx.Exec(context.Background(), `
+		INSERT INTO applied (event_id, seq, times) VALUES ($1, $2, 1)
+		ON CONFLICT (event_id) DO UPDATE SET times = applied.times + 1`, e.ID, n.Seq); err != nil {
+		return err
+	}
+	if f.m.fail != nil && f.m.fail(n.Seq) {
+		return errors.New("injected failure")
+	}
+	return nil
+}
+
+func (f *recorderFold) Flush(context.Context, pgx.Tx) error   { return nil }
+func (f *recorderFold) Copy(context.Context, *pgx.Conn) error { return nil }
 
 // start runs the projectors until the test ends or stop is called.
 func (e *env) start(t testing.TB, ps ...projections.Projector) (stop func()) {
 	t.Helper()
 	r, err := projections.NewRunner(projections.Config{
 		Pool: e.pool, Registry: e.reg, Hub: e.hub, Progress: e.progress, Projectors: ps,
-		BatchSize: 10, ResendInterval: 5 * time.Millisecond,
+		BatchSize: 10, ResendInterval: 5 * time.Millisecond, LeaseInterval: 50 * time.Millisecond,
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -1,195 +1,74 @@
-// Package projections turns the event log into read models.
+// Package projections turns the event log into read models, in batches.
 //
-// Each projector is one Watermill consumer group (one cqrs
-// EventGroupProcessor group, one subscriber, one checkpoint row) reading
-// the events table itself through a custom watermill-sql SchemaAdapter, in
-// (transaction_id, position) order below the snapshot xmin, so an event
-// whose transaction commits late is never skipped. Read-model writes go
-// through the subscriber's transaction, so the update and the checkpoint
-// commit together; each message runs under a savepoint, so a failing
-// handler leaves the shared transaction usable.
+// A read model is a Model: pure reducers folding events into rows
+// (Fold.Apply), plus the shell that loads the rows a batch touches and
+// writes them back set-wise. The same fold runs on the live path (a batch
+// of events in one transaction with the projector's checkpoint) and on a
+// rebuild (the whole log folded in memory, then COPY into shadow tables),
+// so the two cannot drift.
 //
-// Projector names are API: they are the consumer-group names of the
-// checkpoints. Renaming one re-projects every event into it.
+// Watermill drives the live path: one router handler per projector, fed
+// by a subscriber that reads the events table in (transaction_id,
+// position) order below the snapshot xmin — an index range scan outside
+// any transaction — and hands out a whole batch as one message. The
+// handler applies the batch and moves the checkpoint in one transaction;
+// an ack lets the subscriber read on, a nack makes it isolate the failing
+// event (one event per message), retry it a bounded number of times with
+// no transaction open while it waits, then park it and stop at it.
+//
+// Projector names are API: they are the checkpoints' keys and what
+// read-your-writes waits on. Renaming one re-projects every event into it.
 package projections
 
 import (
 	"context"
-	"fmt"
-	"reflect"
-	"strconv"
-	"time"
 
-	wsql "github.com/ThreeDotsLabs/watermill-sql/v4/pkg/sql"
-	"github.com/ThreeDotsLabs/watermill/components/cqrs"
-	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 
 	"example.com/crm/events"
 )
 
-// Projector is a named group of event handlers that maintain one read
-// model.
+// Projector is one read model kept up to date from the log.
 type Projector struct {
-	// Name is the consumer group and checkpoint key (API: never rename).
+	// Name is the checkpoint key (API: never rename).
 	Name string
-	// Handlers react to the event types the read model cares about; the
-	// others are acknowledged and skipped.
-	Handlers []cqrs.GroupEventHandler
+	// Model folds events into the read model's tables.
+	Model Model
 }
 
-// Handler is the shape of one projector handler: it receives the read
-// model's transaction (shared with the checkpoint), the envelope and the
-// typed payload.
-type Handler[T events.Payload] func(ctx context.Context, tx pgx.Tx, e events.Event, data T) error
-
-// On adapts a typed Handler to a cqrs group handler. T is the payload value
-// type (events.DealCreated, not a pointer).
-func On[T events.Payload](h Handler[T]) cqrs.GroupEventHandler {
-	return cqrs.NewGroupEventHandler(func(ctx context.Context, data *T) error {
-		msg := cqrs.OriginalMessageFromCtx(ctx)
-		if msg == nil {
-			return fmt.Errorf("projections: no message in context")
-		}
-		tx, err := pgxTx(ctx)
-		if err != nil {
-			return err
-		}
-		env, err := envelope(msg.UUID, msg.Metadata)
-		if err != nil {
-			return err
-		}
-		env.Data = *data
-		return h(ctx, tx, env, *data)
-	})
+// Model is a read model built by folding events with pure reducers.
+type Model interface {
+	// Tables lists the tables the model owns, base tables first and the
+	// counters derived from them after: a rebuild replaces them together.
+	Tables() []TableInfo
+	// Wants reports whether the model reads payloads of eventType: an
+	// event of a wanted type that cannot be decoded (a schema version
+	// newer than this binary knows) stops the projector instead of
+	// being skipped silently.
+	Wants(eventType string) bool
+	// NewFold starts a fold writing to the physical tables of names.
+	NewFold(names Names) Fold
 }
 
-// pgxTx digs the pgx transaction out of the watermill-sql subscriber's
-// context.
-func pgxTx(ctx context.Context) (pgx.Tx, error) {
-	wtx, ok := wsql.TxFromContext(ctx)
-	if !ok {
-		return nil, fmt.Errorf("projections: no subscriber transaction in context")
-	}
-	switch t := wtx.(type) {
-	case *wsql.PgxTx:
-		return t.Tx, nil
-	case wsql.PgxTx:
-		return t.Tx, nil
-	case *observedTx:
-		return pgxFromWatermill(t.Tx)
-	}
-	return nil, fmt.Errorf("projections: subscriber transaction is %T, not pgx", wtx)
+// Fold folds events into rows. Live: Load, Apply each event of the
+// batch, Flush. Rebuild: Apply every event of the log, then Copy.
+type Fold interface {
+	// Load reads the rows the batch's events touch.
+	Load(ctx context.Context, tx pgx.Tx, batch []events.Event) error
+	// Apply folds one event into the rows in memory: the read model's
+	// rules, version guard included, live here and nowhere else.
+	Apply(e events.Event) error
+	// Flush writes what changed (rows and counter deltas), in a
+	// handful of statements.
+	Flush(ctx context.Context, tx pgx.Tx) error
+	// Copy writes every row folded into the empty shadow tables and
+	// derives the counters from them.
+	Copy(ctx context.Context, conn *pgx.Conn) error
 }
 
-func pgxFromWatermill(wtx wsql.Tx) (pgx.Tx, error) {
-	switch t := wtx.(type) {
-	case *wsql.PgxTx:
-		return t.Tx, nil
-	case wsql.PgxTx:
-		return t.Tx, nil
-	}
-	return nil, fmt.Errorf("projections: subscriber transaction is %T, not pgx", wtx)
-}
-
-// Message metadata keys set by the event-log schema adapter.
-const (
-	mdName          = "name"
-	mdSchemaVersion = "schema_version"
-	mdTenant        = "tenant_id"
-	mdStreamType    = "stream_type"
-	mdStreamID      = "stream_id"
-	mdVersion       = "version"
-	mdOccurredAt    = "occurred_at"
-	mdRecordedAt    = "recorded_at"
-	mdPosition      = "position"
-	mdTransaction   = "transaction_id"
-	mdMeta          = "event_metadata"
-)
-
-// envelope rebuilds an events.Event (without Data) from message metadata.
-func envelope(id string, md map[string]string) (events.Event, error) {
-	var e events.Event
-	var err error
-	if e.ID, err = uuid.Parse(id); err != nil {
-		return e, fmt.Errorf("projections: event id: %w", err)
-	}
-	if e.TenantID, err = uuid.Parse(md[mdTenant]); err != nil {
-		return e, fmt.Errorf("projections: tenant: %w", err)
-	}
-	if e.StreamID, err = uuid.Parse(md[mdStreamID]); err != nil {
-		return e, fmt.Errorf("projections: stream: %w", err)
-	}
-	e.StreamType = md[mdStreamType]
-	e.Type = md[mdName]
-	if e.Version, err = strconv.Atoi(md[mdVersion]); err != nil {
-		return e, fmt.Errorf("projections: version: %w", err)
-	}
-	if e.SchemaVersion, err = strconv.Atoi(md[mdSchemaVersion]); err != nil {
-		return e, fmt.Errorf("projections: schema version: %w", err)
-	}
-	if e.Position, err = strconv.ParseInt(md[mdPosition], 10, 64); err != nil {
-		return e, fmt.Errorf("projections: position: %w", err)
-	}
-	if e.TransactionID, err = strconv.ParseUint(md[mdTransaction], 10, 64); err != nil {
-		return e, fmt.Errorf("projections: transaction: %w", err)
-	}
-	if e.OccurredAt, err = time.Parse(time.RFC3339Nano, md[mdOccurredAt]); err != nil {
-		return e, fmt.Errorf("projections: occurred_at: %w", err)
-	}
-	if e.RecordedAt, err = time.Parse(time.RFC3339Nano, md[mdRecordedAt]); err != nil {
-		return e, fmt.Errorf("projections: recorded_at: %w", err)
-	}
-	if m := md[mdMeta]; m != "" {
-		if err := jsonUnmarshal([]byte(m), &e.Metadata); err != nil {
-			return e, fmt.Errorf("projections: metadata: %w", err)
-		}
-	}
-	return e, nil
-}
-
-// EveryHandler sees every event whatever its type (for read models such as
-// the timeline or the stream statistics).
-type EveryHandler func(ctx context.Context, tx pgx.Tx, e events.Event) error
-
-// OnEvery returns one group handler per type registered in reg, each
-// calling h.
-func OnEvery(reg *events.Registry, h EveryHandler) []cqrs.GroupEventHandler {
-	var hs []cqrs.GroupEventHandler
-	for _, name := range reg.Names() {
-		hs = append(hs, everyHandler{reg: reg, name: name, h: h})
-	}
-	return hs
-}
-
-type everyHandler struct {
-	reg  *events.Registry
-	name string
-	h    EveryHandler
-}
-
-func (e everyHandler) NewEvent() any {
-	v, _ := e.reg.New(e.name)
-	return v
-}
-
-func (e everyHandler) Handle(ctx context.Context, event any) error {
-	msg := cqrs.OriginalMessageFromCtx(ctx)
-	if msg == nil {
-		return fmt.Errorf("projections: no message in context")
-	}
-	tx, err := pgxTx(ctx)
-	if err != nil {
-		return err
-	}
-	env, err := envelope(msg.UUID, msg.Metadata)
-	if err != nil {
-		return err
-	}
-	p, ok := reflect.ValueOf(event).Elem().Interface().(events.Payload)
-	if !ok {
-		return fmt.Errorf("projections: %T is not an event payload", event)
-	}
-	env.Data = p
-	return e.h(ctx, tx, env)
+// TableInfo describes one table of a read model.
+type TableInfo struct {
+	Name    string
+	Key     []string
+	Columns []string
 }

@@ -1,13 +1,10 @@
 package projections
 
 import (
-	"errors"
+	"context"
 	"sync"
 	"sync/atomic"
 	"time"
-
-	"github.com/ThreeDotsLabs/watermill"
-	"github.com/jackc/pgx/v5/pgconn"
 )
 
 // Hub tells idle projectors that the event log moved, so they poll at once
@@ -27,12 +24,7 @@ func NewHub() *Hub { return &Hub{wakers: map[*waker]struct{}{}} }
 // Committed records that events of transaction xid are committed and
 // wakes every projector.
 func (h *Hub) Committed(xid uint64) {
-	for {
-		cur := h.maxCommitted.Load()
-		if xid <= cur || h.maxCommitted.CompareAndSwap(cur, xid) {
-			break
-		}
-	}
+	storeMax(&h.maxCommitted, xid)
 	h.wakeAll()
 }
 
@@ -49,99 +41,67 @@ func (h *Hub) wakeAll() {
 	defer h.mu.Unlock()
 	for w := range h.wakers {
 		select {
-		case w.wake <- struct{}{}:
+		case w.ch <- struct{}{}:
 		default: // already signalled
 		}
 	}
 }
 
-func (h *Hub) add(w *waker) {
+func storeMax(v *atomic.Uint64, x uint64) {
+	for {
+		cur := v.Load()
+		if x <= cur || v.CompareAndSwap(cur, x) {
+			return
+		}
+	}
+}
+
+// waker is one projector's line to the hub: a signal channel, and the
+// newest transaction id the projector has read (to tell "idle" from
+// "held back by an older open transaction").
+type waker struct {
+	hub     *Hub
+	ch      chan struct{}
+	seenXID atomic.Uint64
+	once    sync.Once
+}
+
+func newWaker(h *Hub) *waker {
+	w := &waker{hub: h, ch: make(chan struct{}, 1)}
 	h.mu.Lock()
 	h.wakers[w] = struct{}{}
 	h.mu.Unlock()
-}
-
-func (h *Hub) remove(w *waker) {
-	h.mu.Lock()
-	delete(h.wakers, w)
-	h.mu.Unlock()
-}
-
-// waker is a watermill-sql BackoffManager for one subscriber. After an
-// empty poll it blocks until the hub signals a commit (or the fallback
-// interval passes), so an idle projector costs one query per fallback
-// interval, and a busy one reacts within a scheduler tick. When the
-// projector has not yet seen the newest committed append, an empty poll
-// means an older transaction still holds the snapshot xmin: it then polls
-// again after a short pause instead of sleeping.
-type waker struct {
-	hub      *Hub
-	seenXID  *atomic.Uint64
-	wake     chan struct{}
-	closing  chan struct{}
-	fallback time.Duration
-	heldBack time.Duration
-	retry    time.Duration
-	once     sync.Once
-}
-
-func newWaker(h *Hub, seen *atomic.Uint64, fallback time.Duration) *waker {
-	w := &waker{
-		hub: h, seenXID: seen, wake: make(chan struct{}, 1), closing: make(chan struct{}),
-		fallback: fallback, heldBack: time.Millisecond, retry: 200 * time.Millisecond,
-	}
-	h.add(w)
 	return w
 }
 
-// HandleError implements wsql.BackoffManager.
-func (w *waker) HandleError(logger watermill.LoggerAdapter, noMsg bool, err error) time.Duration {
-	if err != nil {
-		if contended(err) {
-			// Another server process holds this projector's checkpoint
-			// and just advanced it: try again shortly, it is not a fault.
-			logger.Debug("projector checkpoint busy in another process", watermill.LogFields{"err": err.Error()})
-			return 10 * time.Millisecond
-		}
-		select {
-		case <-w.closing: // shutting down: the poll was cancelled
-		default:
-			logger.Error("projector poll failed", err, watermill.LogFields{"retry_in": w.retry})
-		}
-		return w.retry
-	}
-	if !noMsg {
-		return 0
-	}
-	wait := w.fallback
-	if w.seenXID.Load() < w.hub.MaxCommitted() {
-		// Something committed that this projector has not seen: either
-		// its wake-up is pending (it committed during the poll), or an
-		// older open transaction holds the horizon. Poll again at the
-		// next commit, or shortly.
-		wait = w.heldBack
-	}
-	t := time.NewTimer(wait)
+func (w *waker) seen(xid uint64) { storeMax(&w.seenXID, xid) }
+
+// behind reports a commit the projector has not read yet.
+func (w *waker) behind() bool { return w.seenXID.Load() < w.hub.MaxCommitted() }
+
+// wait sleeps for d, or until a wake-up when useWake; false when closing.
+func (w *waker) wait(ctx context.Context, d time.Duration, useWake bool, closing <-chan struct{}) bool {
+	t := time.NewTimer(d)
 	defer t.Stop()
-	select {
-	case <-w.wake:
-	case <-t.C:
-	case <-w.closing:
+	wake := w.ch
+	if !useWake {
+		wake = nil
 	}
-	return 0
+	select {
+	case <-wake:
+	case <-t.C:
+	case <-closing:
+		return false
+	case <-ctx.Done():
+		return false
+	}
+	return true
 }
 
 func (w *waker) close() {
 	w.once.Do(func() {
-		close(w.closing)
-		w.hub.remove(w)
+		w.hub.mu.Lock()
+		delete(w.hub.wakers, w)
+		w.hub.mu.Unlock()
 	})
-}
-
-// contended reports a serialization failure or deadlock (SQLSTATE 40001,
-// 40P01): the checkpoint row was updated by the projector's consumer in
-// another process while this poll waited for its lock.
-func contended(err error) bool {
-	var pgErr *pgconn.PgError
-	return errors.As(err, &pgErr) && (pgErr.Code == "40001" || pgErr.Code == "40P01")
 }

@@ -7,23 +7,21 @@
 // analytics needs: status, stage, the furthest stage ever reached (the
 // funnel's "reached" comes from the stage history, which only the event
 // stream has), currency, amount, creation time and a deletion tombstone.
-// A trigger on that table moves each deal's contribution between the
+// Each batch moves every changed deal's contribution between the
 // aggregate rows (per status/stage/currency, per furthest stage, per hour
-// of creation) in the same transaction, so the aggregates always equal
-// what the rows say.
-//
-// Like every projector, it writes through the subscriber's transaction
-// (rows and checkpoint commit together) and is idempotent: deal.created
-// inserts nothing twice, every other write is guarded by the stream
-// version (WHERE version < $new), and a guarded-out write fires no
-// trigger. A replay of every event therefore changes nothing.
+// of creation) in the same transaction as the rows and the checkpoint, so
+// the aggregates always equal what the rows say; a rebuild derives them
+// by GROUP BY. The reducer (Apply) is idempotent: deal.created creates a
+// row once, every other event is guarded by the stream version, and a
+// guarded-out event changes no row and so no aggregate.
 package analytics
 
 import (
 	"context"
 	"fmt"
+	"time"
 
-	"github.com/ThreeDotsLabs/watermill/components/cqrs"
+	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 
 	"example.com/crm"
@@ -39,95 +37,177 @@ const Name = "analytics"
 // aggregates', which projections may not import).
 func Stages() []string { return []string{"qualification", "proposal", "negotiation", "closed"} }
 
-// stageOrder is Stages as a PostgreSQL array literal for array_position
-// (an unknown stage ranks NULL and never becomes the furthest).
-const stageOrder = `ARRAY['qualification','proposal','negotiation','closed']`
+// stageRank orders the pipeline; an unknown stage ranks 0 and never
+// becomes the furthest.
+var stageRank = map[string]int{"qualification": 1, "proposal": 2, "negotiation": 3, "closed": 4}
 
-// Projector returns the analytics projector. It handles the deal events
-// that change what analytics count; comments and task links are skipped
-// (they leave the row's version behind, which the version guard allows).
-func Projector() projections.Projector {
-	return projections.Projector{Name: Name, Handlers: []cqrs.GroupEventHandler{
-		projections.On(dealCreated),
-		projections.On(dealStageChanged),
-		projections.On(dealStatusChanged),
-		projections.On(dealUpdated),
-		projections.On(dealDeleted),
-	}}
+// Deal is a row of analytics_deals: what analytics needs of one deal.
+type Deal struct {
+	OrgID         uuid.UUID `db:"org_id" json:"org_id"`
+	DealID        uuid.UUID `db:"deal_id" json:"deal_id"`
+	Status        string    `db:"status" json:"status"`
+	Stage         string    `db:"stage" json:"stage"`
+	FurthestStage string    `db:"furthest_stage" json:"furthest_stage"`
+	Currency      string    `db:"currency" json:"currency"`
+	AmountCents   int64     `db:"amount_cents" json:"amount_cents"`
+	CreatedAt     time.Time `db:"created_at" json:"created_at"`
+	Deleted       bool      `db:"deleted" json:"deleted"`
+	Version       int       `db:"version" json:"version"`
 }
 
-func dealCreated(ctx context.Context, tx pgx.Tx, e events.Event, d events.DealCreated) error {
-	_, err := tx.Exec(ctx, `
-		INSERT INTO analytics_deals (org_id, deal_id, status, stage, furthest_stage, currency,
-		                             amount_cents, created_at, version)
-		VALUES ($1, $2, $3, $4, $4, $5, $6, $7, $8)
-		ON CONFLICT (org_id, deal_id) DO NOTHING`,
-		e.TenantID, e.StreamID, d.Status, d.Stage, d.Currency, int64(d.Amount), e.OccurredAt, e.Version)
-	if err != nil {
-		return fmt.Errorf("analytics: deal.created %s: %w", e.StreamID, err)
+var (
+	dealsTable = projections.NewTable("analytics_deals", [2]string{"org_id", "deal_id"},
+		func(d *Deal) projections.Key { return projections.Key{Org: d.OrgID, ID: d.DealID} })
+	cells   = projections.NewCounter("analytics_deal_cells", []string{"org_id", "status", "stage", "currency"}, []string{"n", "total_cents"})
+	reached = projections.NewCounter("analytics_deal_reached", []string{"org_id", "stage"}, []string{"n"})
+	created = projections.NewCounter("analytics_deal_created", []string{"org_id", "hour"}, []string{"n"})
+)
+
+// Apply is the analytics reducer: d is the deal's row before e (nil when
+// there is none), the result the row after. A stage change moves the
+// furthest stage when the new one lies beyond it (a rollback leaves it;
+// a skip reaches every stage it jumps over, which "reached" counts by
+// summing later stages). Updates of fields analytics do not read (title,
+// contact, owner), comments and task links move only the version.
+func Apply(d *Deal, e events.Event) (*Deal, error) {
+	if c, ok := e.Data.(events.DealCreated); ok {
+		if d != nil {
+			return d, nil
+		}
+		return &Deal{OrgID: e.TenantID, DealID: e.StreamID, Status: c.Status, Stage: c.Stage, FurthestStage: c.Stage,
+			Currency: c.Currency, AmountCents: int64(c.Amount), CreatedAt: e.OccurredAt, Version: e.Version}, nil
 	}
+	if d == nil || e.Version <= d.Version {
+		return d, nil
+	}
+	next := *d
+	next.Version = e.Version
+	switch c := e.Data.(type) {
+	case events.DealStageChanged:
+		next.Stage = c.New
+		if stageRank[c.New] > stageRank[d.FurthestStage] {
+			next.FurthestStage = c.New
+		}
+	case events.DealStatusChanged:
+		next.Status = c.New
+	case events.DealUpdated:
+		if ch, ok := c.Changes["amount"]; ok {
+			a, err := amountOf(ch.New)
+			if err != nil {
+				return nil, fmt.Errorf("deal.updated: %w", err)
+			}
+			next.AmountCents = int64(a)
+		}
+		if ch, ok := c.Changes["currency"]; ok {
+			cur, isString := ch.New.(string)
+			if !isString {
+				return nil, fmt.Errorf("deal.updated: currency %v (%T) is not a string", ch.New, ch.New)
+			}
+			next.Currency = cur
+		}
+	case events.DealDeleted:
+		next.Deleted = true
+	}
+	return &next, nil
+}
+
+// Projector returns the analytics projector.
+func Projector() projections.Projector {
+	return projections.Projector{Name: Name, Model: model{}}
+}
+
+type model struct{}
+
+func (model) Tables() []projections.TableInfo {
+	return []projections.TableInfo{dealsTable.Info(), cells.Info(), reached.Info(), created.Info()}
+}
+
+func (model) Wants(t string) bool { return len(t) > 5 && t[:5] == "deal." }
+
+func (model) NewFold(names projections.Names) projections.Fold {
+	return &fold{names: names, rows: projections.NewRows(dealsTable)}
+}
+
+type fold struct {
+	names projections.Names
+	rows  *projections.Rows[Deal]
+}
+
+func (f *fold) Load(ctx context.Context, tx pgx.Tx, batch []events.Event) error {
+	var keys []projections.Key
+	for _, e := range batch {
+		if e.StreamType == events.StreamDeal {
+			keys = append(keys, projections.Key{Org: e.TenantID, ID: e.StreamID})
+		}
+	}
+	return f.rows.Load(ctx, tx, f.names, keys)
+}
+
+func (f *fold) Apply(e events.Event) error {
+	if e.StreamType != events.StreamDeal {
+		return nil
+	}
+	k := projections.Key{Org: e.TenantID, ID: e.StreamID}
+	cur := f.rows.Get(k)
+	next, err := Apply(cur, e)
+	if err != nil || next == cur {
+		return err
+	}
+	f.rows.Put(next)
 	return nil
 }
 
-// dealStageChanged moves the stage, and the furthest stage when the new
-// one lies beyond it (a rollback leaves it; a skip reaches every stage it
-// jumps over, which "reached" counts by summing later stages).
-func dealStageChanged(ctx context.Context, tx pgx.Tx, e events.Event, s events.DealStageChanged) error {
-	return exec(ctx, tx, e, `
-		UPDATE analytics_deals SET stage = $4::text, version = $3,
-		       furthest_stage = CASE
-		           WHEN array_position(`+stageOrder+`, $4::text) > array_position(`+stageOrder+`, furthest_stage)
-		           THEN $4::text ELSE furthest_stage END
-		WHERE org_id = $1 AND deal_id = $2 AND version < $3`, s.New)
-}
+// hour is the creation-hour bucket of analytics_deal_created.
+func hour(t time.Time) time.Time { return t.UTC().Truncate(time.Hour) }
 
-func dealStatusChanged(ctx context.Context, tx pgx.Tx, e events.Event, s events.DealStatusChanged) error {
-	return exec(ctx, tx, e, `
-		UPDATE analytics_deals SET status = $4, version = $3
-		WHERE org_id = $1 AND deal_id = $2 AND version < $3`, s.New)
-}
-
-// dealUpdated applies amount and currency changes; the other fields
-// (title, contact, owner) do not matter to analytics, and an update of
-// only those writes nothing.
-func dealUpdated(ctx context.Context, tx pgx.Tx, e events.Event, d events.DealUpdated) error {
-	var amount *int64
-	var currency *string
-	if ch, ok := d.Changes["amount"]; ok {
-		a, err := amountOf(ch.New)
-		if err != nil {
-			return fmt.Errorf("analytics: deal.updated %s: %w", e.StreamID, err)
+// Flush writes the changed rows and moves each one's contribution from
+// its old cells to its new ones: a deleted deal counts nowhere.
+func (f *fold) Flush(ctx context.Context, tx pgx.Tx) error {
+	c, r, h := cells.Fresh(), reached.Fresh(), created.Fresh()
+	count := func(d *Deal, sign int64) {
+		if d == nil || d.Deleted {
+			return
 		}
-		cents := int64(a)
-		amount = &cents
+		c.Add([]any{d.OrgID, d.Status, d.Stage, d.Currency}, sign, sign*d.AmountCents)
+		r.Add([]any{d.OrgID, d.FurthestStage}, sign)
+		h.Add([]any{d.OrgID, hour(d.CreatedAt)}, sign)
 	}
-	if ch, ok := d.Changes["currency"]; ok {
-		c, isString := ch.New.(string)
-		if !isString {
-			return fmt.Errorf("analytics: deal.updated %s: currency %v (%T) is not a string", e.StreamID, ch.New, ch.New)
+	f.rows.Changed(func(before, after *Deal) {
+		count(before, -1)
+		count(after, 1)
+	})
+	b := &pgx.Batch{}
+	if err := f.rows.QueueUpsert(b, f.names); err != nil {
+		return err
+	}
+	for _, ctr := range []*projections.Counter{c, r, h} {
+		if err := ctr.Queue(b, f.names); err != nil {
+			return err
 		}
-		currency = &c
 	}
-	if amount == nil && currency == nil {
-		return nil
-	}
-	return exec(ctx, tx, e, `
-		UPDATE analytics_deals SET amount_cents = coalesce($4, amount_cents),
-		       currency = coalesce($5, currency), version = $3
-		WHERE org_id = $1 AND deal_id = $2 AND version < $3`, amount, currency)
+	return projections.SendBatch(ctx, tx, b)
 }
 
-func dealDeleted(ctx context.Context, tx pgx.Tx, e events.Event, _ events.DealDeleted) error {
-	return exec(ctx, tx, e, `
-		UPDATE analytics_deals SET deleted = true, version = $3
-		WHERE org_id = $1 AND deal_id = $2 AND version < $3`)
-}
-
-// exec runs a version-guarded statement whose first three parameters are
-// the event's tenant, stream and version, followed by args.
-func exec(ctx context.Context, tx pgx.Tx, e events.Event, sql string, args ...any) error {
-	if _, err := tx.Exec(ctx, sql, append([]any{e.TenantID, e.StreamID, e.Version}, args...)...); err != nil {
-		return fmt.Errorf("analytics: %s %s v%d: %w", e.Type, e.StreamID, e.Version, err)
+// Copy writes every deal row and derives the aggregates by GROUP BY.
+func (f *fold) Copy(ctx context.Context, conn *pgx.Conn) error {
+	if err := f.rows.Copy(ctx, conn, f.names); err != nil {
+		return err
+	}
+	src := f.names("analytics_deals")
+	for _, q := range []string{
+		fmt.Sprintf(`INSERT INTO %s (org_id, status, stage, currency, n, total_cents)
+			SELECT org_id, status, stage, currency, count(*), sum(amount_cents) FROM %s WHERE NOT deleted
+			GROUP BY org_id, status, stage, currency`, f.names("analytics_deal_cells"), src),
+		fmt.Sprintf(`INSERT INTO %s (org_id, stage, n)
+			SELECT org_id, furthest_stage, count(*) FROM %s WHERE NOT deleted
+			GROUP BY org_id, furthest_stage`, f.names("analytics_deal_reached"), src),
+		fmt.Sprintf(`INSERT INTO %s (org_id, hour, n)
+			SELECT org_id, date_trunc('hour', created_at, 'UTC'), count(*) FROM %s WHERE NOT deleted
+			GROUP BY 1, 2`, f.names("analytics_deal_created"), src),
+	} {
+		if _, err := conn.Exec(ctx, q); err != nil {
+			return err
+		}
 	}
 	return nil
 }

@@ -5,100 +5,160 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/ThreeDotsLabs/watermill/components/cqrs"
+	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 
-	"example.com/crm"
 	"example.com/crm/events"
 	"example.com/crm/projections"
 )
 
-// DealsProjector maintains the deals table, including furthest_stage (the
-// latest stage ever reached, for the funnel). updated_at follows the
-// deal's fields, deletion included; comments and task additions only move
-// the version (the stream's, which is the deal's ETag).
-func DealsProjector() projections.Projector {
-	return projections.Projector{Name: NameDeals, Handlers: []cqrs.GroupEventHandler{
-		projections.On(dealCreated),
-		projections.On(dealStageChanged),
-		projections.On(func(ctx context.Context, tx pgx.Tx, e events.Event, s events.DealStatusChanged) error {
-			var closedAt *time.Time
-			if s.New == statusWon || s.New == statusLost {
-				closedAt = &e.OccurredAt
+// Deal is a row of the deals table.
+type Deal struct {
+	OrgID         uuid.UUID  `db:"org_id" json:"org_id"`
+	ID            uuid.UUID  `db:"id" json:"id"`
+	ContactID     uuid.UUID  `db:"contact_id" json:"contact_id"`
+	OwnerID       uuid.UUID  `db:"owner_id" json:"owner_id"`
+	Title         string     `db:"title" json:"title"`
+	AmountCents   int64      `db:"amount_cents" json:"amount_cents"`
+	Currency      string     `db:"currency" json:"currency"`
+	Status        string     `db:"status" json:"status"`
+	Stage         string     `db:"stage" json:"stage"`
+	FurthestStage string     `db:"furthest_stage" json:"furthest_stage"`
+	ClosedAt      *time.Time `db:"closed_at" json:"closed_at"`
+	Version       int        `db:"version" json:"version"`
+	Deleted       bool       `db:"deleted" json:"deleted"`
+	CreatedAt     time.Time  `db:"created_at" json:"created_at"`
+	UpdatedAt     time.Time  `db:"updated_at" json:"updated_at"`
+}
+
+var (
+	deals = projections.NewTable("deals", [2]string{"org_id", "id"},
+		func(d *Deal) projections.Key { return projections.Key{Org: d.OrgID, ID: d.ID} })
+	// dealCounts: live deals per status, stage and currency (list totals).
+	dealCounts = projections.NewCounter("deal_counts", []string{"org_id", "status", "stage", "currency"}, []string{"n"})
+)
+
+// applyDeal is the deals read model's reducer, furthest stage included
+// (the latest stage ever reached: a rollback does not lower it).
+// updated_at follows the deal's fields, deletion included; comments and
+// task additions only move the version (the stream's: the deal's ETag).
+func applyDeal(d *Deal, e events.Event) (*Deal, error) {
+	if c, ok := e.Data.(events.DealCreated); ok {
+		if d != nil {
+			return d, nil
+		}
+		return &Deal{OrgID: e.TenantID, ID: e.StreamID, ContactID: c.ContactID, OwnerID: c.OwnerID, Title: c.Title,
+			AmountCents: int64(c.Amount), Currency: c.Currency, Status: c.Status, Stage: c.Stage,
+			FurthestStage: c.Stage, Version: e.Version, CreatedAt: e.OccurredAt, UpdatedAt: e.OccurredAt}, nil
+	}
+	if d == nil || !fresh(d.Version, e) {
+		return d, nil
+	}
+	next := *d
+	next.Version = e.Version
+	switch c := e.Data.(type) {
+	case events.DealStageChanged:
+		next.Stage, next.FurthestStage, next.UpdatedAt = c.New, furthest(d.FurthestStage, c.New), e.OccurredAt
+	case events.DealStatusChanged:
+		next.Status, next.UpdatedAt, next.ClosedAt = c.New, e.OccurredAt, nil
+		if c.New == statusWon || c.New == statusLost {
+			at := e.OccurredAt
+			next.ClosedAt = &at
+		}
+	case events.DealUpdated:
+		for field, ch := range c.Changes {
+			var err error
+			switch field {
+			case "title":
+				next.Title, err = newString(field, ch)
+			case "currency":
+				next.Currency, err = newString(field, ch)
+			case "amount":
+				var a int64
+				amt, aerr := amountOf(ch.New)
+				a, err = int64(amt), aerr
+				next.AmountCents = a
+			case "contact_id":
+				next.ContactID, err = newUUID(field, ch)
+			case "owner_id":
+				next.OwnerID, err = newUUID(field, ch)
 			}
-			return newUpdate("deals").set("status", s.New).set("closed_at", closedAt).
-				set("updated_at", e.OccurredAt).exec(ctx, tx, e)
-		}),
-		projections.On(dealUpdated),
-		projections.On(func(ctx context.Context, tx pgx.Tx, e events.Event, _ events.DealDeleted) error {
-			return newUpdate("deals").set("deleted", true).set("updated_at", e.OccurredAt).exec(ctx, tx, e)
-		}),
-		projections.On(func(ctx context.Context, tx pgx.Tx, e events.Event, _ events.DealCommented) error {
-			return touch("deals")(ctx, tx, e)
-		}),
-		projections.On(func(ctx context.Context, tx pgx.Tx, e events.Event, _ events.DealTaskAdded) error {
-			return touch("deals")(ctx, tx, e)
-		}),
-	}}
+			if err != nil {
+				return nil, fmt.Errorf("deal.updated: %w", err)
+			}
+		}
+		next.UpdatedAt = e.OccurredAt
+	case events.DealDeleted:
+		next.Deleted, next.UpdatedAt = true, e.OccurredAt
+	}
+	return &next, nil
 }
 
-func dealCreated(ctx context.Context, tx pgx.Tx, e events.Event, d events.DealCreated) error {
-	_, err := tx.Exec(ctx, `
-		INSERT INTO deals (org_id, id, contact_id, owner_id, title, amount_cents, currency,
-		                   status, stage, furthest_stage, version, created_at, updated_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9, $10, $11, $11)
-		ON CONFLICT (org_id, id) DO NOTHING`,
-		e.TenantID, e.StreamID, d.ContactID, d.OwnerID, d.Title, int64(d.Amount), d.Currency,
-		d.Status, d.Stage, e.Version, e.OccurredAt)
-	if err != nil {
-		return fmt.Errorf("deal.created %s: %w", e.StreamID, err)
+// DealsProjector maintains the deals table and deal_counts.
+func DealsProjector() projections.Projector {
+	return projections.Projector{Name: NameDeals, Model: dealsModel{}}
+}
+
+type dealsModel struct{}
+
+func (dealsModel) Tables() []projections.TableInfo {
+	return []projections.TableInfo{deals.Info(), dealCounts.Info()}
+}
+
+func (dealsModel) Wants(t string) bool { return len(t) > 5 && t[:5] == "deal." }
+
+func (dealsModel) NewFold(names projections.Names) projections.Fold {
+	return &dealsFold{names: names, rows: projections.NewRows(deals)}
+}
+
+type dealsFold struct {
+	names projections.Names
+	rows  *projections.Rows[Deal]
+}
+
+func (f *dealsFold) Load(ctx context.Context, tx pgx.Tx, batch []events.Event) error {
+	return f.rows.Load(ctx, tx, f.names, streamKeys(batch, events.StreamDeal))
+}
+
+func (f *dealsFold) Apply(e events.Event) error {
+	if e.StreamType != events.StreamDeal {
+		return nil
 	}
+	cur := f.rows.Get(key(e))
+	next, err := applyDeal(cur, e)
+	if err != nil || next == cur {
+		return err
+	}
+	f.rows.Put(next)
 	return nil
 }
 
-// dealStageChanged moves the stage, and the furthest stage when the new
-// one lies beyond it (a rollback leaves it).
-func dealStageChanged(ctx context.Context, tx pgx.Tx, e events.Event, s events.DealStageChanged) error {
-	_, err := tx.Exec(ctx, `
-		UPDATE deals SET stage = $4::text, updated_at = $5, version = $3,
-		       furthest_stage = CASE
-		           WHEN array_position(`+stageOrder+`, $4::text) > array_position(`+stageOrder+`, furthest_stage)
-		           THEN $4::text ELSE furthest_stage END
-		WHERE org_id = $1 AND id = $2 AND version < $3`,
-		e.TenantID, e.StreamID, e.Version, s.New, e.OccurredAt)
-	if err != nil {
-		return fmt.Errorf("deal.stage_changed %s: %w", e.StreamID, err)
+func (f *dealsFold) Flush(ctx context.Context, tx pgx.Tx) error {
+	counts := dealCounts.Fresh()
+	f.rows.Changed(func(before, after *Deal) {
+		if before != nil && !before.Deleted {
+			counts.Add([]any{before.OrgID, before.Status, before.Stage, before.Currency}, -1)
+		}
+		if !after.Deleted {
+			counts.Add([]any{after.OrgID, after.Status, after.Stage, after.Currency}, 1)
+		}
+	})
+	b := &pgx.Batch{}
+	if err := f.rows.QueueUpsert(b, f.names); err != nil {
+		return err
 	}
-	return nil
+	if err := counts.Queue(b, f.names); err != nil {
+		return err
+	}
+	return projections.SendBatch(ctx, tx, b)
 }
 
-// dealUpdated applies the changed fields among title, amount (a decimal
-// string), currency, contact_id and owner_id; others are ignored.
-func dealUpdated(ctx context.Context, tx pgx.Tx, e events.Event, d events.DealUpdated) error {
-	u := newUpdate("deals")
-	for _, field := range []string{"title", "amount", "currency", "contact_id", "owner_id"} {
-		ch, ok := d.Changes[field]
-		if !ok {
-			continue
-		}
-		col := field
-		var v any
-		var err error
-		switch field {
-		case "title", "currency":
-			v, err = newString(field, ch)
-		case "amount":
-			col = "amount_cents"
-			var a crm.Amount
-			a, err = amountOf(ch.New)
-			v = int64(a)
-		case "contact_id", "owner_id":
-			v, err = newUUID(field, ch)
-		}
-		if err != nil {
-			return fmt.Errorf("deal.updated %s: %w", e.StreamID, err)
-		}
-		u.set(col, v)
+func (f *dealsFold) Copy(ctx context.Context, conn *pgx.Conn) error {
+	if err := f.rows.Copy(ctx, conn, f.names); err != nil {
+		return err
 	}
-	return u.set("updated_at", e.OccurredAt).exec(ctx, tx, e)
+	_, err := conn.Exec(ctx, fmt.Sprintf(`INSERT INTO %s (org_id, status, stage, currency, n)
+		SELECT org_id, status, stage, currency, count(*) FROM %s WHERE NOT deleted
+		GROUP BY org_id, status, stage, currency`, f.names("deal_counts"), f.names("deals")))
+	return err
 }

@@ -9,12 +9,15 @@
 //   - "activities": the deal timeline, one row per event of a deal's
 //     stream and of its tasks' streams, plus comments.
 //
-// Every handler writes through the subscriber's transaction (so the row
-// and the checkpoint commit together) and is idempotent: updates are
-// guarded by the stream version (WHERE version < $new), inserts do nothing
-// on conflict, so a redelivered or replayed event changes nothing.
+// Each read model is a pure reducer (applyContact, applyDeal, applyTask,
+// activitiesOf) folded over batches by the engine in package projections,
+// live and on rebuilds alike. Reducers are idempotent: an event at or
+// below a row's version changes nothing, and timeline entries are keyed
+// by event id, so a redelivered or replayed event changes nothing.
 // Deletion leaves a tombstone row (deleted = true) rather than removing
-// it, so a replay can never resurrect a deleted entity.
+// it, so a replay can never resurrect a deleted entity. The *_counts
+// tables are derived in the same batch from each row's contribution
+// before and after it.
 //
 // Projector names are API: they are the consumer groups of the
 // checkpoints and the names read-your-writes waits on. Renaming one
@@ -22,14 +25,10 @@
 package sales
 
 import (
-	"context"
 	"fmt"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/google/uuid"
-	"github.com/jackc/pgx/v5"
 
 	"example.com/crm"
 	"example.com/crm/events"
@@ -49,44 +48,24 @@ func Projectors() []projections.Projector {
 	return []projections.Projector{ContactsProjector(), DealsProjector(), TasksProjector(), ActivitiesProjector()}
 }
 
-// update builds one version-guarded UPDATE of a read-model row: only the
-// columns set change, version becomes the event's, and nothing happens if
-// the row already is at that version or past it (or does not exist).
-type update struct {
-	table string
-	sets  []string
-	args  []any
-}
+// key is the read-model key of the stream an event belongs to.
+func key(e events.Event) projections.Key { return projections.Key{Org: e.TenantID, ID: e.StreamID} }
 
-func newUpdate(table string) *update { return &update{table: table} }
-
-// set assigns v to col (a column name from this package, never input).
-func (u *update) set(col string, v any) *update {
-	u.args = append(u.args, v)
-	u.sets = append(u.sets, col+" = $"+strconv.Itoa(len(u.args)))
-	return u
-}
-
-// exec runs the update for the entity e is about (its stream).
-func (u *update) exec(ctx context.Context, tx pgx.Tx, e events.Event) error {
-	n := len(u.args)
-	sets := append(u.sets, fmt.Sprintf("version = $%d", n+1))
-	sql := fmt.Sprintf("UPDATE %s SET %s WHERE org_id = $%d AND id = $%d AND version < $%d",
-		u.table, strings.Join(sets, ", "), n+2, n+3, n+1)
-	args := append(u.args, e.Version, e.TenantID, e.StreamID)
-	if _, err := tx.Exec(ctx, sql, args...); err != nil {
-		return fmt.Errorf("%s: update %s %s to v%d: %w", e.Type, u.table, e.StreamID, e.Version, err)
+// streamKeys lists the keys of the streams of batch's events of the
+// given stream type.
+func streamKeys(batch []events.Event, streamType string) []projections.Key {
+	var keys []projections.Key
+	for _, e := range batch {
+		if e.StreamType == streamType {
+			keys = append(keys, key(e))
+		}
 	}
-	return nil
+	return keys
 }
 
-// touch bumps only the version: for events that change no field a client
-// sees but do move the stream (and so the ETag).
-func touch(table string) func(context.Context, pgx.Tx, events.Event) error {
-	return func(ctx context.Context, tx pgx.Tx, e events.Event) error {
-		return newUpdate(table).exec(ctx, tx, e)
-	}
-}
+// fresh reports whether e is newer than a row at version v (the version
+// guard every reducer starts with).
+func fresh(v int, e events.Event) bool { return e.Version > v }
 
 // The helpers below read the new value of a field of a Change (an
 // "updated" event's {field: {old, new}}), as decoded from JSON.
@@ -159,7 +138,14 @@ const (
 	statusLost = "lost"
 )
 
-// stageOrder is the pipeline, as a PostgreSQL array literal for
-// array_position (an unknown stage ranks NULL and never becomes the
-// furthest).
-const stageOrder = `ARRAY['qualification','proposal','negotiation','closed']`
+// stageRank orders the pipeline; an unknown stage ranks 0 and never
+// becomes the furthest.
+var stageRank = map[string]int{"qualification": 1, "proposal": 2, "negotiation": 3, "closed": 4}
+
+// furthest returns the later of two stages.
+func furthest(cur, next string) string {
+	if stageRank[next] > stageRank[cur] {
+		return next
+	}
+	return cur
+}

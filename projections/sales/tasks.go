@@ -5,90 +5,228 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/ThreeDotsLabs/watermill/components/cqrs"
+	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgtype"
 
 	"example.com/crm/events"
 	"example.com/crm/projections"
 )
 
-// TasksProjector maintains the tasks table. Every task event moves
-// updated_at. It also listens to deal.deleted: the deal's tasks are
-// flagged deal_deleted and leave the task lists with their deal (they stay
-// readable by id, as the write side keeps them).
-func TasksProjector() projections.Projector {
-	return projections.Projector{Name: NameTasks, Handlers: []cqrs.GroupEventHandler{
-		projections.On(taskCreated),
-		projections.On(taskUpdated),
-		projections.On(func(ctx context.Context, tx pgx.Tx, e events.Event, _ events.TaskCompleted) error {
-			return newUpdate("tasks").set("is_done", true).set("completed_at", e.OccurredAt).
-				set("updated_at", e.OccurredAt).exec(ctx, tx, e)
-		}),
-		projections.On(func(ctx context.Context, tx pgx.Tx, e events.Event, _ events.TaskReopened) error {
-			return newUpdate("tasks").set("is_done", false).set("completed_at", nil).
-				set("updated_at", e.OccurredAt).exec(ctx, tx, e)
-		}),
-		projections.On(func(ctx context.Context, tx pgx.Tx, e events.Event, _ events.TaskDeleted) error {
-			return newUpdate("tasks").set("deleted", true).set("updated_at", e.OccurredAt).exec(ctx, tx, e)
-		}),
-		projections.On(dealDeletedHidesTasks),
-	}}
+// Task is a row of the tasks table.
+type Task struct {
+	OrgID       uuid.UUID  `db:"org_id" json:"org_id"`
+	ID          uuid.UUID  `db:"id" json:"id"`
+	DealID      uuid.UUID  `db:"deal_id" json:"deal_id"`
+	Title       string     `db:"title" json:"title"`
+	Description *string    `db:"description" json:"description"`
+	DueDate     Date       `db:"due_date" json:"due_date"`
+	IsDone      bool       `db:"is_done" json:"is_done"`
+	CompletedAt *time.Time `db:"completed_at" json:"completed_at"`
+	Version     int        `db:"version" json:"version"`
+	Deleted     bool       `db:"deleted" json:"deleted"`
+	DealDeleted bool       `db:"deal_deleted" json:"deal_deleted"`
+	CreatedAt   time.Time  `db:"created_at" json:"created_at"`
+	UpdatedAt   time.Time  `db:"updated_at" json:"updated_at"`
 }
 
-func taskCreated(ctx context.Context, tx pgx.Tx, e events.Event, t events.TaskCreated) error {
-	due, err := time.Parse(time.DateOnly, t.DueDate)
-	if err != nil {
-		return fmt.Errorf("task.created %s: due_date: %w", e.StreamID, err)
-	}
-	_, err = tx.Exec(ctx, `
-		INSERT INTO tasks (org_id, id, deal_id, title, description, due_date, version, created_at, updated_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8)
-		ON CONFLICT (org_id, id) DO NOTHING`,
-		e.TenantID, e.StreamID, t.DealID, t.Title, t.Description, due, e.Version, e.OccurredAt)
-	if err != nil {
-		return fmt.Errorf("task.created %s: %w", e.StreamID, err)
-	}
-	return nil
-}
+// listed reports whether the task counts in the task lists.
+func (t *Task) listed() bool { return !t.Deleted && !t.DealDeleted }
 
-// taskUpdated applies the changed fields among title, description (null
-// clears it) and due_date; others are ignored.
-func taskUpdated(ctx context.Context, tx pgx.Tx, e events.Event, t events.TaskUpdated) error {
-	u := newUpdate("tasks")
-	for _, field := range []string{"title", "description", "due_date"} {
-		ch, ok := t.Changes[field]
-		if !ok {
-			continue
+var (
+	tasks = projections.NewTable("tasks", [2]string{"org_id", "id"},
+		func(t *Task) projections.Key { return projections.Key{Org: t.OrgID, ID: t.ID} })
+	// taskCounts: listed tasks per due date and state (list totals).
+	taskCounts = projections.NewCounter("task_counts", []string{"org_id", "due_date", "is_done"}, []string{"n"})
+)
+
+// applyTask is the tasks read model's reducer for the task's own stream.
+// Every task event moves updated_at.
+func applyTask(t *Task, e events.Event) (*Task, error) {
+	if c, ok := e.Data.(events.TaskCreated); ok {
+		if t != nil {
+			return t, nil
 		}
-		var v any
-		var err error
-		switch field {
-		case "title":
-			v, err = newString(field, ch)
-		case "description":
-			v, err = newNullable(field, ch)
-		case "due_date":
-			v, err = newDate(field, ch)
-		}
+		due, err := time.Parse(time.DateOnly, c.DueDate)
 		if err != nil {
-			return fmt.Errorf("task.updated %s: %w", e.StreamID, err)
+			return nil, fmt.Errorf("task.created: due_date: %w", err)
 		}
-		u.set(field, v)
+		return &Task{OrgID: e.TenantID, ID: e.StreamID, DealID: c.DealID, Title: c.Title, Description: c.Description,
+			DueDate: Date{due}, Version: e.Version, CreatedAt: e.OccurredAt, UpdatedAt: e.OccurredAt}, nil
 	}
-	return u.set("updated_at", e.OccurredAt).exec(ctx, tx, e)
+	if t == nil || !fresh(t.Version, e) {
+		return t, nil
+	}
+	next := *t
+	next.Version, next.UpdatedAt = e.Version, e.OccurredAt
+	switch c := e.Data.(type) {
+	case events.TaskUpdated:
+		for field, ch := range c.Changes {
+			var err error
+			switch field {
+			case "title":
+				next.Title, err = newString(field, ch)
+			case "description":
+				next.Description, err = newNullable(field, ch)
+			case "due_date":
+				var d time.Time
+				d, err = newDate(field, ch)
+				next.DueDate = Date{d}
+			}
+			if err != nil {
+				return nil, fmt.Errorf("task.updated: %w", err)
+			}
+		}
+	case events.TaskCompleted:
+		at := e.OccurredAt
+		next.IsDone, next.CompletedAt = true, &at
+	case events.TaskReopened:
+		next.IsDone, next.CompletedAt = false, nil
+	case events.TaskDeleted:
+		next.Deleted = true
+	}
+	return &next, nil
 }
 
-// dealDeletedHidesTasks flags the live tasks of a deleted deal. It is
-// idempotent by nature (it only ever sets the flag), and complete: a task
-// cannot be created on a deleted deal (deal.task_added guards it), so
-// every task of the deal was projected before its deal.deleted.
-func dealDeletedHidesTasks(ctx context.Context, tx pgx.Tx, e events.Event, _ events.DealDeleted) error {
-	_, err := tx.Exec(ctx, `
-		UPDATE tasks SET deal_deleted = true
-		WHERE org_id = $1 AND deal_id = $2 AND NOT deleted AND NOT deal_deleted`,
-		e.TenantID, e.StreamID)
-	if err != nil {
-		return fmt.Errorf("deal.deleted %s: hide its tasks: %w", e.StreamID, err)
+// TasksProjector maintains the tasks table and task_counts. It also
+// reads deal.deleted: the deal's tasks are flagged deal_deleted and leave
+// the task lists with their deal.
+func TasksProjector() projections.Projector {
+	return projections.Projector{Name: NameTasks, Model: tasksModel{}}
+}
+
+type tasksModel struct{}
+
+func (tasksModel) Tables() []projections.TableInfo {
+	return []projections.TableInfo{tasks.Info(), taskCounts.Info()}
+}
+
+func (tasksModel) Wants(t string) bool {
+	return (len(t) > 5 && t[:5] == "task.") || t == events.DealDeleted{}.EventType()
+}
+
+func (tasksModel) NewFold(names projections.Names) projections.Fold {
+	return &tasksFold{names: names, rows: projections.NewRows(tasks), byDeal: map[projections.Key][]uuid.UUID{}}
+}
+
+type tasksFold struct {
+	names projections.Names
+	rows  *projections.Rows[Task]
+	// byDeal indexes the working set's tasks by deal, for deal.deleted.
+	byDeal map[projections.Key][]uuid.UUID
+}
+
+func (f *tasksFold) Load(ctx context.Context, tx pgx.Tx, batch []events.Event) error {
+	if err := f.rows.Load(ctx, tx, f.names, streamKeys(batch, events.StreamTask)); err != nil {
+		return err
+	}
+	var orgs, dealIDs []uuid.UUID
+	for _, e := range batch {
+		if _, ok := e.Data.(events.DealDeleted); ok {
+			orgs, dealIDs = append(orgs, e.TenantID), append(dealIDs, e.StreamID)
+		}
+	}
+	if len(dealIDs) > 0 {
+		if err := f.rows.LoadWhere(ctx, tx, f.names,
+			`(t.org_id, t.deal_id) IN (SELECT * FROM unnest($1::uuid[], $2::uuid[])) AND NOT t.deleted AND NOT t.deal_deleted`,
+			orgs, dealIDs); err != nil {
+			return err
+		}
+	}
+	for _, t := range f.rows.All() {
+		f.index(t)
 	}
 	return nil
 }
+
+func (f *tasksFold) index(t *Task) {
+	k := projections.Key{Org: t.OrgID, ID: t.DealID}
+	f.byDeal[k] = append(f.byDeal[k], t.ID)
+}
+
+func (f *tasksFold) Apply(e events.Event) error {
+	if _, ok := e.Data.(events.DealDeleted); ok {
+		// Idempotent by nature (it only ever sets the flag), and
+		// complete: a task cannot be created on a deleted deal
+		// (deal.task_added guards it), so every task of the deal came
+		// before its deal.deleted.
+		for _, id := range f.byDeal[key(e)] {
+			t := f.rows.Get(projections.Key{Org: e.TenantID, ID: id})
+			if t == nil || t.DealDeleted || t.Deleted {
+				continue
+			}
+			next := *t
+			next.DealDeleted = true
+			f.rows.Put(&next)
+		}
+		return nil
+	}
+	if e.StreamType != events.StreamTask {
+		return nil
+	}
+	cur := f.rows.Get(key(e))
+	next, err := applyTask(cur, e)
+	if err != nil || next == cur {
+		return err
+	}
+	if cur == nil {
+		f.index(next)
+	}
+	f.rows.Put(next)
+	return nil
+}
+
+func (f *tasksFold) Flush(ctx context.Context, tx pgx.Tx) error {
+	counts := taskCounts.Fresh()
+	f.rows.Changed(func(before, after *Task) {
+		if before != nil && before.listed() {
+			counts.Add([]any{before.OrgID, before.DueDate, before.IsDone}, -1)
+		}
+		if after.listed() {
+			counts.Add([]any{after.OrgID, after.DueDate, after.IsDone}, 1)
+		}
+	})
+	b := &pgx.Batch{}
+	if err := f.rows.QueueUpsert(b, f.names); err != nil {
+		return err
+	}
+	if err := counts.Queue(b, f.names); err != nil {
+		return err
+	}
+	return projections.SendBatch(ctx, tx, b)
+}
+
+func (f *tasksFold) Copy(ctx context.Context, conn *pgx.Conn) error {
+	if err := f.rows.Copy(ctx, conn, f.names); err != nil {
+		return err
+	}
+	_, err := conn.Exec(ctx, fmt.Sprintf(`INSERT INTO %s (org_id, due_date, is_done, n)
+		SELECT org_id, due_date, is_done, count(*) FROM %s WHERE NOT deleted AND NOT deal_deleted
+		GROUP BY org_id, due_date, is_done`, f.names("task_counts"), f.names("tasks")))
+	return err
+}
+
+// Date is a calendar date (a PostgreSQL date): JSON "2006-01-02".
+type Date struct{ time.Time }
+
+// MarshalJSON writes the date as YYYY-MM-DD.
+func (d Date) MarshalJSON() ([]byte, error) {
+	return []byte(`"` + d.Format(time.DateOnly) + `"`), nil
+}
+
+// ScanDate lets pgx scan a date column.
+func (d *Date) ScanDate(v pgtype.Date) error {
+	if !v.Valid {
+		return fmt.Errorf("date is NULL")
+	}
+	d.Time = v.Time
+	return nil
+}
+
+// DateValue lets pgx write a date column (COPY).
+func (d Date) DateValue() (pgtype.Date, error) {
+	return pgtype.Date{Time: d.Time, Valid: true}, nil
+}
+
+// String keeps counter keys stable.
+func (d Date) String() string { return d.Format(time.DateOnly) }

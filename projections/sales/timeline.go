@@ -4,8 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"time"
 
-	"github.com/ThreeDotsLabs/watermill/components/cqrs"
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 
@@ -14,88 +14,129 @@ import (
 	"example.com/crm/readapi"
 )
 
-// ActivitiesProjector maintains the deal timeline (the activities table):
-// every event of a deal's stream and of its tasks' streams becomes one
-// entry, with the event's id, its actor as author and its occurred_at as
-// created_at; a comment's entry takes the comment id. Types and payloads
-// are readapi's Activity* constants.
+// Activity is a row of the activities table: one timeline entry.
+type Activity struct {
+	OrgID     uuid.UUID       `db:"org_id" json:"org_id"`
+	ID        uuid.UUID       `db:"id" json:"id"`
+	DealID    uuid.UUID       `db:"deal_id" json:"deal_id"`
+	AuthorID  *uuid.UUID      `db:"author_id" json:"author_id"`
+	Type      string          `db:"type" json:"type"`
+	Payload   json.RawMessage `db:"payload" json:"payload"`
+	CreatedAt time.Time       `db:"created_at" json:"created_at"`
+}
+
+var activities = projections.NewTable("activities", [2]string{"org_id", "id"},
+	func(a *Activity) projections.Key { return projections.Key{Org: a.OrgID, ID: a.ID} })
+
+// activityOf is the timeline's reducer: the entry e adds, or nil. Every
+// event of a deal's stream and of its tasks' streams becomes one entry,
+// with the event's id, its actor as author and its occurred_at as
+// created_at; a comment's entry takes the comment id.
 //
 // Not on the timeline: deal.task_added (task_created says it),
 // contact.deal_linked/unlinked (the contact's bookkeeping), and
 // deal.deleted: a deleted deal's timeline answers 404, so the entry could
 // never be read, and GET /deals/{id}/history is the audit trail of a
 // deletion.
-func ActivitiesProjector() projections.Projector {
-	return projections.Projector{Name: NameActivities, Handlers: []cqrs.GroupEventHandler{
-		projections.On(func(ctx context.Context, tx pgx.Tx, e events.Event, d events.DealCreated) error {
-			return addActivity(ctx, tx, e, e.ID, e.StreamID, readapi.ActivityDealCreated, map[string]any{
-				"title": d.Title, "amount": d.Amount.String(), "currency": d.Currency,
-				"status": d.Status, "stage": d.Stage, "contact_id": d.ContactID, "owner_id": d.OwnerID,
-			})
-		}),
-		projections.On(func(ctx context.Context, tx pgx.Tx, e events.Event, d events.DealStageChanged) error {
-			return addActivity(ctx, tx, e, e.ID, e.StreamID, readapi.ActivityStageChanged,
-				events.Change{Old: d.Old, New: d.New})
-		}),
-		projections.On(func(ctx context.Context, tx pgx.Tx, e events.Event, d events.DealStatusChanged) error {
-			return addActivity(ctx, tx, e, e.ID, e.StreamID, readapi.ActivityStatusChanged,
-				events.Change{Old: d.Old, New: d.New})
-		}),
-		projections.On(func(ctx context.Context, tx pgx.Tx, e events.Event, d events.DealUpdated) error {
-			changes, err := dealChanges(d.Changes)
-			if err != nil {
-				return fmt.Errorf("deal.updated %s: %w", e.StreamID, err)
-			}
-			return addActivity(ctx, tx, e, e.ID, e.StreamID, readapi.ActivityDealUpdated,
-				map[string]any{"changes": changes})
-		}),
-		projections.On(func(ctx context.Context, tx pgx.Tx, e events.Event, d events.DealCommented) error {
-			return addActivity(ctx, tx, e, d.CommentID, e.StreamID, readapi.ActivityComment,
-				map[string]any{"text": d.Text})
-		}),
-		projections.On(func(ctx context.Context, tx pgx.Tx, e events.Event, t events.TaskCreated) error {
-			return addActivity(ctx, tx, e, e.ID, t.DealID, readapi.ActivityTaskCreated,
-				map[string]any{"task_id": e.StreamID, "title": t.Title, "due_date": t.DueDate})
-		}),
-		projections.On(func(ctx context.Context, tx pgx.Tx, e events.Event, t events.TaskUpdated) error {
-			changes := t.Changes
-			if changes == nil {
-				changes = map[string]events.Change{}
-			}
-			return addActivity(ctx, tx, e, e.ID, t.DealID, readapi.ActivityTaskUpdated,
-				map[string]any{"task_id": e.StreamID, "changes": changes})
-		}),
-		projections.On(func(ctx context.Context, tx pgx.Tx, e events.Event, t events.TaskCompleted) error {
-			return addActivity(ctx, tx, e, e.ID, t.DealID, readapi.ActivityTaskCompleted,
-				map[string]any{"task_id": e.StreamID, "title": t.Title})
-		}),
-		projections.On(func(ctx context.Context, tx pgx.Tx, e events.Event, t events.TaskReopened) error {
-			return addActivity(ctx, tx, e, e.ID, t.DealID, readapi.ActivityTaskReopened,
-				map[string]any{"task_id": e.StreamID, "title": t.Title})
-		}),
-		projections.On(func(ctx context.Context, tx pgx.Tx, e events.Event, t events.TaskDeleted) error {
-			return addActivity(ctx, tx, e, e.ID, t.DealID, readapi.ActivityTaskDeleted,
-				map[string]any{"task_id": e.StreamID, "title": t.Title})
-		}),
-	}}
-}
-
-// addActivity inserts one timeline entry; an entry already there (a
-// redelivery, a replay) is left as it is.
-func addActivity(ctx context.Context, tx pgx.Tx, e events.Event, id, dealID uuid.UUID, typ string, payload any) error {
+func activityOf(e events.Event) (*Activity, error) {
+	id, dealID := e.ID, e.StreamID
+	var typ string
+	var payload any
+	switch d := e.Data.(type) {
+	case events.DealCreated:
+		typ, payload = readapi.ActivityDealCreated, map[string]any{
+			"title": d.Title, "amount": d.Amount.String(), "currency": d.Currency,
+			"status": d.Status, "stage": d.Stage, "contact_id": d.ContactID, "owner_id": d.OwnerID,
+		}
+	case events.DealStageChanged:
+		typ, payload = readapi.ActivityStageChanged, events.Change{Old: d.Old, New: d.New}
+	case events.DealStatusChanged:
+		typ, payload = readapi.ActivityStatusChanged, events.Change{Old: d.Old, New: d.New}
+	case events.DealUpdated:
+		changes, err := dealChanges(d.Changes)
+		if err != nil {
+			return nil, fmt.Errorf("deal.updated: %w", err)
+		}
+		typ, payload = readapi.ActivityDealUpdated, map[string]any{"changes": changes}
+	case events.DealCommented:
+		id, typ, payload = d.CommentID, readapi.ActivityComment, map[string]any{"text": d.Text}
+	case events.TaskCreated:
+		dealID, typ = d.DealID, readapi.ActivityTaskCreated
+		payload = map[string]any{"task_id": e.StreamID, "title": d.Title, "due_date": d.DueDate}
+	case events.TaskUpdated:
+		changes := d.Changes
+		if changes == nil {
+			changes = map[string]events.Change{}
+		}
+		dealID, typ = d.DealID, readapi.ActivityTaskUpdated
+		payload = map[string]any{"task_id": e.StreamID, "changes": changes}
+	case events.TaskCompleted:
+		dealID, typ = d.DealID, readapi.ActivityTaskCompleted
+		payload = map[string]any{"task_id": e.StreamID, "title": d.Title}
+	case events.TaskReopened:
+		dealID, typ = d.DealID, readapi.ActivityTaskReopened
+		payload = map[string]any{"task_id": e.StreamID, "title": d.Title}
+	case events.TaskDeleted:
+		dealID, typ = d.DealID, readapi.ActivityTaskDeleted
+		payload = map[string]any{"task_id": e.StreamID, "title": d.Title}
+	default:
+		return nil, nil
+	}
 	body, err := json.Marshal(payload)
 	if err != nil {
-		return fmt.Errorf("%s %s: payload: %w", e.Type, e.StreamID, err)
+		return nil, fmt.Errorf("%s: payload: %w", e.Type, err)
 	}
-	_, err = tx.Exec(ctx, `
-		INSERT INTO activities (org_id, id, deal_id, author_id, type, payload, created_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $7)
-		ON CONFLICT (org_id, id) DO NOTHING`,
-		e.TenantID, id, dealID, e.Metadata.ActorID, typ, body, e.OccurredAt)
-	if err != nil {
-		return fmt.Errorf("%s %s: activity: %w", e.Type, e.StreamID, err)
+	return &Activity{OrgID: e.TenantID, ID: id, DealID: dealID, AuthorID: e.Metadata.ActorID, Type: typ,
+		Payload: body, CreatedAt: e.OccurredAt}, nil
+}
+
+// ActivitiesProjector maintains the deal timeline (the activities
+// table). Entries are never updated: a replay inserts nothing twice.
+func ActivitiesProjector() projections.Projector {
+	return projections.Projector{Name: NameActivities, Model: activitiesModel{}}
+}
+
+type activitiesModel struct{}
+
+func (activitiesModel) Tables() []projections.TableInfo {
+	return []projections.TableInfo{activities.Info()}
+}
+
+func (activitiesModel) Wants(t string) bool {
+	return (len(t) > 5 && t[:5] == "deal.") || (len(t) > 5 && t[:5] == "task.")
+}
+
+func (activitiesModel) NewFold(names projections.Names) projections.Fold {
+	return &activitiesFold{names: names}
+}
+
+type activitiesFold struct {
+	names projections.Names
+	rows  []*Activity
+}
+
+func (f *activitiesFold) Load(context.Context, pgx.Tx, []events.Event) error { return nil }
+
+func (f *activitiesFold) Apply(e events.Event) error {
+	a, err := activityOf(e)
+	if a != nil {
+		f.rows = append(f.rows, a)
 	}
-	return nil
+	return err
+}
+
+func (f *activitiesFold) Flush(ctx context.Context, tx pgx.Tx) error {
+	b := &pgx.Batch{}
+	if err := activities.QueueInsert(b, f.names, f.rows); err != nil {
+		return err
+	}
+	return projections.SendBatch(ctx, tx, b)
+}
+
+func (f *activitiesFold) Copy(ctx context.Context, conn *pgx.Conn) error {
+	_, err := activities.Copy(ctx, conn, f.names, f.rows)
+	f.rows = nil
+	return err
 }
 
 // dealChanges copies a deal.updated change set for the timeline, with

@@ -1,34 +1,94 @@
 // Package streamstats is the smallest real projector: per stream, how many
 // events it holds and its last version. It proves the pipeline end to end
-// (exactly-once effect, ordering, restarts) and feeds /ready's sanity.
+// (exactly-once effect, ordering, restarts, rebuilds) and needs no
+// payloads, so it reads every event whatever its type.
 package streamstats
 
 import (
 	"context"
 
+	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 
 	"example.com/crm/events"
 	"example.com/crm/projections"
 )
 
-// Name is the projector's consumer group (API: never rename).
+// Name is the projector's checkpoint key (API: never rename).
 const Name = "stream_stats"
 
-// Projector returns the stream-statistics projector over every event type
-// in reg.
-func Projector(reg *events.Registry) projections.Projector {
-	return projections.Projector{Name: Name, Handlers: projections.OnEvery(reg, apply)}
+// Row is one stream's statistics.
+type Row struct {
+	TenantID    uuid.UUID `db:"tenant_id" json:"tenant_id"`
+	StreamID    uuid.UUID `db:"stream_id" json:"stream_id"`
+	StreamType  string    `db:"stream_type" json:"stream_type"`
+	EventCount  int       `db:"event_count" json:"event_count"`
+	LastVersion int       `db:"last_version" json:"last_version"`
 }
 
-// apply counts e. The version guard makes a redelivered event a no-op.
-func apply(ctx context.Context, tx pgx.Tx, e events.Event) error {
-	_, err := tx.Exec(ctx, `
-		INSERT INTO stream_stats (tenant_id, stream_id, stream_type, event_count, last_version)
-		VALUES ($1, $2, $3, 1, $4)
-		ON CONFLICT (tenant_id, stream_id) DO UPDATE
-		SET event_count = stream_stats.event_count + 1, last_version = excluded.last_version
-		WHERE stream_stats.last_version < excluded.last_version`,
-		e.TenantID, e.StreamID, e.StreamType, e.Version)
-	return err
+var table = projections.NewTable("stream_stats", [2]string{"tenant_id", "stream_id"},
+	func(r *Row) projections.Key { return projections.Key{Org: r.TenantID, ID: r.StreamID} })
+
+// Apply counts e into r (nil: the stream's first event seen). The version
+// guard makes a redelivered event a no-op.
+func Apply(r *Row, e events.Event) *Row {
+	if r == nil {
+		return &Row{TenantID: e.TenantID, StreamID: e.StreamID, StreamType: e.StreamType, EventCount: 1, LastVersion: e.Version}
+	}
+	if e.Version <= r.LastVersion {
+		return r
+	}
+	next := *r
+	next.EventCount++
+	next.LastVersion = e.Version
+	return &next
+}
+
+// Projector returns the stream-statistics projector.
+func Projector(*events.Registry) projections.Projector {
+	return projections.Projector{Name: Name, Model: model{}}
+}
+
+type model struct{}
+
+func (model) Tables() []projections.TableInfo { return []projections.TableInfo{table.Info()} }
+
+// Wants is false for every type: only the envelope is read.
+func (model) Wants(string) bool { return false }
+
+func (model) NewFold(names projections.Names) projections.Fold {
+	return &fold{names: names, rows: projections.NewRows(table)}
+}
+
+type fold struct {
+	names projections.Names
+	rows  *projections.Rows[Row]
+}
+
+func (f *fold) Load(ctx context.Context, tx pgx.Tx, batch []events.Event) error {
+	keys := make([]projections.Key, len(batch))
+	for i, e := range batch {
+		keys[i] = projections.Key{Org: e.TenantID, ID: e.StreamID}
+	}
+	return f.rows.Load(ctx, tx, f.names, keys)
+}
+
+func (f *fold) Apply(e events.Event) error {
+	k := projections.Key{Org: e.TenantID, ID: e.StreamID}
+	if next := Apply(f.rows.Get(k), e); next != f.rows.Get(k) {
+		f.rows.Put(next)
+	}
+	return nil
+}
+
+func (f *fold) Flush(ctx context.Context, tx pgx.Tx) error {
+	b := &pgx.Batch{}
+	if err := f.rows.QueueUpsert(b, f.names); err != nil {
+		return err
+	}
+	return projections.SendBatch(ctx, tx, b)
+}
+
+func (f *fold) Copy(ctx context.Context, conn *pgx.Conn) error {
+	return f.rows.Copy(ctx, conn, f.names)
 }

@@ -167,7 +167,6 @@ func populateAnalytics(b *testing.B, pool *pgxpool.Pool, org uuid.UUID, n int) {
 		sql  string
 		args []any
 	}{
-		{`SET session_replication_role = replica`, nil}, // no triggers
 		{load, []any{org, n}},
 		{`INSERT INTO analytics_deal_cells SELECT org_id, status, stage, currency, count(*), sum(amount_cents)
 		  FROM analytics_deals WHERE org_id = $1 AND NOT deleted GROUP BY 1, 2, 3, 4`, []any{org}},
@@ -175,7 +174,6 @@ func populateAnalytics(b *testing.B, pool *pgxpool.Pool, org uuid.UUID, n int) {
 		  FROM analytics_deals WHERE org_id = $1 AND NOT deleted GROUP BY 1, 2`, []any{org}},
 		{`INSERT INTO analytics_deal_created SELECT org_id, date_trunc('hour', created_at, 'UTC'), count(*)
 		  FROM analytics_deals WHERE org_id = $1 AND NOT deleted GROUP BY 1, 2`, []any{org}},
-		{`SET session_replication_role = origin`, nil},
 	} {
 		if _, err := conn.Exec(ctx, st.sql, st.args...); err != nil {
 			b.Fatalf("%v\n%s", err, st.sql)

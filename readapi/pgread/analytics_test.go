@@ -59,6 +59,23 @@ func (a *analyticsRows) add(rows ...row) {
 			a.t.Fatal(err)
 		}
 	}
+	// The aggregates, derived from the rows as a rebuild derives them
+	// (the projector keeps them in step per batch).
+	for _, q := range []string{
+		`DELETE FROM analytics_deal_cells WHERE org_id = $1`,
+		`DELETE FROM analytics_deal_reached WHERE org_id = $1`,
+		`DELETE FROM analytics_deal_created WHERE org_id = $1`,
+		`INSERT INTO analytics_deal_cells SELECT org_id, status, stage, currency, count(*), sum(amount_cents)
+		 FROM analytics_deals WHERE org_id = $1 AND NOT deleted GROUP BY 1, 2, 3, 4`,
+		`INSERT INTO analytics_deal_reached SELECT org_id, furthest_stage, count(*)
+		 FROM analytics_deals WHERE org_id = $1 AND NOT deleted GROUP BY 1, 2`,
+		`INSERT INTO analytics_deal_created SELECT org_id, date_trunc('hour', created_at, 'UTC'), count(*)
+		 FROM analytics_deals WHERE org_id = $1 AND NOT deleted GROUP BY 1, 2`,
+	} {
+		if _, err := a.pool.Exec(context.Background(), q, a.org); err != nil {
+			a.t.Fatal(err)
+		}
+	}
 }
 
 func jsonOf(t *testing.T, v any) string {
