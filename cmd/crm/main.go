@@ -3,6 +3,7 @@
 //	crm serve                         HTTP API and projectors in one process
 //	crm migrate                       apply pending migrations and exit
 //	crm projections status            each projector's position, backlog and lag
+//	crm seed [-scale 0.01]            demo data (bulk-loaded; see internal/seed)
 //	crm version                       print the version
 //
 // Configuration comes from the environment (see config.go and README).
@@ -40,6 +41,7 @@ commands:
   serve                  run the HTTP API and the projectors
   migrate                apply pending database migrations
   projections status     show each projector's position, backlog and lag
+  seed [-scale 0.01]     load demo data (bulk; the projectors build the read models)
   version                print the version`
 
 func run(ctx context.Context, args []string, out io.Writer) error {
@@ -71,6 +73,8 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 			}
 			return err
 		})
+	case "seed":
+		return seedCommand(ctx, cfg, log, args[1:], out)
 	case "projections":
 		if len(args) < 2 || args[1] != "status" {
 			return errors.New(usage)

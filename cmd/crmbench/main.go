@@ -54,7 +54,7 @@ func run(ctx context.Context, args []string) error {
 		return err
 	}
 	if *smoke {
-		*scale, *dur, *limitDur, *burst, *idle, *pgScale = 0.002, 1500*time.Millisecond, time.Second, time.Second, 2*time.Second, 1
+		*scale, *dur, *limitDur, *burst, *idle, *pgScale = 0.001, time.Second, time.Second, time.Second, 2*time.Second, 1
 	}
 	mod, err := moduleDir()
 	if err != nil {
