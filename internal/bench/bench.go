@@ -328,7 +328,7 @@ func (r *runner) seedPhase(ctx context.Context) error {
 	r.rep.Extra["seed_events"] = res.Events
 	r.rep.Extra["seed_s"] = time.Since(t).Seconds()
 	r.logf("  seed: loaded %d events in %s; waiting for the projectors", res.Events, time.Since(t).Round(time.Second))
-	d, err := r.srv.waitProjections(ctx, 60*time.Minute, r.logf)
+	d, err := r.srv.waitProjections(ctx, 60*time.Minute, r.backlogs, r.logf)
 	if err != nil {
 		return err
 	}

@@ -183,20 +183,25 @@ func (s *Server) ready(ctx context.Context) (readiness, error) {
 	return rd, json.NewDecoder(resp.Body).Decode(&rd)
 }
 
+// backlogFunc reports each projector's backlog.
+type backlogFunc func(ctx context.Context) (map[string]int64, error)
+
 // waitProjections waits until every projection's backlog is 0, reporting
-// progress, at most limit.
-func (s *Server) waitProjections(ctx context.Context, limit time.Duration, logf func(string, ...any)) (time.Duration, error) {
+// progress, at most limit. The backlogs come from the database (as `crm
+// projections status` reads them), not from /ready, whose 2 s budget runs
+// out under load.
+func (s *Server) waitProjections(ctx context.Context, limit time.Duration, backlog backlogFunc, logf func(string, ...any)) (time.Duration, error) {
 	start := time.Now()
-	lastLog := time.Time{}
+	lastLog := time.Now()
 	var first int64 = -1
 	for time.Since(start) < limit {
-		rd, err := s.ready(ctx)
-		if err == nil && len(rd.Projections) > 0 {
+		bl, err := backlog(ctx)
+		if err == nil && len(bl) > 0 {
 			var worst int64
 			name := ""
-			for _, p := range rd.Projections {
-				if p.Backlog >= worst {
-					worst, name = p.Backlog, p.Name
+			for n, b := range bl {
+				if b >= worst {
+					worst, name = b, n
 				}
 			}
 			if worst == 0 {
@@ -213,8 +218,11 @@ func (s *Server) waitProjections(ctx context.Context, limit time.Duration, logf 
 				if rate > 0 {
 					eta = time.Duration(float64(worst) / rate * float64(time.Second)).Round(time.Second).String()
 				}
-				logf("  projections: slowest %s backlog %d (capped at 100k by /ready), %.0f events/s, ETA %s", name, worst, rate, eta)
+				logf("  projections: slowest %s backlog %d (counted up to 100k), %.0f events/s, ETA %s", name, worst, rate, eta)
 			}
+		} else if err != nil && time.Since(lastLog) > 5*time.Second {
+			lastLog = time.Now()
+			logf("  projections: status: %v", err)
 		}
 		select {
 		case <-ctx.Done():

@@ -13,6 +13,9 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"example.com/crm/internal/app"
+	"example.com/crm/projections"
 )
 
 const maxOps = 5_000_000 // a bound on every closed loop, far above what 2 cores reach
@@ -125,7 +128,7 @@ func (r *runner) w1(ctx context.Context) error {
 	if err := r.ensureServer(ctx); err != nil {
 		return err
 	}
-	_, err := r.srv.waitProjections(ctx, 10*time.Minute, r.logf)
+	_, err := r.srv.waitProjections(ctx, 10*time.Minute, r.backlogs, r.logf)
 	return err
 }
 
@@ -236,7 +239,7 @@ func (r *runner) w2(ctx context.Context) error {
 	if err := r.ensureActors(ctx, 32); err != nil {
 		return err
 	}
-	if _, err := r.srv.waitProjections(ctx, 10*time.Minute, r.logf); err != nil {
+	if _, err := r.srv.waitProjections(ctx, 10*time.Minute, r.backlogs, r.logf); err != nil {
 		return err
 	}
 	rate := r.w1Best / 2
@@ -370,7 +373,7 @@ func (r *runner) w3(ctx context.Context) error {
 		r.rep.Extra["na_w3_p99_ms_max"] = "no seeded organization"
 		return fmt.Errorf("no seeded organization")
 	}
-	if _, err := r.srv.waitProjections(ctx, 10*time.Minute, r.logf); err != nil {
+	if _, err := r.srv.waitProjections(ctx, 10*time.Minute, r.backlogs, r.logf); err != nil {
 		return err
 	}
 	worst, analytics := 0.0, 0.0
@@ -465,7 +468,7 @@ func (r *runner) w4(ctx context.Context) error {
 		r.rep.Extra["w4_verify"] = "n/a (crm projections verify --all not built yet)"
 		return nil
 	}
-	if _, err := r.srv.waitProjections(ctx, 10*time.Minute, r.logf); err != nil {
+	if _, err := r.srv.waitProjections(ctx, 10*time.Minute, r.backlogs, r.logf); err != nil {
 		return err
 	}
 	out, err = r.crmTool(ctx, 30*time.Minute, "projections", "verify", "--all")
@@ -536,4 +539,19 @@ func (r *runner) w6(ctx context.Context) error {
 	r.rep.Extra["w6_wal_bytes_per_s"] = wal
 	r.logf("  W6 idle %s: %.1f commits/s, %.0f WAL bytes/s", r.cfg.Idle, commits, wal)
 	return nil
+}
+
+// backlogs reads every projector's backlog from the database.
+func (r *runner) backlogs(ctx context.Context) (map[string]int64, error) {
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	st, err := projections.ReadStatus(ctx, r.pool, app.ProjectorNames())
+	if err != nil {
+		return nil, err
+	}
+	m := map[string]int64{}
+	for _, s := range st {
+		m[s.Name] = s.Backlog
+	}
+	return m, nil
 }

@@ -282,6 +282,13 @@ func (l *loader) commit() error {
 	}
 	err := l.tx.Commit(l.ctx)
 	l.tx, l.inTx = nil, 0
+	if err != nil {
+		return err
+	}
+	// Fresh statistics after every bulk commit: the projectors already
+	// poll the growing table, and plans made on an empty table's
+	// statistics are slow on a million rows.
+	_, err = l.conn.Exec(l.ctx, "ANALYZE events")
 	return err
 }
 
