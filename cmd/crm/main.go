@@ -7,6 +7,7 @@
 //	crm projections rebuild NAME|--all
 //	crm projections verify NAME|--all
 //	crm projections skip|retry NAME   step over, or try again, a parked poison event
+//	crm seed [-scale 0.01]            demo data (bulk-loaded; see internal/seed)
 //	crm version                       print the version
 //
 // Configuration comes from the environment (see config.go and README).
@@ -51,6 +52,7 @@ commands:
                           compare the live read models with a rebuild, row for row
   projections skip NAME   step over the poison event a projector is stopped at
   projections retry NAME  try that event again (after deploying a fix)
+  seed [-scale 0.01]      load demo data (bulk; the projectors build the read models)
   version                 print the version`
 
 func run(ctx context.Context, args []string, out io.Writer) error {
@@ -86,6 +88,8 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 			}
 			return err
 		})
+	case "seed":
+		return seedCommand(ctx, cfg, log, args[1:], out)
 	case "projections":
 		if len(args) < 2 {
 			return errors.New(usage)

@@ -1,0 +1,557 @@
+package bench
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"math/rand/v2"
+	"net/http"
+	"os/exec"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"example.com/crm/internal/app"
+	"example.com/crm/projections"
+)
+
+const maxOps = 5_000_000 // a bound on every closed loop, far above what 2 cores reach
+
+// ensureActors prepares n W1 clients, each in its own organization:
+// "many orgs, tokens reused". A few users are registered (bcrypt is the
+// server's slowest operation, and W1 does not measure registration) and
+// each creates further organizations with POST /organizations.
+func (r *runner) ensureActors(ctx context.Context, n int) error {
+	if err := r.ensureServer(ctx); err != nil {
+		return err
+	}
+	const orgsPerUser = 8
+	var owner *Session
+	for len(r.actors) < n {
+		i := len(r.actors)
+		var s *Session
+		if i%orgsPerUser == 0 {
+			var err error
+			owner, err = r.client.register(ctx, fmt.Sprintf("bench-%d-%d@example.com", time.Now().UnixNano(), i), "bench-password-1", fmt.Sprintf("Bench user %d", i))
+			if err != nil {
+				return err
+			}
+			s = owner
+		} else {
+			resp, err := owner.Do(ctx, http.MethodPost, "/api/v1/organizations", map[string]any{"name": fmt.Sprintf("Bench org %d", i)}, http.StatusCreated)
+			if err != nil {
+				return err
+			}
+			s = &Session{c: r.client, Token: owner.Token, Org: resp.ID(), User: owner.User}
+		}
+		a := &actor{s: s, rng: rand.New(rand.NewPCG(uint64(i), 42))}
+		if err := a.prepare(ctx); err != nil {
+			return err
+		}
+		r.actors = append(r.actors, a)
+	}
+	return nil
+}
+
+// runW1 runs the command mix at `clients` for dur.
+func (r *runner) runW1(ctx context.Context, clients int, dur time.Duration) Summary {
+	return closedLoop(ctx, clients, dur, maxOps, func(ctx context.Context, c int) error { return r.actors[c].step(ctx) })
+}
+
+func (r *runner) serverCPU() float64 {
+	cpu, _, _ := procCPU(r.srv.Pid(), true)
+	return cpu + clusterCPU(r.pmPID)
+}
+
+// w1 measures the command mix at 1, 8 and 32 clients, and the CPU per
+// command with and without projectors (at 8 clients).
+func (r *runner) w1(ctx context.Context) error {
+	if err := r.ensureActors(ctx, 32); err != nil {
+		return err
+	}
+	r.runW1(ctx, 8, min(r.cfg.Duration, 2*time.Second)) // warm-up, unmeasured
+	for _, c := range []int{1, 8, 32} {
+		cpu0 := r.serverCPU()
+		s := r.runW1(ctx, c, r.cfg.Duration)
+		cpu := r.serverCPU() - cpu0
+		r.rep.Extra[fmt.Sprintf("w1_rate_%d", c)] = s.Rate
+		r.rep.Extra[fmt.Sprintf("w1_p50_ms_%d", c)] = s.P50
+		r.rep.Extra[fmt.Sprintf("w1_p99_ms_%d", c)] = s.P99
+		r.rep.Extra[fmt.Sprintf("w1_errors_%d", c)] = s.Errors
+		if ins, ok := r.limits[fmt.Sprintf("insert_%d", c)]; ok && ins > 0 {
+			r.rep.Extra[fmt.Sprintf("w1_ratio_%d", c)] = s.Rate / ins
+		}
+		r.w1Best = max(r.w1Best, s.Rate)
+		r.logf("  W1 at %2d clients: %.0f commands/s, p50 %.1f ms, p99 %.1f ms, %d errors, CPU %.2f ms/command",
+			c, s.Rate, s.P50, s.P99, s.Errors, 1000*cpu/float64(max(s.N, 1)))
+		if c == 8 {
+			r.rep.Set("w1_p99_ms_8", s.P99)
+			r.cpuPerOp[true] = cpu / float64(max(s.N, 1))
+			r.rep.Extra["w1_cpu_ms_per_cmd"] = 1000 * r.cpuPerOp[true]
+		}
+		if c == 32 {
+			if ins, ok := r.limits["insert_32"]; ok && ins > 0 {
+				r.rep.Set("w1_ratio_32", s.Rate/ins)
+			} else {
+				r.rep.Extra["na_w1_ratio_32"] = "the LIMITS phase did not run"
+			}
+		}
+	}
+	if !r.caps.NoProjectors {
+		r.rep.Extra["na_w1_cpu_ratio"] = "crm serve --projectors=false not built yet"
+		r.logf("  W1 CPU ratio: n/a (crm serve --projectors=false not built yet)")
+		return nil
+	}
+	if err := r.srv.Stop(); err != nil {
+		return err
+	}
+	if _, err := r.srv.Start(ctx, "--projectors=false"); err != nil {
+		return err
+	}
+	cpu0 := r.serverCPU()
+	s := r.runW1(ctx, 8, r.cfg.Duration)
+	cpu := r.serverCPU() - cpu0
+	r.srv.SampleRSS()
+	if err := r.srv.Stop(); err != nil {
+		return err
+	}
+	noProj := cpu / float64(max(s.N, 1))
+	r.rep.Extra["w1_cpu_ms_per_cmd_noproj"] = 1000 * noProj
+	r.rep.Extra["w1_rate_8_noproj"] = s.Rate
+	if noProj > 0 {
+		r.rep.Set("w1_cpu_ratio", r.cpuPerOp[true]/noProj)
+	}
+	r.logf("  W1 at 8 clients without projectors: %.0f commands/s, CPU %.2f ms/command (with: %.2f)", s.Rate, 1000*noProj, 1000*r.cpuPerOp[true])
+	if err := r.ensureServer(ctx); err != nil {
+		return err
+	}
+	_, err := r.srv.waitProjections(ctx, 10*time.Minute, r.backlogs, r.logf)
+	return err
+}
+
+// lagProbe polls until the read model shows a command: the deal's
+// version (GET /deals/{id}, Consistency: eventual) and, for a sample, the
+// analytics summary's as_of_position.
+//
+// At most probeSlots probes of each kind run at once; a command acknowledged
+// while they are busy is not sampled. Without that cap, hundreds of 1 ms
+// pollers would load the two cores far more than the workload itself and
+// the lag measured would be mostly the probes' own.
+type lagProbe struct {
+	deal, analytics     Recorder
+	dealSem, analytSem  chan struct{}
+	n503                atomic.Int64
+	timedOut, unsampled atomic.Int64
+	wg                  sync.WaitGroup
+}
+
+const (
+	probeSlots   = 2
+	probeTimeout = 10 * time.Second
+)
+
+func newLagProbe() *lagProbe {
+	return &lagProbe{dealSem: make(chan struct{}, probeSlots), analytSem: make(chan struct{}, probeSlots)}
+}
+
+func (p *lagProbe) watch(ctx context.Context, s *Session, d *dealRef, version int, position int64, acked time.Time) {
+	poll := func(rec *Recorder, sem chan struct{}, check func() (bool, error)) {
+		defer p.wg.Done()
+		defer func() { <-sem }()
+		deadline := acked.Add(probeTimeout)
+		for time.Now().Before(deadline) && ctx.Err() == nil {
+			ok, err := check()
+			if isStatus(err, http.StatusServiceUnavailable) {
+				p.n503.Add(1)
+			} else if err != nil {
+				noteError(err)
+			}
+			if ok {
+				rec.Add(time.Since(acked))
+				return
+			}
+			time.Sleep(time.Millisecond)
+		}
+		// A probe that times out counts as the timeout (a lower bound),
+		// so the percentiles cannot hide it.
+		rec.Add(probeTimeout)
+		p.timedOut.Add(1)
+	}
+	select {
+	case p.dealSem <- struct{}{}:
+	default:
+		p.unsampled.Add(1)
+		return
+	}
+	p.wg.Add(1)
+	go poll(&p.deal, p.dealSem, func() (bool, error) {
+		resp, err := s.Eventual(ctx, "/api/v1/deals/"+d.id)
+		return err == nil && resp.Version() >= version, err
+	})
+	if position == 0 {
+		return
+	}
+	select {
+	case p.analytSem <- struct{}{}:
+	default:
+		return
+	}
+	{
+		p.wg.Add(1)
+		go poll(&p.analytics, p.analytSem, func() (bool, error) {
+			resp, err := s.Eventual(ctx, "/api/v1/analytics/deals/summary")
+			if err != nil {
+				return false, err
+			}
+			var b struct {
+				AsOf int64 `json:"as_of_position"`
+			}
+			_ = json.Unmarshal(resp.Body, &b)
+			return b.AsOf >= position, nil
+		})
+	}
+}
+
+// lagRun offers PATCH /deals commands at rate for dur on every actor and
+// measures their projection lag.
+func (r *runner) lagRun(ctx context.Context, rate float64, dur time.Duration) (*lagProbe, Summary, int64) {
+	p := newLagProbe()
+	outer := ctx // the probes outlive the open loop's context
+	s, missed := openLoop(ctx, rate, len(r.actors), dur, func(ctx context.Context, w int) error {
+		a := r.actors[w]
+		d, resp, err := a.patchDeal(ctx)
+		if err != nil {
+			return err
+		}
+		p.watch(outer, a.s, d, resp.Version(), resp.Position(), time.Now())
+		return nil
+	})
+	p.wg.Wait()
+	return p, s, missed
+}
+
+// w2 measures projection lag at half of W1's best rate, alone and under
+// the W3 query mix, and the drain after a burst.
+func (r *runner) w2(ctx context.Context) error {
+	if err := r.ensureActors(ctx, 32); err != nil {
+		return err
+	}
+	if _, err := r.srv.waitProjections(ctx, 10*time.Minute, r.backlogs, r.logf); err != nil {
+		return err
+	}
+	rate := r.w1Best / 2
+	if rate == 0 {
+		rate = 100
+		r.rep.Notes = append(r.rep.Notes, "W2: W1 did not run; lag measured at 100 commands/s")
+	}
+	r.rep.Extra["w2_rate"] = rate
+	p, s, missed := r.lagRun(ctx, rate, r.cfg.Duration)
+	dl, al := p.deal.Summarize(0), p.analytics.Summarize(0)
+	if dl.N > 0 {
+		r.rep.Set("w2_p50_ms", dl.P50)
+		r.rep.Set("w2_p99_ms", dl.P99)
+	}
+	if al.N > 0 {
+		r.rep.Extra["w2_analytics_p50_ms"], r.rep.Extra["w2_analytics_p99_ms"] = al.P50, al.P99
+	}
+	r.rep.Extra["w2_timed_out"] = p.timedOut.Load()
+	r.rep.Extra["w2_sampled"] = dl.N
+	n503 := p.n503.Load() + s.S503
+	r.logf("  W2 alone at %.0f/s (%d sent, %d missed ticks, %d sampled): lag p50 %.1f ms, p99 %.1f ms (%d timed out); analytics p50 %.1f / p99 %.1f ms",
+		rate, s.N, missed, dl.N, dl.P50, dl.P99, p.timedOut.Load(), al.P50, al.P99)
+
+	if r.big != nil {
+		stop := make(chan struct{})
+		var mix Summary
+		var wg sync.WaitGroup
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			mix = r.queryMix(ctx, 8, r.cfg.Duration+time.Second, stop)
+		}()
+		p2, s2, _ := r.lagRun(ctx, rate, r.cfg.Duration)
+		close(stop)
+		wg.Wait()
+		dl2, al2 := p2.deal.Summarize(0), p2.analytics.Summarize(0)
+		if dl2.N > 0 {
+			r.rep.Set("w2_loaded_p99_ms", dl2.P99)
+			r.rep.Extra["w2_loaded_p50_ms"] = dl2.P50
+		}
+		if al2.N > 0 {
+			r.rep.Extra["w2_loaded_analytics_p99_ms"] = al2.P99
+		}
+		r.rep.Extra["w2_loaded_timed_out"] = p2.timedOut.Load()
+		r.rep.Extra["w2_loaded_mix_rate"] = mix.Rate
+		n503 += p2.n503.Load() + s2.S503 + mix.S503
+		r.logf("  W2 under the query mix (%.0f queries/s, %d 503): lag p50 %.1f ms, p99 %.1f ms; analytics p99 %.1f ms",
+			mix.Rate, mix.S503, dl2.P50, dl2.P99, al2.P99)
+	} else {
+		r.rep.Extra["na_w2_loaded_p99_ms"] = "no seeded organization for the query mix"
+	}
+	r.rep.Set("w2_503", float64(n503))
+
+	// Drain: a burst at 32 clients, then a deal created at its end.
+	burst := r.runW1(ctx, 32, r.cfg.Burst)
+	a := r.actors[0]
+	resp, err := a.createDeal(ctx)
+	if err != nil {
+		return err
+	}
+	acked := time.Now()
+	id := resp.ID()
+	for time.Since(acked) < 2*time.Minute {
+		if _, err := a.s.Eventual(ctx, "/api/v1/deals/"+id); err == nil {
+			r.rep.Set("w2_drain_ms", ms(time.Since(acked)))
+			r.logf("  W2 drain after a %s burst (%.0f commands/s at 32): %.0f ms", r.cfg.Burst, burst.Rate, ms(time.Since(acked)))
+			return nil
+		}
+		time.Sleep(time.Millisecond)
+	}
+	r.rep.Extra["na_w2_drain_ms"] = "not readable within 2 minutes"
+	return nil
+}
+
+// w3Query is one query of the W3 mix.
+type w3Query struct {
+	key, name string
+	path      func(rng *rand.Rand, r *runner) string
+}
+
+var lastNamesForSearch = []string{"Lovelace", "Turing", "Hopper", "Knuth", "Lamport", "Pike"}
+
+var w3Queries = []w3Query{
+	{"deals", "GET /deals filtered + sorted page", func(rng *rand.Rand, _ *runner) string {
+		return fmt.Sprintf("/api/v1/deals?status=in_progress&stage=proposal&stage=negotiation&order_by=amount&order=desc&page=%d&page_size=20", 1+rng.IntN(5))
+	}},
+	{"contacts_search", "GET /contacts?search=", func(rng *rand.Rand, _ *runner) string {
+		return "/api/v1/contacts?search=" + lastNamesForSearch[rng.IntN(len(lastNamesForSearch))] + "&page_size=20"
+	}},
+	{"tasks_due", "GET /tasks?due_before=", func(rng *rand.Rand, _ *runner) string {
+		return "/api/v1/tasks?only_open=true&due_before=" + time.Now().UTC().AddDate(0, 0, rng.IntN(14)).Format(time.DateOnly) + "&page_size=20"
+	}},
+	{"timeline", "GET /deals/{id}/activities", func(rng *rand.Rand, r *runner) string {
+		ids := r.data.Main.SampleDeals
+		return "/api/v1/deals/" + ids[rng.IntN(len(ids))].String() + "/activities?page_size=20"
+	}},
+	{"summary", "GET /analytics/deals/summary", func(*rand.Rand, *runner) string { return "/api/v1/analytics/deals/summary" }},
+	{"funnel", "GET /analytics/deals/funnel", func(*rand.Rand, *runner) string { return "/api/v1/analytics/deals/funnel" }},
+}
+
+// queryMix runs the six W3 queries round-robin at `clients` until stop
+// closes or dur passes.
+func (r *runner) queryMix(ctx context.Context, clients int, dur time.Duration, stop <-chan struct{}) Summary {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go func() {
+		select {
+		case <-stop:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	rngs := make([]*rand.Rand, clients)
+	for i := range rngs {
+		rngs[i] = rand.New(rand.NewPCG(uint64(i), 7))
+	}
+	var n atomic.Int64
+	return closedLoop(ctx, clients, dur, maxOps, func(ctx context.Context, c int) error {
+		q := w3Queries[int(n.Add(1))%len(w3Queries)]
+		_, err := r.big.Do(ctx, http.MethodGet, q.path(rngs[c], r), nil)
+		if ctx.Err() != nil {
+			return nil
+		}
+		return err
+	})
+}
+
+// w3 runs each query alone at 8 clients.
+func (r *runner) w3(ctx context.Context) error {
+	if r.big == nil {
+		r.rep.Extra["na_w3_p99_ms_max"] = "no seeded organization"
+		return fmt.Errorf("no seeded organization")
+	}
+	if _, err := r.srv.waitProjections(ctx, 10*time.Minute, r.backlogs, r.logf); err != nil {
+		return err
+	}
+	worst, analytics := 0.0, 0.0
+	for _, q := range w3Queries {
+		rngs := make([]*rand.Rand, 8)
+		for i := range rngs {
+			rngs[i] = rand.New(rand.NewPCG(uint64(i), 3))
+		}
+		closedLoop(ctx, 8, min(r.cfg.Duration/4, time.Second), maxOps, func(ctx context.Context, c int) error { // warm-up
+			_, err := r.big.Do(ctx, http.MethodGet, q.path(rngs[c], r), nil)
+			return err
+		})
+		s := closedLoop(ctx, 8, r.cfg.Duration, maxOps, func(ctx context.Context, c int) error {
+			_, err := r.big.Do(ctx, http.MethodGet, q.path(rngs[c], r), nil)
+			return err
+		})
+		r.rep.Extra["w3_"+q.key+"_rate"] = s.Rate
+		r.rep.Extra["w3_"+q.key+"_p50_ms"] = s.P50
+		r.rep.Extra["w3_"+q.key+"_p99_ms"] = s.P99
+		r.logf("  W3 %-32s %7.0f req/s, p50 %6.1f ms, p99 %6.1f ms, %d errors", q.name, s.Rate, s.P50, s.P99, s.Errors)
+		worst = max(worst, s.P99)
+		if q.key == "summary" || q.key == "funnel" {
+			analytics = max(analytics, s.P99)
+		}
+		if q.key == "deals" {
+			if lim, ok := r.limits["read_8"]; ok && lim > 0 {
+				r.rep.Set("w3_deals_ratio_8", s.Rate/lim)
+			}
+		}
+	}
+	r.rep.Set("w3_p99_ms_max", worst)
+	r.rep.Set("w3_analytics_p99_ms", analytics)
+	return nil
+}
+
+// w5 replays the 1,000-event deal: GET /deals/{id}?version=1000, one client.
+func (r *runner) w5(ctx context.Context) error {
+	if r.big == nil || r.data.Main.BigDeal.String() == "00000000-0000-0000-0000-000000000000" {
+		return fmt.Errorf("no seeded 1,000-event deal")
+	}
+	path := fmt.Sprintf("/api/v1/deals/%s?version=%d", r.data.Main.BigDeal, 1000)
+	s := closedLoop(ctx, 1, r.cfg.Duration, maxOps, func(ctx context.Context, _ int) error {
+		_, err := r.big.Do(ctx, http.MethodGet, path, nil)
+		return err
+	})
+	r.rep.Set("w5_p99_ms", s.P99)
+	r.rep.Extra["w5_p50_ms"] = s.P50
+	r.logf("  W5 audit replay of 1,000 events: %.0f req/s, p50 %.1f ms, p99 %.1f ms, %d errors", s.Rate, s.P50, s.P99, s.Errors)
+	return nil
+}
+
+// w4 rebuilds every projection with the built binary while W1 runs at
+// 10 % of its best rate, then verifies the rebuilt copy.
+func (r *runner) w4(ctx context.Context) error {
+	if !r.caps.Rebuild {
+		r.rep.Extra["na_w4_events_per_s"] = "crm projections rebuild --all not built yet"
+		r.rep.Extra["na_w4_ratio"] = "crm projections rebuild --all not built yet"
+		r.logf("  W4: n/a (crm projections rebuild --all not built yet)")
+		return nil
+	}
+	if err := r.ensureActors(ctx, 32); err != nil {
+		return err
+	}
+	var n int64
+	if err := r.pool.QueryRow(ctx, "SELECT count(*) FROM events").Scan(&n); err != nil {
+		return err
+	}
+	rate := max(r.w1Best/10, 10)
+	bg, cancel := context.WithCancel(ctx)
+	done := make(chan Summary, 1)
+	go func() {
+		s, _ := openLoop(bg, rate, 8, 30*time.Minute, func(ctx context.Context, w int) error { return r.actors[w].step(ctx) })
+		done <- s
+	}()
+	t := time.Now()
+	out, err := r.crmTool(ctx, 60*time.Minute, "projections", "rebuild", "--all")
+	wall := time.Since(t)
+	cancel()
+	bgSum := <-done
+	r.srv.SampleRSS()
+	if err != nil {
+		return fmt.Errorf("rebuild: %w: %s", err, truncate(out, 400))
+	}
+	eps := float64(n) / wall.Seconds()
+	r.rep.Set("w4_events_per_s", eps)
+	r.rep.Extra["w4_wall_s"] = wall.Seconds()
+	if seq, ok := r.limits["seq_read"]; ok && seq > 0 {
+		r.rep.Set("w4_ratio", eps/seq)
+	}
+	r.logf("  W4 rebuild of %d events in %s: %.0f events/s (W1 at %.0f/s meanwhile)", n, wall.Round(time.Millisecond), eps, bgSum.Rate)
+	if !r.caps.Verify {
+		r.rep.Extra["w4_verify"] = "n/a (crm projections verify --all not built yet)"
+		return nil
+	}
+	if _, err := r.srv.waitProjections(ctx, 10*time.Minute, r.backlogs, r.logf); err != nil {
+		return err
+	}
+	out, err = r.crmTool(ctx, 30*time.Minute, "projections", "verify", "--all")
+	r.rep.Extra["w4_verify"] = map[bool]string{true: "equal (exit 0)", false: "DIFFERENT: " + truncate(out, 300)}[err == nil]
+	r.logf("  W4 verify: %v", r.rep.Extra["w4_verify"])
+	return nil
+}
+
+// crmTool runs the built binary on the bench database.
+func (r *runner) crmTool(ctx context.Context, limit time.Duration, args ...string) (string, error) {
+	ctx, cancel := context.WithTimeout(ctx, limit)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, r.srv.Bin, args...)
+	cmd.Env = r.srv.env()
+	out, err := cmd.CombinedOutput()
+	return string(out), err
+}
+
+// w7 reports the peak RSS seen so far (W1–W4) and times start to ready on
+// the existing database (median of three restarts).
+func (r *runner) w7(ctx context.Context) error {
+	r.srv.SampleRSS()
+	if r.srv.PeakRSSMB > 0 {
+		r.rep.Set("w7_rss_mb", r.srv.PeakRSSMB)
+	}
+	var ds []time.Duration
+	for range 3 {
+		if err := r.srv.Stop(); err != nil {
+			return err
+		}
+		d, err := r.srv.Start(ctx)
+		if err != nil {
+			return err
+		}
+		ds = append(ds, d)
+	}
+	slices.Sort(ds)
+	r.rep.Set("w7_ready_s", ds[1].Seconds())
+	r.logf("  W7 peak RSS %.0f MB; start to ready %s (median of %v)", r.srv.PeakRSSMB, ds[1].Round(time.Millisecond), ds)
+	return nil
+}
+
+// w6 measures the idle cost: commits/s of the crm database and WAL
+// bytes/s over cfg.Idle with no traffic.
+func (r *runner) w6(ctx context.Context) error {
+	if err := r.ensureServer(ctx); err != nil {
+		return err
+	}
+	conn, err := pgx.Connect(ctx, r.dsn)
+	if err != nil {
+		return err
+	}
+	defer conn.Close(ctx)
+	time.Sleep(min(r.cfg.Idle/6, 5*time.Second)) // let the last work settle
+	a, err := readPGStats(ctx, conn)
+	if err != nil {
+		return err
+	}
+	time.Sleep(r.cfg.Idle)
+	b, err := readPGStats(ctx, conn)
+	if err != nil {
+		return err
+	}
+	secs := b.at.Sub(a.at).Seconds()
+	commits := float64(b.commits-a.commits-1) / secs // minus the first reading's own transaction
+	wal := float64(b.walLSN-a.walLSN) / secs
+	r.rep.Set("w6_commits_per_s", max(commits, 0))
+	r.rep.Extra["w6_wal_bytes_per_s"] = wal
+	r.logf("  W6 idle %s: %.1f commits/s, %.0f WAL bytes/s", r.cfg.Idle, commits, wal)
+	return nil
+}
+
+// backlogs reads every projector's backlog from the database.
+func (r *runner) backlogs(ctx context.Context) (map[string]int64, error) {
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	st, err := projections.ReadStatus(ctx, r.pool, app.ProjectorNames())
+	if err != nil {
+		return nil, err
+	}
+	m := map[string]int64{}
+	for _, s := range st {
+		m[s.Name] = s.Backlog
+	}
+	return m, nil
+}

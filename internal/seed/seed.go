@@ -1,0 +1,307 @@
+// Package seed creates a large, valid data set quickly: the W3/W4 benchmark
+// organization (100k deals, 30k contacts, 200k tasks, ≥ 1M events, one deal
+// with 1,000 events) plus a second, smaller organization, and the demo data
+// of `crm seed`.
+//
+// Going through HTTP would take hours, so only the identity part (users,
+// organizations, memberships: they need the inline tables written inside
+// the append transaction) goes through the real commands. The sales events
+// are decided by the pure aggregates, exactly as the commands decide them
+// (deal.created with contact.deal_linked on the contact's stream, task.created
+// with deal.task_added on the deal's stream, …), so every stream is valid by
+// construction, and then bulk-loaded into the events table with COPY in a
+// few large transactions. The read models are left to the projectors.
+package seed
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"example.com/crm"
+	"example.com/crm/commands"
+	"example.com/crm/events"
+	"example.com/crm/events/pgstore"
+	"example.com/crm/passwords"
+	identityproj "example.com/crm/projections/identity"
+	identityread "example.com/crm/readapi/identity"
+)
+
+// Options size the data set. The zero value of a count means none.
+type Options struct {
+	// Contacts, Deals and Tasks of the main organization.
+	Contacts, Deals, Tasks int
+	// MinEvents: comments are added on random deals until the main
+	// organization has at least this many events (0: none added).
+	MinEvents int
+	// BigDealEvents, when > 1, adds one deal with exactly that many
+	// events (the audit-replay workload W5).
+	BigDealEvents int
+	// SmallOrgDivisor, when > 0, adds a second organization with the
+	// main organization's counts divided by it.
+	SmallOrgDivisor int
+	// Password of every seeded user (8–128 characters).
+	Password string
+	// PasswordCost is the bcrypt cost (0: passwords.Cost).
+	PasswordCost int
+	// Now is the end of the seeded history (zero: time.Now()). Events
+	// spread over the 45 days before it.
+	Now time.Time
+	// RandSeed makes the data reproducible.
+	RandSeed uint64
+	// Progress, when set, is told how far loading is.
+	Progress func(Progress)
+}
+
+// Progress reports how many of the events planned have been loaded.
+type Progress struct {
+	Phase       string
+	Done, Total int
+	Elapsed     time.Duration
+}
+
+// Scaled returns the benchmark's data set at scale (1 = BENCHMARKS.md's W3:
+// 100k deals, 30k contacts, 200k tasks, ≥ 1M events, a 1,000-event deal, a
+// second organization one tenth the size).
+func Scaled(scale float64) Options {
+	n := func(v float64) int { return max(1, int(v*scale)) }
+	return Options{
+		Contacts: n(30_000), Deals: n(100_000), Tasks: n(200_000), MinEvents: n(1_000_000),
+		BigDealEvents: 1000, SmallOrgDivisor: 10, Password: "bench-password-1",
+	}
+}
+
+// User is a seeded user.
+type User struct {
+	ID    uuid.UUID
+	Email string
+	Role  crm.Role
+}
+
+// Org is one seeded organization.
+type Org struct {
+	ID      uuid.UUID
+	Owner   User
+	Members []User
+	// Counts of what was created, and the events appended.
+	Contacts, Deals, Tasks, Events int
+	// Samples of ids, for queries that need existing entities.
+	SampleDeals, SampleContacts []uuid.UUID
+	// BigDeal is the deal with BigDealEvents events (uuid.Nil if none).
+	BigDeal uuid.UUID
+}
+
+// Result is what Run created.
+type Result struct {
+	Main     Org
+	Small    *Org
+	Password string
+	// Events is the number of sales events loaded with COPY (both orgs).
+	Events int
+}
+
+// Run seeds pool's database (migrations applied) according to o.
+func Run(ctx context.Context, pool *pgxpool.Pool, o Options) (Result, error) {
+	if o.Password == "" {
+		return Result{}, errors.New("seed: Options.Password is required")
+	}
+	if o.Now.IsZero() {
+		o.Now = time.Now()
+	}
+	tag := uuid.Must(uuid.NewV7()).String()[24:] // tells this run's e-mails from earlier ones
+	cost := o.PasswordCost
+	if cost == 0 {
+		cost = passwords.Cost
+	}
+	hasher, err := passwords.NewWithCost(cost)
+	if err != nil {
+		return Result{}, err
+	}
+	dir := identityread.New(pool)
+	app := commands.New(commands.Deps{
+		Store: pgstore.New(pool, events.Domain(), pgstore.Hooks{}, identityproj.New()),
+		// Directory and Users: the identity read side, as the server wires it.
+		Directory: dir, Users: dir, Passwords: hasher,
+	})
+	res := Result{Password: o.Password}
+	rng := rand.New(rand.NewPCG(o.RandSeed, 0x5eed))
+
+	main, err := identity(ctx, app, "main", tag, o.Password, true)
+	if err != nil {
+		return res, err
+	}
+	plans := []plan{{org: &main, contacts: o.Contacts, deals: o.Deals, tasks: o.Tasks, minEvents: o.MinEvents, bigDeal: o.BigDealEvents}}
+	if o.SmallOrgDivisor > 0 {
+		small, err := identity(ctx, app, "small", tag, o.Password, false)
+		if err != nil {
+			return res, err
+		}
+		res.Small = &small
+		d := o.SmallOrgDivisor
+		plans = append(plans, plan{org: res.Small, contacts: max(1, o.Contacts/d), deals: max(1, o.Deals/d),
+			tasks: o.Tasks / d, minEvents: o.MinEvents / d})
+	}
+	total := 0
+	for _, p := range plans {
+		total += p.estimate()
+	}
+	conn, err := pool.Acquire(ctx)
+	if err != nil {
+		return res, err
+	}
+	defer conn.Release()
+	l := &loader{ctx: ctx, conn: conn.Conn(), reg: events.Domain(), rng: rng, total: total, progress: o.Progress, started: time.Now()}
+	start := o.Now.Add(-45 * 24 * time.Hour)
+	for _, p := range plans {
+		if err := l.generate(p, start, o.Now); err != nil {
+			return res, fmt.Errorf("seed: %w", err)
+		}
+	}
+	if err := l.finish(); err != nil {
+		return res, fmt.Errorf("seed: %w", err)
+	}
+	res.Main = main
+	res.Events = l.loaded
+	if _, err := pool.Exec(ctx, "ANALYZE events"); err != nil {
+		return res, err
+	}
+	return res, nil
+}
+
+// identity registers an owner (and their organization) through the real
+// Register command and, for the main organization, adds a manager and a
+// member through AddMember: these write the inline identity tables.
+func identity(ctx context.Context, app *commands.Application, name, tag, password string, members bool) (Org, error) {
+	email := func(role string) string { return fmt.Sprintf("%s-%s-%s@seed.example.com", name, role, tag) }
+	reg, err := app.Register(ctx, commands.RegisterInput{
+		Email: email("owner"), Password: password, Name: "Seed " + name + " owner",
+		OrganizationName: "Seed " + name + " " + tag,
+	})
+	if err != nil {
+		return Org{}, fmt.Errorf("seed: register %s owner: %w", name, err)
+	}
+	org := Org{ID: reg.Organization.ID, Owner: User{ID: reg.User.ID, Email: email("owner"), Role: crm.RoleOwner}}
+	if !members {
+		return org, nil
+	}
+	octx := crm.WithTenant(crm.WithActor(ctx, crm.Actor{UserID: org.Owner.ID}), crm.Tenant{OrgID: org.ID, Role: crm.RoleOwner})
+	for _, role := range []crm.Role{crm.RoleManager, crm.RoleMember} {
+		r, err := app.Register(ctx, commands.RegisterInput{
+			Email: email(string(role)), Password: password, Name: "Seed " + name + " " + string(role),
+			OrganizationName: "Seed " + name + " " + string(role) + " " + tag,
+		})
+		if err != nil {
+			return Org{}, fmt.Errorf("seed: register %s %s: %w", name, role, err)
+		}
+		e := email(string(role))
+		if _, err := app.AddMember(octx, commands.AddMemberInput{Email: &e, Role: string(role)}); err != nil {
+			return Org{}, fmt.Errorf("seed: add %s %s: %w", name, role, err)
+		}
+		org.Members = append(org.Members, User{ID: r.User.ID, Email: e, Role: role})
+	}
+	return org, nil
+}
+
+// loader turns decided events into rows and COPYs them into the events
+// table, committing every commitEvery rows.
+type loader struct {
+	ctx      context.Context
+	conn     *pgx.Conn
+	reg      *events.Registry
+	rng      *rand.Rand
+	tx       pgx.Tx
+	rows     [][]any
+	inTx     int
+	loaded   int
+	total    int
+	progress func(Progress)
+	started  time.Time
+}
+
+const (
+	copyChunk   = 20_000
+	commitEvery = 250_000
+)
+
+var columns = []string{"event_id", "tenant_id", "stream_type", "stream_id", "version",
+	"event_type", "schema_version", "payload", "metadata", "occurred_at"}
+
+// add queues one stored event.
+func (l *loader) add(meta []byte, s events.Stream, version int, p events.Pending) error {
+	name, sv, body, err := l.reg.Encode(p.Data)
+	if err != nil {
+		return err
+	}
+	l.rows = append(l.rows, []any{uuid.Must(uuid.NewV7()), s.TenantID, s.Type, s.ID, int32(version),
+		name, int32(sv), body, meta, p.OccurredAt.UTC()})
+	if len(l.rows) >= copyChunk {
+		return l.flush()
+	}
+	return nil
+}
+
+func (l *loader) flush() error {
+	if len(l.rows) == 0 {
+		return nil
+	}
+	if l.tx == nil {
+		tx, err := l.conn.Begin(l.ctx)
+		if err != nil {
+			return err
+		}
+		l.tx = tx
+	}
+	n, err := l.tx.CopyFrom(l.ctx, pgx.Identifier{"events"}, columns, pgx.CopyFromRows(l.rows))
+	if err != nil {
+		return fmt.Errorf("copy into events: %w", err)
+	}
+	l.loaded += int(n)
+	l.inTx += int(n)
+	l.rows = l.rows[:0]
+	if l.inTx >= commitEvery {
+		if err := l.commit(); err != nil {
+			return err
+		}
+	}
+	if l.progress != nil {
+		l.progress(Progress{Phase: "events", Done: l.loaded, Total: max(l.total, l.loaded), Elapsed: time.Since(l.started)})
+	}
+	return nil
+}
+
+func (l *loader) commit() error {
+	if l.tx == nil {
+		return nil
+	}
+	err := l.tx.Commit(l.ctx)
+	l.tx, l.inTx = nil, 0
+	if err != nil {
+		return err
+	}
+	// Fresh statistics after every bulk commit: the projectors already
+	// poll the growing table, and plans made on an empty table's
+	// statistics are slow on a million rows.
+	_, err = l.conn.Exec(l.ctx, "ANALYZE events")
+	return err
+}
+
+func (l *loader) finish() error {
+	if err := l.flush(); err != nil {
+		return err
+	}
+	return l.commit()
+}
+
+// metadataFor is the metadata the commands write for an owner's request.
+func metadataFor(org Org, requestID string) ([]byte, error) {
+	actor := org.Owner.ID
+	return json.Marshal(events.Metadata{TenantID: org.ID, ActorID: &actor, Role: string(crm.RoleOwner),
+		RequestID: requestID, CorrelationID: requestID})
+}
