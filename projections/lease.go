@@ -74,6 +74,26 @@ func (l *leaser) await(ctx context.Context, name string, closing <-chan struct{}
 	}
 }
 
+// awaitAny blocks until this process holds some lease; false when
+// closing.
+func (l *leaser) awaitAny(ctx context.Context, closing <-chan struct{}) bool {
+	for {
+		l.mu.Lock()
+		n, ch := len(l.holding), l.changed
+		l.mu.Unlock()
+		if n > 0 {
+			return true
+		}
+		select {
+		case <-ch:
+		case <-closing:
+			return false
+		case <-ctx.Done():
+			return false
+		}
+	}
+}
+
 func (l *leaser) set(holding map[string]bool) {
 	l.mu.Lock()
 	defer l.mu.Unlock()

@@ -73,35 +73,40 @@ func (m recorderModel) NewFold(projections.Names) projections.Fold {
 	return &recorderFold{m: m}
 }
 
-// recorderFold writes as it applies (through the batch's transaction,
-// kept from Load), so an injected failure has something to undo.
+// recorderFold writes every event it applies, and on an injected
+// failure queues a failing statement after the writes, so the failure
+// has something to undo.
 type recorderFold struct {
-	m  recorderModel
-	tx pgx.Tx
+	m      recorderModel
+	noted  []events.Event
+	failed bool
 }
 
-func (f *recorderFold) Load(_ context.Context, tx pgx.Tx, _ []events.Event) error {
-	f.tx = tx
-	return nil
-}
+func (f *recorderFold) Load(*pgx.Batch, []events.Event) {}
 
 func (f *recorderFold) Apply(e events.Event) error {
 	n, ok := e.Data.(testevents.Noted)
 	if !ok {
 		return nil
 	}
-	if _, err := f.tx.Exec(context.Background(), `
-		INSERT INTO applied (event_id, seq, times) VALUES ($1, $2, 1)
-		ON CONFLICT (event_id) DO UPDATE SET times = applied.times + 1`, e.ID, n.Seq); err != nil {
-		return err
-	}
+	f.noted = append(f.noted, e)
 	if f.m.fail != nil && f.m.fail(n.Seq) {
-		return errors.New("injected failure")
+		f.failed = true
 	}
 	return nil
 }
 
-func (f *recorderFold) Flush(context.Context, pgx.Tx) error   { return nil }
+func (f *recorderFold) Flush(b *pgx.Batch) error {
+	for _, e := range f.noted {
+		b.Queue(`INSERT INTO applied (event_id, seq, times) VALUES ($1, $2, 1)
+			ON CONFLICT (event_id) DO UPDATE SET times = applied.times + 1`, e.ID, e.Data.(testevents.Noted).Seq)
+	}
+	if f.failed {
+		b.Queue(`SELECT 1 / 0 -- injected failure`)
+	}
+	return nil
+}
+
 func (f *recorderFold) Copy(context.Context, *pgx.Conn) error { return nil }
 
 // start runs the projectors until the test ends or stop is called.

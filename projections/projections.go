@@ -52,15 +52,21 @@ type Model interface {
 
 // Fold folds events into rows. Live: Load, Apply each event of the
 // batch, Flush. Rebuild: Apply every event of the log, then Copy.
+//
+// Load and Flush queue their statements on a pgx.Batch instead of
+// running them: the engine pipelines the reads of every projector of a
+// batch in one round trip (with BEGIN and the checkpoints), and their
+// writes in another (with COMMIT).
 type Fold interface {
-	// Load reads the rows the batch's events touch.
-	Load(ctx context.Context, tx pgx.Tx, batch []events.Event) error
+	// Load queues the reads of the rows the batch's events touch; their
+	// results reach the fold when b runs.
+	Load(b *pgx.Batch, batch []events.Event)
 	// Apply folds one event into the rows in memory: the read model's
 	// rules, version guard included, live here and nowhere else.
 	Apply(e events.Event) error
-	// Flush writes what changed (rows and counter deltas), in a
-	// handful of statements.
-	Flush(ctx context.Context, tx pgx.Tx) error
+	// Flush queues the writes of what changed (rows and counter
+	// deltas): a handful of statements whatever the batch's size.
+	Flush(b *pgx.Batch) error
 	// Copy writes every row folded into the empty shadow tables and
 	// derives the counters from them.
 	Copy(ctx context.Context, conn *pgx.Conn) error

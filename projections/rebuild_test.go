@@ -21,6 +21,7 @@ func TestRebuildUnderConcurrentWritesThenVerifyFindsNoDifference(t *testing.T) {
 		e.append(t, i*10, 10)
 	}
 	ctx := context.Background()
+	e.waitCaughtUp(t, streamstats.Name)
 	opts := projections.RebuildOptions{Pool: e.pool, Registry: e.reg,
 		Projectors: []projections.Projector{streamstats.Projector(e.reg)}, CatchUpTimeout: 10 * time.Second}
 

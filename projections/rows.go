@@ -22,8 +22,8 @@ func NewRows[R any](t *Table[R]) *Rows[R] {
 	return &Rows[R]{T: t, before: map[Key]R{}, cur: map[Key]*R{}, dirty: map[Key]bool{}}
 }
 
-// Load reads the rows of keys not in the working set yet.
-func (r *Rows[R]) Load(ctx context.Context, tx pgx.Tx, names Names, keys []Key) error {
+// Load queues the read of the rows of keys not in the working set yet.
+func (r *Rows[R]) Load(b *pgx.Batch, names Names, keys []Key) {
 	var missing []Key
 	seen := map[Key]bool{}
 	for _, k := range keys {
@@ -31,26 +31,23 @@ func (r *Rows[R]) Load(ctx context.Context, tx pgx.Tx, names Names, keys []Key) 
 			missing, seen[k] = append(missing, k), true
 		}
 	}
-	got, err := r.T.Load(ctx, tx, names, missing)
-	if err != nil {
-		return err
-	}
-	r.adopt(got)
-	return nil
+	r.T.QueueLoad(b, names, missing, r.adopt)
 }
 
-// LoadWhere reads the rows matching cond (see Table.LoadWhere).
-func (r *Rows[R]) LoadWhere(ctx context.Context, tx pgx.Tx, names Names, cond string, args ...any) error {
-	got, err := r.T.LoadWhere(ctx, tx, names, map[Key]*R{}, cond, args...)
-	if err != nil {
-		return err
-	}
-	r.adopt(got)
-	return nil
+// LoadWhere queues the read of the rows matching cond (see
+// Table.QueueLoadWhere); loaded calls back once they are in.
+func (r *Rows[R]) LoadWhere(b *pgx.Batch, names Names, loaded func([]*R), cond string, args ...any) {
+	r.T.QueueLoadWhere(b, names, func(rs []*R) {
+		r.adopt(rs)
+		if loaded != nil {
+			loaded(rs)
+		}
+	}, cond, args...)
 }
 
-func (r *Rows[R]) adopt(got map[Key]*R) {
-	for k, row := range got {
+func (r *Rows[R]) adopt(got []*R) {
+	for _, row := range got {
+		k := r.T.Key(row)
 		if _, ok := r.cur[k]; ok {
 			continue // the working set's copy is newer
 		}

@@ -105,15 +105,17 @@ func (c Config) Validate() error {
 	return err
 }
 
-// Runner runs every projector in one Watermill router: one handler and
-// one log subscriber per projector, each active only while this process
-// holds the projector's lease.
+// Runner runs the projectors in one Watermill router: one subscriber
+// (the engine, reading the log once for every projector at the same
+// place) and one handler applying each batch to every projector's read
+// model in one transaction. A projector takes part only while this
+// process holds its lease.
 type Runner struct {
 	cfg     Config
 	router  *message.Router
 	leases  *leaser
 	log     *logCache
-	subs    []*logSubscriber
+	engine  *engine
 	closeMu sync.Once
 	closing *atomic.Bool
 	stop    context.CancelFunc
@@ -141,12 +143,9 @@ func NewRunner(cfg Config) (*Runner, error) {
 	}
 	r := &Runner{cfg: cfg, router: router, closing: closing,
 		leases: newLeaser(cfg.Pool, names, cfg.LeaseInterval, cfg.Logger),
-		log:    newLogCache(cfg.Pool, cfg.Registry, 4*len(cfg.Projectors))}
-	for _, p := range cfg.Projectors {
-		sub := newLogSubscriber(r, p)
-		r.subs = append(r.subs, sub)
-		router.AddConsumerHandler(p.Name, p.Name, sub, r.handler(p))
-	}
+		log:    newLogCache(cfg.Pool, cfg.Registry, 8)}
+	r.engine = newEngine(r)
+	router.AddConsumerHandler("projectors", "events", r.engine, r.handler)
 	return r, nil
 }
 
@@ -167,9 +166,7 @@ func (r *Runner) Close() error {
 	var err error
 	r.closeMu.Do(func() {
 		r.closing.Store(true)
-		for _, s := range r.subs {
-			s.shutdown()
-		}
+		r.engine.shutdown()
 		err = r.router.Close()
 		if r.stop != nil {
 			r.stop()

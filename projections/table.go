@@ -66,11 +66,11 @@ func (t *Table[R]) Info() TableInfo {
 	return TableInfo{Name: t.Name, Key: t.KeyCols[:], Columns: t.cols}
 }
 
-// Load reads the rows of keys from the physical table names(t.Name).
-func (t *Table[R]) Load(ctx context.Context, tx pgx.Tx, names Names, keys []Key) (map[Key]*R, error) {
-	out := make(map[Key]*R, len(keys))
+// QueueLoad queues on b the read of the rows of keys from the physical
+// table names(t.Name); got receives them when b runs.
+func (t *Table[R]) QueueLoad(b *pgx.Batch, names Names, keys []Key, got func([]*R)) {
 	if len(keys) == 0 {
-		return out, nil
+		return
 	}
 	orgs, ids := make([]uuid.UUID, len(keys)), make([]uuid.UUID, len(keys))
 	for i, k := range keys {
@@ -79,30 +79,26 @@ func (t *Table[R]) Load(ctx context.Context, tx pgx.Tx, names Names, keys []Key)
 	sql := fmt.Sprintf(`SELECT %s FROM %s t JOIN unnest($1::uuid[], $2::uuid[]) AS k(a, b)
 		ON t.%s = k.a AND t.%s = k.b`, t.selectList("t."), pgx.Identifier{names(t.Name)}.Sanitize(),
 		t.KeyCols[0], t.KeyCols[1])
-	return t.collect(ctx, tx, out, sql, orgs, ids)
+	t.queueQuery(b, got, sql, orgs, ids)
 }
 
-// LoadWhere reads the rows matching a condition over parameters args
-// (for effects keyed by something else than the key, such as the tasks
-// of a deleted deal). cond refers to the table as t.
-func (t *Table[R]) LoadWhere(ctx context.Context, tx pgx.Tx, names Names, into map[Key]*R, cond string, args ...any) (map[Key]*R, error) {
+// QueueLoadWhere queues the read of the rows matching a condition over
+// parameters args (for effects keyed by something else than the key,
+// such as the tasks of a deleted deal). cond refers to the table as t.
+func (t *Table[R]) QueueLoadWhere(b *pgx.Batch, names Names, got func([]*R), cond string, args ...any) {
 	sql := fmt.Sprintf(`SELECT %s FROM %s t WHERE %s`, t.selectList("t."), pgx.Identifier{names(t.Name)}.Sanitize(), cond)
-	return t.collect(ctx, tx, into, sql, args...)
+	t.queueQuery(b, got, sql, args...)
 }
 
-func (t *Table[R]) collect(ctx context.Context, tx pgx.Tx, into map[Key]*R, sql string, args ...any) (map[Key]*R, error) {
-	rows, err := tx.Query(ctx, sql, args...)
-	if err != nil {
-		return nil, fmt.Errorf("load %s: %w", t.Name, err)
-	}
-	got, err := pgx.CollectRows(rows, pgx.RowToAddrOfStructByName[R])
-	if err != nil {
-		return nil, fmt.Errorf("load %s: %w", t.Name, err)
-	}
-	for _, r := range got {
-		into[t.Key(r)] = r
-	}
-	return into, nil
+func (t *Table[R]) queueQuery(b *pgx.Batch, got func([]*R), sql string, args ...any) {
+	b.Queue(sql, args...).Query(func(rows pgx.Rows) error {
+		rs, err := pgx.CollectRows(rows, pgx.RowToAddrOfStructByName[R])
+		if err != nil {
+			return fmt.Errorf("load %s: %w", t.Name, err)
+		}
+		got(rs)
+		return nil
+	})
 }
 
 func (t *Table[R]) selectList(prefix string) string {
@@ -259,10 +255,12 @@ func (c *Counter) Info() TableInfo {
 	return TableInfo{Name: c.Name, Key: c.KeyCols, Columns: append(append([]string{}, c.KeyCols...), c.SumCols...), Counter: true}
 }
 
-// SendBatch runs b in tx (one round trip) and reports the first error.
-func SendBatch(ctx context.Context, tx pgx.Tx, b *pgx.Batch) error {
+// sendBatch runs b (one round trip) and reports the first error.
+func sendBatch(ctx context.Context, q interface {
+	SendBatch(context.Context, *pgx.Batch) pgx.BatchResults
+}, b *pgx.Batch) error {
 	if b.Len() == 0 {
 		return nil
 	}
-	return tx.SendBatch(ctx, b).Close()
+	return q.SendBatch(ctx, b).Close()
 }

@@ -133,14 +133,14 @@ type fold struct {
 	rows  *projections.Rows[Deal]
 }
 
-func (f *fold) Load(ctx context.Context, tx pgx.Tx, batch []events.Event) error {
+func (f *fold) Load(b *pgx.Batch, batch []events.Event) {
 	var keys []projections.Key
 	for _, e := range batch {
 		if e.StreamType == events.StreamDeal {
 			keys = append(keys, projections.Key{Org: e.TenantID, ID: e.StreamID})
 		}
 	}
-	return f.rows.Load(ctx, tx, f.names, keys)
+	f.rows.Load(b, f.names, keys)
 }
 
 func (f *fold) Apply(e events.Event) error {
@@ -162,7 +162,7 @@ func hour(t time.Time) time.Time { return t.UTC().Truncate(time.Hour) }
 
 // Flush writes the changed rows and moves each one's contribution from
 // its old cells to its new ones: a deleted deal counts nowhere.
-func (f *fold) Flush(ctx context.Context, tx pgx.Tx) error {
+func (f *fold) Flush(b *pgx.Batch) error {
 	c, r, h := cells.Fresh(), reached.Fresh(), created.Fresh()
 	count := func(d *Deal, sign int64) {
 		if d == nil || d.Deleted {
@@ -176,7 +176,6 @@ func (f *fold) Flush(ctx context.Context, tx pgx.Tx) error {
 		count(before, -1)
 		count(after, 1)
 	})
-	b := &pgx.Batch{}
 	if err := f.rows.QueueUpsert(b, f.names); err != nil {
 		return err
 	}
@@ -185,7 +184,7 @@ func (f *fold) Flush(ctx context.Context, tx pgx.Tx) error {
 			return err
 		}
 	}
-	return projections.SendBatch(ctx, tx, b)
+	return nil
 }
 
 // Copy writes every deal row and derives the aggregates by GROUP BY.

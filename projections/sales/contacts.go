@@ -97,8 +97,8 @@ type contactsFold struct {
 	rows  *projections.Rows[Contact]
 }
 
-func (f *contactsFold) Load(ctx context.Context, tx pgx.Tx, batch []events.Event) error {
-	return f.rows.Load(ctx, tx, f.names, streamKeys(batch, events.StreamContact))
+func (f *contactsFold) Load(b *pgx.Batch, batch []events.Event) {
+	f.rows.Load(b, f.names, streamKeys(batch, events.StreamContact))
 }
 
 func (f *contactsFold) Apply(e events.Event) error {
@@ -114,7 +114,7 @@ func (f *contactsFold) Apply(e events.Event) error {
 	return nil
 }
 
-func (f *contactsFold) Flush(ctx context.Context, tx pgx.Tx) error {
+func (f *contactsFold) Flush(b *pgx.Batch) error {
 	counts := contactCounts.Fresh()
 	f.rows.Changed(func(before, after *Contact) {
 		if before != nil && !before.Deleted {
@@ -124,14 +124,10 @@ func (f *contactsFold) Flush(ctx context.Context, tx pgx.Tx) error {
 			counts.Add([]any{after.OrgID, after.OwnerID}, 1)
 		}
 	})
-	b := &pgx.Batch{}
 	if err := f.rows.QueueUpsert(b, f.names); err != nil {
 		return err
 	}
-	if err := counts.Queue(b, f.names); err != nil {
-		return err
-	}
-	return projections.SendBatch(ctx, tx, b)
+	return counts.Queue(b, f.names)
 }
 
 func (f *contactsFold) Copy(ctx context.Context, conn *pgx.Conn) error {

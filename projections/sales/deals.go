@@ -116,8 +116,8 @@ type dealsFold struct {
 	rows  *projections.Rows[Deal]
 }
 
-func (f *dealsFold) Load(ctx context.Context, tx pgx.Tx, batch []events.Event) error {
-	return f.rows.Load(ctx, tx, f.names, streamKeys(batch, events.StreamDeal))
+func (f *dealsFold) Load(b *pgx.Batch, batch []events.Event) {
+	f.rows.Load(b, f.names, streamKeys(batch, events.StreamDeal))
 }
 
 func (f *dealsFold) Apply(e events.Event) error {
@@ -133,7 +133,7 @@ func (f *dealsFold) Apply(e events.Event) error {
 	return nil
 }
 
-func (f *dealsFold) Flush(ctx context.Context, tx pgx.Tx) error {
+func (f *dealsFold) Flush(b *pgx.Batch) error {
 	counts := dealCounts.Fresh()
 	f.rows.Changed(func(before, after *Deal) {
 		if before != nil && !before.Deleted {
@@ -143,14 +143,10 @@ func (f *dealsFold) Flush(ctx context.Context, tx pgx.Tx) error {
 			counts.Add([]any{after.OrgID, after.Status, after.Stage, after.Currency}, 1)
 		}
 	})
-	b := &pgx.Batch{}
 	if err := f.rows.QueueUpsert(b, f.names); err != nil {
 		return err
 	}
-	if err := counts.Queue(b, f.names); err != nil {
-		return err
-	}
-	return projections.SendBatch(ctx, tx, b)
+	return counts.Queue(b, f.names)
 }
 
 func (f *dealsFold) Copy(ctx context.Context, conn *pgx.Conn) error {

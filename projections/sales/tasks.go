@@ -113,13 +113,12 @@ type tasksFold struct {
 	names projections.Names
 	rows  *projections.Rows[Task]
 	// byDeal indexes the working set's tasks by deal, for deal.deleted.
-	byDeal map[projections.Key][]uuid.UUID
+	byDeal  map[projections.Key][]uuid.UUID
+	indexed bool
 }
 
-func (f *tasksFold) Load(ctx context.Context, tx pgx.Tx, batch []events.Event) error {
-	if err := f.rows.Load(ctx, tx, f.names, streamKeys(batch, events.StreamTask)); err != nil {
-		return err
-	}
+func (f *tasksFold) Load(b *pgx.Batch, batch []events.Event) {
+	f.rows.Load(b, f.names, streamKeys(batch, events.StreamTask))
 	var orgs, dealIDs []uuid.UUID
 	for _, e := range batch {
 		if _, ok := e.Data.(events.DealDeleted); ok {
@@ -127,16 +126,10 @@ func (f *tasksFold) Load(ctx context.Context, tx pgx.Tx, batch []events.Event) e
 		}
 	}
 	if len(dealIDs) > 0 {
-		if err := f.rows.LoadWhere(ctx, tx, f.names,
+		f.rows.LoadWhere(b, f.names, nil,
 			`(t.org_id, t.deal_id) IN (SELECT * FROM unnest($1::uuid[], $2::uuid[])) AND NOT t.deleted AND NOT t.deal_deleted`,
-			orgs, dealIDs); err != nil {
-			return err
-		}
+			orgs, dealIDs)
 	}
-	for _, t := range f.rows.All() {
-		f.index(t)
-	}
-	return nil
 }
 
 func (f *tasksFold) index(t *Task) {
@@ -144,7 +137,20 @@ func (f *tasksFold) index(t *Task) {
 	f.byDeal[k] = append(f.byDeal[k], t.ID)
 }
 
+// indexLoaded indexes the rows loaded for this batch (once, before the
+// first event is applied).
+func (f *tasksFold) indexLoaded() {
+	if f.indexed {
+		return
+	}
+	f.indexed = true
+	for _, t := range f.rows.All() {
+		f.index(t)
+	}
+}
+
 func (f *tasksFold) Apply(e events.Event) error {
+	f.indexLoaded()
 	if _, ok := e.Data.(events.DealDeleted); ok {
 		// Idempotent by nature (it only ever sets the flag), and
 		// complete: a task cannot be created on a deleted deal
@@ -176,7 +182,7 @@ func (f *tasksFold) Apply(e events.Event) error {
 	return nil
 }
 
-func (f *tasksFold) Flush(ctx context.Context, tx pgx.Tx) error {
+func (f *tasksFold) Flush(b *pgx.Batch) error {
 	counts := taskCounts.Fresh()
 	f.rows.Changed(func(before, after *Task) {
 		if before != nil && before.listed() {
@@ -186,14 +192,10 @@ func (f *tasksFold) Flush(ctx context.Context, tx pgx.Tx) error {
 			counts.Add([]any{after.OrgID, after.DueDate, after.IsDone}, 1)
 		}
 	})
-	b := &pgx.Batch{}
 	if err := f.rows.QueueUpsert(b, f.names); err != nil {
 		return err
 	}
-	if err := counts.Queue(b, f.names); err != nil {
-		return err
-	}
-	return projections.SendBatch(ctx, tx, b)
+	return counts.Queue(b, f.names)
 }
 
 func (f *tasksFold) Copy(ctx context.Context, conn *pgx.Conn) error {

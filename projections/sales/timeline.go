@@ -115,7 +115,7 @@ type activitiesFold struct {
 	rows  []*Activity
 }
 
-func (f *activitiesFold) Load(context.Context, pgx.Tx, []events.Event) error { return nil }
+func (f *activitiesFold) Load(*pgx.Batch, []events.Event) {}
 
 func (f *activitiesFold) Apply(e events.Event) error {
 	a, err := activityOf(e)
@@ -125,12 +125,8 @@ func (f *activitiesFold) Apply(e events.Event) error {
 	return err
 }
 
-func (f *activitiesFold) Flush(ctx context.Context, tx pgx.Tx) error {
-	b := &pgx.Batch{}
-	if err := activities.QueueInsert(b, f.names, f.rows); err != nil {
-		return err
-	}
-	return projections.SendBatch(ctx, tx, b)
+func (f *activitiesFold) Flush(b *pgx.Batch) error {
+	return activities.QueueInsert(b, f.names, f.rows)
 }
 
 func (f *activitiesFold) Copy(ctx context.Context, conn *pgx.Conn) error {

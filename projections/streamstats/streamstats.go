@@ -65,12 +65,12 @@ type fold struct {
 	rows  *projections.Rows[Row]
 }
 
-func (f *fold) Load(ctx context.Context, tx pgx.Tx, batch []events.Event) error {
+func (f *fold) Load(b *pgx.Batch, batch []events.Event) {
 	keys := make([]projections.Key, len(batch))
 	for i, e := range batch {
 		keys[i] = projections.Key{Org: e.TenantID, ID: e.StreamID}
 	}
-	return f.rows.Load(ctx, tx, f.names, keys)
+	f.rows.Load(b, f.names, keys)
 }
 
 func (f *fold) Apply(e events.Event) error {
@@ -81,13 +81,7 @@ func (f *fold) Apply(e events.Event) error {
 	return nil
 }
 
-func (f *fold) Flush(ctx context.Context, tx pgx.Tx) error {
-	b := &pgx.Batch{}
-	if err := f.rows.QueueUpsert(b, f.names); err != nil {
-		return err
-	}
-	return projections.SendBatch(ctx, tx, b)
-}
+func (f *fold) Flush(b *pgx.Batch) error { return f.rows.QueueUpsert(b, f.names) }
 
 func (f *fold) Copy(ctx context.Context, conn *pgx.Conn) error {
 	return f.rows.Copy(ctx, conn, f.names)

@@ -1,0 +1,612 @@
+package projections
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill"
+	"github.com/ThreeDotsLabs/watermill/message"
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"example.com/crm/events"
+)
+
+// member is one projector's place in the engine's loop.
+type member struct {
+	p Projector
+	// held: this process holds the projector's lease and at is its
+	// checkpoint as read when the lease was taken, moved by every batch.
+	held bool
+	at   Checkpoint
+	// stopped: the projector is at a parked event; checkParked: look in
+	// projector_parked before the next batch (at start, after parking,
+	// while stopped, while a skipped event lies ahead).
+	stopped, checkParked bool
+	// After a failed batch the projector takes one event per batch up
+	// to the failed batch's end, so the good events commit and the bad
+	// one is found; failures counts the bad one's attempts.
+	isolating    bool
+	isolateUntil Checkpoint
+	failures     int
+	notBefore    time.Time
+}
+
+func (m *member) runnable(now time.Time) bool {
+	return m.held && !m.stopped && !now.Before(m.notBefore)
+}
+
+// part is one projector's share of a batch.
+type part struct {
+	m     *member
+	from  Checkpoint
+	items []item
+	err   error // this projector's failure (the others may have committed)
+}
+
+func (p *part) to() Checkpoint { return checkpointOf(p.items[len(p.items)-1].Event) }
+
+// batch is what one Watermill message carries: events read once from the
+// log, and each projector's share of them. The subscriber and the
+// handler share it in process (through the message's context), so
+// nothing is marshalled.
+type batch struct {
+	parts []*part
+}
+
+type batchKey struct{}
+
+// errCheckpointMoved says another process moved a checkpoint: this one
+// lost the lease and must re-read where it stands.
+var errCheckpointMoved = errors.New("projections: checkpoint moved by another process")
+
+// engine is the Watermill subscriber of the projectors: while this
+// process holds their leases it reads the log after their checkpoints —
+// once for every projector at the same place — and hands out batches,
+// waiting for each one's ack before reading on.
+type engine struct {
+	r       *Runner
+	members []*member
+	closing chan struct{}
+	once    sync.Once
+	wake    *waker
+}
+
+func newEngine(r *Runner) *engine {
+	e := &engine{r: r, closing: make(chan struct{}), wake: newWaker(r.cfg.Hub)}
+	for _, p := range r.cfg.Projectors {
+		e.members = append(e.members, &member{p: p})
+	}
+	return e
+}
+
+func (e *engine) shutdown() {
+	e.once.Do(func() {
+		close(e.closing)
+		e.wake.close()
+	})
+}
+
+// Close implements message.Subscriber.
+func (e *engine) Close() error { e.shutdown(); return nil }
+
+// Subscribe implements message.Subscriber.
+func (e *engine) Subscribe(ctx context.Context, _ string) (<-chan *message.Message, error) {
+	out := make(chan *message.Message)
+	go func() {
+		defer close(out)
+		e.run(ctx, out)
+	}()
+	return out, nil
+}
+
+func (e *engine) log(p *Projector) watermill.LoggerAdapter {
+	l := watermill.NewSlogLogger(e.r.cfg.Logger)
+	if p != nil {
+		return l.With(watermill.LogFields{"projector": p.Name})
+	}
+	return l
+}
+
+func (e *engine) sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-e.closing:
+		return false
+	case <-ctx.Done():
+		return false
+	}
+}
+
+// run is the loop: follow the leases, check parked events, read, send.
+func (e *engine) run(ctx context.Context, out chan<- *message.Message) {
+	cfg := e.r.cfg
+	var heldBack time.Duration
+	for {
+		if err := e.followLeases(ctx); err != nil {
+			e.log(nil).Error("projector checkpoints", err, nil)
+			if !e.sleep(ctx, time.Second) {
+				return
+			}
+			continue
+		}
+		now := time.Now()
+		var runnable []*member
+		anyHeld := false
+		wait := cfg.FallbackPoll
+		for _, m := range e.members {
+			anyHeld = anyHeld || m.held
+			if m.held && m.checkParked {
+				if err := e.checkParked(ctx, m); err != nil {
+					e.log(&m.p).Error("reading parked events", err, nil)
+				}
+			}
+			if m.runnable(now) {
+				runnable = append(runnable, m)
+			} else if m.held && !m.stopped {
+				wait = min(wait, m.notBefore.Sub(now))
+			}
+		}
+		if !anyHeld {
+			if !e.r.leases.awaitAny(ctx, e.closing) {
+				return
+			}
+			continue
+		}
+		if len(runnable) == 0 {
+			if !e.sleep(ctx, max(wait, time.Millisecond)) {
+				return
+			}
+			continue
+		}
+		sent, ok := e.feed(ctx, out, runnable)
+		if !ok {
+			return
+		}
+		if sent {
+			heldBack = 0
+			continue
+		}
+		if !e.idle(ctx, &heldBack) {
+			return
+		}
+	}
+}
+
+// followLeases loads the checkpoint of every projector whose lease was
+// just taken, and drops those whose lease was lost.
+func (e *engine) followLeases(ctx context.Context) error {
+	for _, m := range e.members {
+		held := e.r.leases.held(m.p.Name)
+		switch {
+		case held && !m.held:
+			c, err := ensureCheckpoint(ctx, e.r.cfg.Pool, m.p.Name)
+			if err != nil {
+				return err
+			}
+			*m = member{p: m.p, held: true, at: c, checkParked: true}
+			e.wake.seen(c.TransactionID)
+		case !held:
+			m.held = false
+		}
+	}
+	return nil
+}
+
+// feed reads the log for the runnable projectors and sends batches: the
+// projectors furthest behind first, then, if the read did not reach the
+// others, a read from where they stand; so a projector catching up
+// never starves the ones that keep up. It reports whether it sent
+// anything.
+func (e *engine) feed(ctx context.Context, out chan<- *message.Message, runnable []*member) (sent, ok bool) {
+	waiting := slices.Clone(runnable)
+	for len(waiting) > 0 {
+		from := waiting[0].at
+		for _, m := range waiting[1:] {
+			if m.at.Before(from) {
+				from = m.at
+			}
+		}
+		items, err := e.r.log.read(ctx, from, e.r.cfg.BatchSize)
+		if err != nil {
+			if ctx.Err() == nil && !e.isClosing() {
+				e.log(nil).Error("projector poll failed", err, nil)
+			}
+			return sent, e.sleep(ctx, 200*time.Millisecond)
+		}
+		if len(items) == 0 {
+			return sent, true
+		}
+		e.wake.seen(items[len(items)-1].TransactionID)
+		b := &batch{}
+		var rest []*member
+		for _, m := range waiting {
+			share := after(items, m.at)
+			if len(share) == 0 {
+				rest = append(rest, m) // ahead of this read: next round
+				continue
+			}
+			if m.isolating {
+				share = share[:1]
+			}
+			b.parts = append(b.parts, &part{m: m, from: m.at, items: share})
+		}
+		if !e.send(ctx, out, b) {
+			return sent, false
+		}
+		sent, waiting = true, rest
+	}
+	return sent, true
+}
+
+// after returns the items past c.
+func after(items []item, c Checkpoint) []item {
+	i, _ := slices.BinarySearchFunc(items, c, func(it item, c Checkpoint) int {
+		if !c.Before(checkpointOf(it.Event)) {
+			return -1
+		}
+		return 1
+	})
+	return items[i:]
+}
+
+// send hands b to the handler and applies its outcome to the members.
+func (e *engine) send(ctx context.Context, out chan<- *message.Message, b *batch) bool {
+	msg := message.NewMessage(uuid.NewString(), nil)
+	msg.SetContext(context.WithValue(ctx, batchKey{}, b))
+	select {
+	case out <- msg:
+	case <-e.closing:
+		return false
+	case <-ctx.Done():
+		return false
+	}
+	select {
+	case <-msg.Acked():
+	case <-msg.Nacked():
+		// The batch failed as a whole (the database went away): read
+		// again after a pause.
+		return e.sleep(ctx, 200*time.Millisecond)
+	case <-e.closing:
+		return false
+	case <-ctx.Done():
+		return false
+	}
+	for _, pt := range b.parts {
+		e.settle(ctx, pt)
+	}
+	return true
+}
+
+// settle moves a projector on after its part of a batch: to the part's
+// end when it committed; otherwise into isolation, a retry after a
+// back-off (no transaction stays open meanwhile), or the parking lot.
+func (e *engine) settle(ctx context.Context, pt *part) {
+	m, cfg := pt.m, e.r.cfg
+	switch {
+	case pt.err == nil:
+		m.at, m.failures = pt.to(), 0
+		if m.isolating && !m.at.Before(m.isolateUntil) {
+			m.isolating = false
+		}
+	case errors.Is(pt.err, errCheckpointMoved):
+		e.log(&m.p).Info("projector checkpoint moved elsewhere; re-reading it", nil)
+		m.held = false // followLeases reloads it
+	case len(pt.items) > 1:
+		m.isolating, m.isolateUntil = true, pt.to()
+	default:
+		m.failures++
+		if m.failures >= cfg.MaxAttempts {
+			if err := e.park(ctx, &m.p, pt.items[0], pt.err, m.failures); err != nil {
+				e.log(&m.p).Error("parking a poison event", err, nil)
+			}
+			m.failures, m.checkParked = 0, true
+			return
+		}
+		m.notBefore = time.Now().Add(cfg.ResendInterval << min(m.failures-1, 6))
+	}
+}
+
+func (e *engine) isClosing() bool {
+	select {
+	case <-e.closing:
+		return true
+	default:
+		return false
+	}
+}
+
+// idle waits after an empty read: for a wake-up or the fallback poll;
+// or, when the hub knows of a commit not read yet (an older transaction
+// still holds the snapshot horizon), a pause that starts at a
+// millisecond and doubles up to the fallback poll while it lasts: a
+// short-lived append in flight costs a couple of quick polls, a
+// long-open transaction elsewhere in the cluster one poll a second,
+// never a busy loop.
+func (e *engine) idle(ctx context.Context, heldBack *time.Duration) bool {
+	wait := e.r.cfg.FallbackPoll
+	useWake := true
+	if e.wake.behind() {
+		*heldBack = min(max(*heldBack*2, time.Millisecond), e.r.cfg.FallbackPoll)
+		wait = *heldBack
+		// Past the first pauses, commits no longer cut the wait short:
+		// they cannot move a horizon that an old transaction holds.
+		useWake = *heldBack <= 4*time.Millisecond
+	} else {
+		*heldBack = 0
+	}
+	return e.wake.wait(ctx, wait, useWake, e.closing)
+}
+
+// handler applies one batch: every projector's part in one transaction
+// and two round trips; when that fails, each part in its own
+// transaction, so one projector's failure is its own. A failure to reach
+// the database nacks the batch (read again, nothing counted against any
+// event); anything else is the failing projector's, settled by the
+// engine.
+func (r *Runner) handler(msg *message.Message) error {
+	b, ok := msg.Context().Value(batchKey{}).(*batch)
+	if !ok {
+		return errors.New("projections: message without a batch")
+	}
+	ctx := msg.Context()
+	err := r.applyParts(ctx, b.parts)
+	switch {
+	case err == nil:
+	case transient(err):
+		return err
+	case len(b.parts) == 1:
+		b.parts[0].err = err
+	default:
+		for _, pt := range b.parts {
+			pt.err = nil
+			if err := r.applyParts(ctx, []*part{pt}); err != nil {
+				if transient(err) {
+					return err
+				}
+				pt.err = err
+			}
+		}
+	}
+	for _, pt := range b.parts {
+		if pt.err == nil {
+			r.cfg.Progress.Advance()
+			break
+		}
+	}
+	return nil
+}
+
+// transient tells an error of reaching the database (retry as it is)
+// from one a projector caused (a statement its fold wrote failed, or the
+// fold itself did: counted against the event).
+func transient(err error) bool {
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) {
+		switch pgErr.Code[:2] {
+		case "08", "53", "57", "58", "40": // connection, resources, operator, system, serialization
+			return true
+		}
+		return false
+	}
+	var fe *foldError
+	return !errors.As(err, &fe) && !errors.Is(err, errCheckpointMoved)
+}
+
+// foldError is a failure of a projector's own code.
+type foldError struct{ err error }
+
+func (e *foldError) Error() string { return e.err.Error() }
+func (e *foldError) Unwrap() error { return e.err }
+
+const advanceSQL = `
+UPDATE projector_checkpoints c
+SET offset_acked = a.to_pos, last_processed_transaction_id = a.to_xid::xid8, updated_at = now(), owner = $6
+FROM unnest($1::text[], $2::bigint[], $3::text[], $4::bigint[], $5::text[]) AS a(name, to_pos, to_xid, from_pos, from_xid)
+WHERE c.consumer_group = a.name AND c.offset_acked = a.from_pos AND c.last_processed_transaction_id = a.from_xid::xid8
+RETURNING c.consumer_group`
+
+// applyParts applies parts in one transaction: [BEGIN, the checkpoints,
+// every fold's reads] in one round trip, the folds in memory, then
+// [every fold's writes, COMMIT] in another. A part whose fold fails is
+// left out (its checkpoint put back) and carries its error; an error of
+// the whole transaction is returned.
+func (r *Runner) applyParts(ctx context.Context, parts []*part) (err error) {
+	c, err := r.cfg.Pool.Acquire(ctx)
+	if err != nil {
+		return err
+	}
+	conn := c.Conn()
+	inTx := false
+	defer func() {
+		if inTx {
+			if _, rerr := conn.Exec(context.WithoutCancel(ctx), "ROLLBACK"); rerr != nil {
+				_ = conn.Close(context.WithoutCancel(ctx)) // never return a connection mid-transaction
+			}
+		}
+		c.Release()
+	}()
+
+	reads := &pgx.Batch{}
+	reads.Queue("BEGIN")
+	var names, toXid, fromXid []string
+	var toPos, fromPos []int64
+	for _, pt := range parts {
+		to := pt.to()
+		names, toPos, toXid = append(names, pt.m.p.Name), append(toPos, to.Position), append(toXid, to.xid())
+		fromPos, fromXid = append(fromPos, pt.from.Position), append(fromXid, pt.from.xid())
+	}
+	moved := map[string]bool{}
+	for _, n := range names {
+		moved[n] = true
+	}
+	// The checkpoints first: their row locks order this batch against
+	// any other writer of them (another process, a rebuild's swap).
+	reads.Queue(advanceSQL, names, toPos, toXid, fromPos, fromXid, r.cfg.Owner).Query(func(rows pgx.Rows) error {
+		got, err := pgx.CollectRows(rows, pgx.RowTo[string])
+		for _, n := range got {
+			delete(moved, n)
+		}
+		return err
+	})
+	folds := make([]Fold, len(parts))
+	evs := make([][]events.Event, len(parts))
+	for i, pt := range parts {
+		var err error
+		if evs[i], err = wanted(pt.m.p, pt.items); err != nil {
+			pt.err = &foldError{err}
+			continue
+		}
+		folds[i] = pt.m.p.Model.NewFold(Live)
+		folds[i].Load(reads, evs[i])
+	}
+	inTx = true
+	if err := conn.SendBatch(ctx, reads).Close(); err != nil {
+		return err
+	}
+	writes := &pgx.Batch{}
+	for i, pt := range parts {
+		if moved[pt.m.p.Name] {
+			pt.err = errCheckpointMoved
+			continue
+		}
+		if pt.err == nil {
+			if err := foldAll(folds[i], evs[i]); err != nil {
+				pt.err = &foldError{err}
+			}
+		}
+		if pt.err == nil {
+			if err := folds[i].Flush(writes); err != nil {
+				pt.err = &foldError{err}
+			}
+		}
+		if pt.err != nil {
+			// Leave this projector where it was.
+			writes.Queue(`UPDATE projector_checkpoints SET offset_acked = $2, last_processed_transaction_id = $3::xid8
+				WHERE consumer_group = $1`, pt.m.p.Name, pt.from.Position, pt.from.xid())
+		}
+	}
+	writes.Queue("COMMIT")
+	if err := conn.SendBatch(ctx, writes).Close(); err != nil {
+		return err
+	}
+	inTx = false
+	return nil
+}
+
+func foldAll(f Fold, evs []events.Event) error {
+	for _, e := range evs {
+		if err := f.Apply(e); err != nil {
+			return fmt.Errorf("event %s (%s v%d of %s, position %d): %w", e.ID, e.Type, e.Version, e.StreamID, e.Position, err)
+		}
+	}
+	return nil
+}
+
+// wanted drops the events whose payload failed to decode when the model
+// does not read that type, and fails on one it does read.
+func wanted(p Projector, items []item) ([]events.Event, error) {
+	evs := make([]events.Event, 0, len(items))
+	for _, it := range items {
+		if it.err != nil && p.Model.Wants(it.Type) {
+			return nil, fmt.Errorf("event %s (%s, position %d): %w", it.ID, it.Type, it.Position, it.err)
+		}
+		evs = append(evs, it.Event)
+	}
+	return evs, nil
+}
+
+// ApplyBatch runs one fold over evs in tx: its reads, the events, its
+// writes (the rebuild's catch-up uses it on shadow tables).
+func ApplyBatch(ctx context.Context, tx pgx.Tx, f Fold, evs []events.Event) error {
+	reads := &pgx.Batch{}
+	f.Load(reads, evs)
+	if err := sendBatch(ctx, tx, reads); err != nil {
+		return err
+	}
+	if err := foldAll(f, evs); err != nil {
+		return err
+	}
+	writes := &pgx.Batch{}
+	if err := f.Flush(writes); err != nil {
+		return err
+	}
+	return sendBatch(ctx, tx, writes)
+}
+
+// checkParked looks for a parked event ahead of m: m stops at one still
+// open; one an operator skipped is stepped over when m reaches it (the
+// checkpoint moves past it); one marked for retry is tried again.
+func (e *engine) checkParked(ctx context.Context, m *member) error {
+	pool := e.r.cfg.Pool
+	var (
+		id         uuid.UUID
+		pos        int64
+		xid        string
+		resolution *string
+	)
+	err := pool.QueryRow(ctx, `
+		SELECT event_id, position, transaction_id::text, resolution FROM projector_parked
+		WHERE projector = $1 AND (resolution IS NULL OR resolution = 'skipped')
+		  AND (transaction_id, position) > ($2::text::xid8, $3::bigint)
+		ORDER BY transaction_id, position LIMIT 1`, m.p.Name, m.at.xid(), m.at.Position).Scan(&id, &pos, &xid, &resolution)
+	if errors.Is(err, pgx.ErrNoRows) {
+		m.stopped, m.checkParked = false, false
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	at := Checkpoint{Position: pos}
+	if at.TransactionID, err = strconv.ParseUint(xid, 10, 64); err != nil {
+		return err
+	}
+	if resolution == nil {
+		m.stopped = true
+		return nil
+	}
+	m.stopped = false
+	next, err := readLog(ctx, pool, e.r.cfg.Registry, m.at, 1)
+	if err != nil || len(next) == 0 || next[0].ID != id {
+		return err // not reached yet: go on until it is
+	}
+	tag, err := pool.Exec(ctx, `UPDATE projector_checkpoints SET offset_acked = $2, last_processed_transaction_id = $3::text::xid8,
+		updated_at = now() WHERE consumer_group = $1 AND offset_acked = $4 AND last_processed_transaction_id = $5::text::xid8`,
+		m.p.Name, at.Position, at.xid(), m.at.Position, m.at.xid())
+	if err != nil {
+		return err
+	}
+	if tag.RowsAffected() == 1 {
+		e.log(&m.p).Info("skipped a parked event", watermill.LogFields{"event_id": id.String()})
+		m.at = at
+	}
+	return nil
+}
+
+// park records a poison event: the projector stops at it until an
+// operator skips it or asks for a retry.
+func (e *engine) park(ctx context.Context, p *Projector, it item, cause error, attempts int) error {
+	msg := "unknown error"
+	if cause != nil {
+		msg = cause.Error()
+	}
+	e.log(p).Error("projector stopped at a poison event: fix the projector and `crm projections retry`, or `crm projections skip`", cause,
+		watermill.LogFields{"event_id": it.ID.String(), "event_type": it.Type, "position": it.Position, "attempts": attempts})
+	_, err := e.r.cfg.Pool.Exec(ctx, `
+		INSERT INTO projector_parked (projector, event_id, position, transaction_id, event_type, tenant_id, error, attempts)
+		VALUES ($1, $2, $3, $4::text::xid8, $5, $6, $7, $8)
+		ON CONFLICT (projector, event_id) DO UPDATE
+		SET error = EXCLUDED.error, attempts = projector_parked.attempts + EXCLUDED.attempts,
+		    parked_at = now(), resolution = NULL, resolved_at = NULL`,
+		p.Name, it.ID, it.Position, strconv.FormatUint(it.TransactionID, 10), it.Type, it.TenantID, msg, attempts)
+	return err
+}
