@@ -104,3 +104,10 @@ func load[T any, P aggregate[T]](ctx context.Context, a *Application, tenant, id
 	a.cache.put(k, version, P(s.Clone()))
 	return s, version, nil
 }
+
+// remember caches s, the state a command's append just committed at
+// version, so the next load of the stream reads no event and clones once.
+// The command must not change s afterwards.
+func remember[T any, P aggregate[T]](a *Application, tenant, id uuid.UUID, version int, s P) {
+	a.cache.put(cacheKey{tenant, id, reflect.TypeFor[T]()}, version, s)
+}

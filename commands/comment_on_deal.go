@@ -42,6 +42,9 @@ func (a *Application) CommentOnDeal(ctx context.Context, dealID uuid.UUID, text 
 		pending := aggregates.Record(cur, s, version, now, decided...)
 		res, err = a.append(ctx, tenant.OrgID, write{result: cm,
 			streams: []events.Append{{Stream: s, Expected: version, Events: pending}}})
+		if err == nil {
+			remember(a, tenant.OrgID, dealID, cur.Version, cur)
+		}
 		return err
 	})
 	return cm, res, err

@@ -39,6 +39,9 @@ func (a *Application) CreateTask(ctx context.Context, dealID uuid.UUID, in aggre
 		task := events.Append{Stream: ts, Expected: 0, Events: aggregates.Record(&t, ts, 0, now, decided...)}
 		link := events.Append{Stream: ds, Expected: version, Events: aggregates.Record(deal, ds, version, now, added...)}
 		res, err = a.append(ctx, tenant.OrgID, write{result: t, streams: []events.Append{task, link}})
+		if err == nil {
+			remember(a, tenant.OrgID, dealID, deal.Version, deal)
+		}
 		return err
 	})
 	return t, res, err

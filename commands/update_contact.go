@@ -46,6 +46,9 @@ func (a *Application) UpdateContact(ctx context.Context, id uuid.UUID, p aggrega
 		}
 		res, err = a.append(ctx, tenant.OrgID, write{result: ct, owners: owners,
 			streams: []events.Append{{Stream: s, Expected: version, Events: pending}}})
+		if err == nil {
+			remember(a, tenant.OrgID, id, cur.Version, cur)
+		}
 		return err
 	})
 	return ct, res, err

@@ -60,6 +60,9 @@ func (a *Application) UpdateDeal(ctx context.Context, id uuid.UUID, p aggregates
 		}
 		res, err = a.append(ctx, tenant.OrgID, write{result: d, owners: owners,
 			streams: append([]events.Append{{Stream: s, Expected: version, Events: pending}}, links...)})
+		if err == nil {
+			remember(a, tenant.OrgID, id, cur.Version, cur)
+		}
 		return err
 	})
 	return d, res, err

@@ -38,6 +38,9 @@ func (a *Application) UpdateTask(ctx context.Context, id uuid.UUID, p aggregates
 		}
 		res, err = a.append(ctx, tenant.OrgID, write{result: t, guards: dealGuard(tenant.OrgID, deal),
 			streams: []events.Append{{Stream: s, Expected: version, Events: pending}}})
+		if err == nil {
+			remember(a, tenant.OrgID, id, cur.Version, cur)
+		}
 		return err
 	})
 	return t, res, err
