@@ -60,6 +60,7 @@ type Store struct {
 	reg    *events.Registry
 	inline []Inline
 	hooks  Hooks
+	group  *grouper
 }
 
 // New returns a store over pool. Every event type appended or loaded must
@@ -191,10 +192,13 @@ func (s *Store) AppendTx(ctx context.Context, b Batch) (res events.Result, err e
 	}()
 	var stored []events.Event
 	var xid uint64
-	if b.InTx == nil && !s.inlineHandles(pending.events) {
-		stored, xid, err = s.appendPipelined(ctx, pending)
-	} else {
+	switch {
+	case b.InTx != nil || s.inlineHandles(pending.events):
 		stored, xid, err = s.appendInTx(ctx, b, pending)
+	case s.group != nil:
+		stored, xid, err = s.appendGrouped(ctx, pending)
+	default:
+		stored, xid, err = s.appendPipelined(ctx, pending)
 	}
 	if err != nil {
 		return events.Result{}, err
