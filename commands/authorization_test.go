@@ -3,12 +3,16 @@ package commands_test
 import (
 	"context"
 	"testing"
+	"time"
 
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
 
 	"example.com/crm"
 	"example.com/crm/aggregates"
 	"example.com/crm/commands"
+	"example.com/crm/events"
+	"example.com/crm/events/pgstore"
 )
 
 // Authorization is decided at commit time: each test pauses a command
@@ -172,4 +176,51 @@ func TestTaskUpdateGuardedByItsDealsOwner(t *testing.T) {
 	}
 	wantCode(t, resume(), crm.CodeForbidden)
 	_ = member
+}
+
+// The other order: an append that locked the caller's membership first
+// makes the removal wait until it commits (its events precede the
+// removal), instead of slipping in between check and commit.
+func TestRemovalWaitsForAnAppendThatCheckedFirst(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	o := e.newOrg(t, crm.RoleMember)
+	member := o.members["member"]
+	contact := uuid.New()
+	inTx, release := make(chan struct{}), make(chan struct{})
+	appended := make(chan error, 1)
+	go func() {
+		s := events.Stream{TenantID: o.id, Type: events.StreamContact, ID: contact}
+		_, err := e.store.AppendTx(context.Background(), pgstore.Batch{
+			Batch: events.Batch{
+				Metadata: events.Metadata{TenantID: o.id, ActorID: &member},
+				Streams: []events.Append{{Stream: s, Expected: 0, Events: []events.Pending{{Data: events.ContactCreated{
+					ContactID: contact, OwnerID: member, Name: "First"}, OccurredAt: time.Now()}}}},
+				Authorization: &events.Authorization{OrgID: o.id, UserID: member, Role: string(crm.RoleMember)},
+			},
+			InTx: func(context.Context, pgx.Tx, []events.Event) error { close(inTx); <-release; return nil },
+		})
+		appended <- err
+	}()
+	<-inTx
+	removed := make(chan error, 1)
+	go func() {
+		_, err := e.app.RemoveMember(o.ctx(crm.RoleOwner), member, nil)
+		removed <- err
+	}()
+	select {
+	case err := <-removed:
+		t.Fatalf("the removal did not wait for the append holding the membership: %v", err)
+	case <-time.After(300 * time.Millisecond):
+	}
+	close(release)
+	if err := <-appended; err != nil {
+		t.Fatalf("append: %v", err)
+	}
+	if err := <-removed; err != nil {
+		t.Fatalf("removal: %v", err)
+	}
+	if _, _, err := e.app.CreateContact(o.ctx(crm.RoleMember), aggregates.ContactInput{Name: "Late"}); err == nil {
+		t.Fatal("a removed member still writes")
+	}
 }
