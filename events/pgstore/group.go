@@ -129,6 +129,12 @@ func (s *Store) runGroup(group []*groupReq) {
 			}
 		}
 	}
+	if len(group) == 1 { // nothing to share: the one-round-trip append
+		r := &res[0]
+		r.stored, r.xid, r.err = s.appendPipelined(ctx, group[0].p)
+		deliver()
+		return
+	}
 	conn, err := s.pool.Acquire(ctx)
 	if err != nil {
 		failAll(err)
@@ -136,18 +142,19 @@ func (s *Store) runGroup(group []*groupReq) {
 		return
 	}
 	defer conn.Release()
-	tx, err := conn.Begin(ctx)
-	if err != nil {
+	// BEGIN and the lock timeout in one round trip (simple protocol).
+	if _, err := conn.Exec(ctx, "BEGIN; SET LOCAL lock_timeout = '"+groupLockTimeout+"'"); err != nil {
 		failAll(err)
 		deliver()
 		return
 	}
-	defer func() { _ = tx.Rollback(ctx) }()
-	if _, err := tx.Exec(ctx, "SET LOCAL lock_timeout = '"+groupLockTimeout+"'"); err != nil {
-		failAll(err)
-		deliver()
-		return
-	}
+	tx := conn.Conn()
+	committed := false
+	defer func() {
+		if !committed {
+			_, _ = tx.Exec(ctx, "ROLLBACK")
+		}
+	}()
 	ok := 0
 	for i, r := range group {
 		p := r.p
@@ -184,8 +191,16 @@ func (s *Store) runGroup(group []*groupReq) {
 		}
 	}
 	if ok > 0 {
-		if err := tx.Commit(ctx); err != nil {
+		// COMMIT of a transaction in the failed state rolls back
+		// without an error: its tag tells.
+		tag, err := tx.Exec(ctx, "COMMIT")
+		switch {
+		case err != nil:
 			failAll(err)
+		case tag.String() != "COMMIT":
+			failAll(errors.New("pgstore: the group transaction rolled back"))
+		default:
+			committed = true
 		}
 	}
 	deliver()
