@@ -160,7 +160,7 @@ func TestTaskUpdateGuardedByItsDealsOwner(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
 	o := e.newOrg(t, crm.RoleManager, crm.RoleMember)
-	member, manager := o.members["member"], o.members["manager"]
+	manager := o.members["manager"]
 	deal := e.newDeal(t, o.ctx(crm.RoleMember), e.newContact(t, o.ctx(crm.RoleMember)).ID, nil)
 	task, _, err := e.app.CreateTask(o.ctx(crm.RoleMember), deal.ID, aggregates.TaskInput{Title: "Call", DueDate: "2999-01-01"})
 	if err != nil {
@@ -175,7 +175,6 @@ func TestTaskUpdateGuardedByItsDealsOwner(t *testing.T) {
 		t.Fatal(err)
 	}
 	wantCode(t, resume(), crm.CodeForbidden)
-	_ = member
 }
 
 // The other order: an append that locked the caller's membership first
