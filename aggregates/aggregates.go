@@ -8,6 +8,7 @@
 package aggregates
 
 import (
+	"maps"
 	"time"
 
 	"example.com/crm/events"
@@ -40,3 +41,29 @@ func Record(s State, stream events.Stream, version int, now time.Time, decided .
 	}
 	return out
 }
+
+// Every aggregate can be cloned: the command side caches states by stream
+// version and hands each command its own copy to decide and Record on.
+
+// Clone returns a copy of ct that shares nothing mutable with it.
+func (ct *Contact) Clone() *Contact {
+	c := *ct
+	c.Deals = maps.Clone(ct.Deals)
+	return &c
+}
+
+// Clone returns a copy of d (its pointers are replaced, never mutated).
+func (d *Deal) Clone() *Deal { c := *d; return &c }
+
+// Clone returns a copy of t (its pointers are replaced, never mutated).
+func (t *Task) Clone() *Task { c := *t; return &c }
+
+// Clone returns a copy of o that shares nothing mutable with it.
+func (o *Organization) Clone() *Organization {
+	c := *o
+	c.Members, c.JoinedAt = maps.Clone(o.Members), maps.Clone(o.JoinedAt)
+	return &c
+}
+
+// Clone returns a copy of u.
+func (u *User) Clone() *User { c := *u; return &c }

@@ -45,6 +45,9 @@ type Deps struct {
 	Users UserDirectory
 	// Passwords hashes the passwords of new users.
 	Passwords PasswordHasher
+	// CacheSize bounds the aggregate states kept between commands
+	// (default 10,000; negative: none).
+	CacheSize int
 }
 
 // UserDirectory resolves an e-mail address (compared case-insensitively)
@@ -69,6 +72,10 @@ type Application struct {
 	maxAttempts int
 	users       UserDirectory
 	passwords   PasswordHasher
+	cache       *stateCache
+	// beforeAppend, when set (tests only, export_test.go), runs between
+	// a command's decision and its append.
+	beforeAppend func(ctx context.Context)
 }
 
 // New returns the write side over deps.
@@ -83,6 +90,12 @@ func New(d Deps) *Application {
 	}
 	if a.maxAttempts == 0 {
 		a.maxAttempts = 16
+	}
+	switch {
+	case d.CacheSize == 0:
+		a.cache = newStateCache(defaultCacheSize)
+	case d.CacheSize > 0:
+		a.cache = newStateCache(d.CacheSize)
 	}
 	return a
 }
@@ -121,20 +134,6 @@ func caller(ctx context.Context) (aggregates.Caller, crm.Tenant, error) {
 	return aggregates.Caller{UserID: actor.UserID, Role: tenant.Role}, tenant, nil
 }
 
-// load rebuilds one aggregate of tenant from its stream and reports its
-// version (0 when the stream does not exist).
-func (a *Application) load(ctx context.Context, tenant, id uuid.UUID, s aggregates.State) (int, error) {
-	evs, err := a.store.Load(ctx, tenant, id, events.LoadOptions{})
-	if err != nil {
-		return 0, err
-	}
-	aggregates.Replay(s, evs)
-	if len(evs) == 0 {
-		return 0, nil
-	}
-	return evs[len(evs)-1].Version, nil
-}
-
 // IfMatch is the version a client said it read (If-Match), or nil.
 type IfMatch = *int
 
@@ -146,42 +145,88 @@ func stream(org uuid.UUID, typ string, id uuid.UUID) events.Stream {
 	return events.Stream{TenantID: org, Type: typ, ID: id}
 }
 
-// checkOwner answers 400 OWNER_NOT_MEMBER when an owner_id set by the
-// caller names someone who is not a member of the organization.
-func (a *Application) checkOwner(ctx context.Context, org uuid.UUID, c aggregates.Caller, owner *uuid.UUID) error {
+// errOwnerNotMember is 400 OWNER_NOT_MEMBER.
+func errOwnerNotMember() error {
+	return &crm.Error{Code: crm.CodeOwnerNotMember, Message: "owner_id is not a member of this organization",
+		Fields: []crm.FieldError{{Field: "owner_id", Message: "must be a member of the organization"}}}
+}
+
+// assigned lists owner when the caller sets it to someone else: a user
+// who must be a member when the events commit (the caller is checked
+// anyway).
+func assigned(c aggregates.Caller, owner *uuid.UUID) []uuid.UUID {
 	if owner == nil || *owner == c.UserID {
 		return nil
 	}
-	ok, err := a.dir.IsMember(ctx, org, *owner)
-	if err != nil {
-		return err
-	}
-	if !ok {
-		return &crm.Error{Code: crm.CodeOwnerNotMember, Message: "owner_id is not a member of this organization",
-			Fields: []crm.FieldError{{Field: "owner_id", Message: "must be a member of the organization"}}}
+	return []uuid.UUID{*owner}
+}
+
+// checkOwner answers 400 OWNER_NOT_MEMBER when an owner_id set by the
+// caller names someone who is not a member of the organization. Appends
+// check it themselves (write.owners); this is for a patch that appends
+// nothing.
+func (a *Application) checkOwner(ctx context.Context, org uuid.UUID, c aggregates.Caller, owner *uuid.UUID) error {
+	for _, o := range assigned(c, owner) {
+		ok, err := a.dir.IsMember(ctx, org, o)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			return errOwnerNotMember()
+		}
 	}
 	return nil
 }
 
-// append stores b with the request's metadata and the idempotency record
-// for result, and returns the position of its last event.
-func (a *Application) append(ctx context.Context, org uuid.UUID, result any, appends ...events.Append) (Result, error) {
+// write is what an org-scoped command appends, and what must still hold
+// when it commits.
+type write struct {
+	// result is what the command answers, for the idempotency record.
+	result  any
+	streams []events.Append
+	// owners must be members when the events commit.
+	owners []uuid.UUID
+	// guards are streams the decision read and does not append to.
+	guards []events.Guard
+}
+
+// append stores w with the request's metadata, the idempotency record for
+// w.result, and the authorization the decision assumed (the caller's
+// membership and role in org, w.owners being members), which the store
+// re-checks in the append itself. It returns the position of the last
+// event. Streams without events are left out.
+func (a *Application) append(ctx context.Context, org uuid.UUID, w write) (Result, error) {
+	c, _, err := caller(ctx)
+	if err != nil {
+		return Result{}, err
+	}
 	meta, err := metadata(ctx, org)
 	if err != nil {
 		return Result{}, err
 	}
-	rec, err := idempotencyRecord(ctx, result)
+	rec, err := idempotencyRecord(ctx, w.result)
 	if err != nil {
 		return Result{}, err
 	}
 	var nonEmpty []events.Append
-	for _, ap := range appends {
+	for _, ap := range w.streams {
 		if len(ap.Events) > 0 {
 			nonEmpty = append(nonEmpty, ap)
 		}
 	}
-	res, err := a.store.Append(ctx, events.Batch{Metadata: meta, Streams: nonEmpty, Idempotency: rec})
-	if err != nil {
+	if a.beforeAppend != nil {
+		a.beforeAppend(ctx)
+	}
+	res, err := a.store.Append(ctx, events.Batch{
+		Metadata: meta, Streams: nonEmpty, Idempotency: rec, Guards: w.guards,
+		Authorization: &events.Authorization{OrgID: org, UserID: c.UserID, Role: string(c.Role), Members: w.owners},
+	})
+	switch {
+	case errors.Is(err, events.ErrNotAMember):
+		return Result{}, crm.Errorf(crm.CodeNotAMember, "not a member of the organization")
+	case errors.Is(err, events.ErrNotMembers):
+		return Result{}, errOwnerNotMember()
+	case err != nil:
 		return Result{}, err
 	}
 	return Result{Position: res.LastPosition}, nil
@@ -197,19 +242,38 @@ func checkIfMatch(ifMatch IfMatch, version int) error {
 }
 
 // retry runs attempt (load, decide, append) until it succeeds, fails for a
-// reason other than a version conflict, or the attempts run out. With
-// If-Match, a conflict means the client's version is stale: 412 at once.
-func (a *Application) retry(ctx context.Context, ifMatch IfMatch, attempt func(ctx context.Context) error) error {
+// reason other than a version conflict or a changed role, or the attempts
+// run out.
+//
+// A conflict is retried with If-Match too: it may concern another stream
+// of the command (the contact of a deal, the deal of a task) while the
+// entity the client named is still at its version; the next attempt's
+// checkIfMatch decides (412 when the entity itself moved).
+//
+// A *events.RoleChangedError means the caller's role changed between the
+// tenancy check and the append: the command decides again with the role
+// the store found (a demoted admin may no longer do what they asked).
+func (a *Application) retry(ctx context.Context, attempt func(ctx context.Context) error) error {
 	for i := 1; ; i++ {
 		err := attempt(ctx)
-		if !errors.Is(err, events.ErrConflict) {
+		var rc *events.RoleChangedError
+		switch {
+		case errors.As(err, &rc):
+			t, terr := crm.TenantFrom(ctx)
+			if terr != nil {
+				return terr
+			}
+			t.Role = crm.Role(rc.Role)
+			ctx = crm.WithTenant(ctx, t)
+		case errors.Is(err, events.ErrConflict):
+		default:
 			return err
-		}
-		if ifMatch != nil {
-			return crm.Errorf(crm.CodeVersionMismatch, "the entity changed since version %d", *ifMatch)
 		}
 		if i >= a.maxAttempts {
 			return &crm.Error{Code: crm.CodeConcurrentModify, Message: fmt.Sprintf("gave up after %d concurrent modifications; retry", i)}
+		}
+		if rc != nil {
+			continue
 		}
 		// A short random pause spreads the writers that just collided,
 		// so they do not collide again in lockstep.

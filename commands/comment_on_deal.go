@@ -21,12 +21,12 @@ type Comment struct {
 
 // CommentOnDeal adds a comment to a deal's timeline (any member may).
 func (a *Application) CommentOnDeal(ctx context.Context, dealID uuid.UUID, text string) (cm Comment, res Result, err error) {
-	c, tenant, err := caller(ctx)
-	if err != nil {
-		return cm, res, err
-	}
 	id := a.newID()
-	err = a.retry(ctx, nil, func(ctx context.Context) error {
+	err = a.retry(ctx, func(ctx context.Context) error {
+		c, tenant, err := caller(ctx)
+		if err != nil {
+			return err
+		}
 		cur, err := a.loadDeal(ctx, tenant.OrgID, dealID)
 		if err != nil {
 			return err
@@ -40,7 +40,11 @@ func (a *Application) CommentOnDeal(ctx context.Context, dealID uuid.UUID, text 
 		version := cur.Version
 		s := stream(tenant.OrgID, events.StreamDeal, dealID)
 		pending := aggregates.Record(cur, s, version, now, decided...)
-		res, err = a.append(ctx, tenant.OrgID, cm, events.Append{Stream: s, Expected: version, Events: pending})
+		res, err = a.append(ctx, tenant.OrgID, write{result: cm,
+			streams: []events.Append{{Stream: s, Expected: version, Events: pending}}})
+		if err == nil {
+			remember(a, tenant.OrgID, dealID, cur.Version, cur)
+		}
 		return err
 	})
 	return cm, res, err

@@ -12,8 +12,8 @@ import (
 // loadContact rebuilds a contact of org; an unknown id, a stream of
 // another type or another organization is CONTACT_NOT_FOUND.
 func (a *Application) loadContact(ctx context.Context, org, id uuid.UUID) (*aggregates.Contact, error) {
-	ct := &aggregates.Contact{}
-	if _, err := a.load(ctx, org, id, ct); err != nil {
+	ct, _, err := load[aggregates.Contact](ctx, a, org, id)
+	if err != nil {
 		return nil, err
 	}
 	if ct.ID != id || ct.Deleted {

@@ -8,23 +8,25 @@ import (
 )
 
 // CreateContact adds a contact to the caller's organization, owned by the
-// caller unless in.OwnerID names another member.
-func (a *Application) CreateContact(ctx context.Context, in aggregates.ContactInput) (aggregates.Contact, Result, error) {
-	c, tenant, err := caller(ctx)
-	if err != nil {
-		return aggregates.Contact{}, Result{}, err
-	}
+// caller unless in.OwnerID names another member (checked when the events
+// commit).
+func (a *Application) CreateContact(ctx context.Context, in aggregates.ContactInput) (ct aggregates.Contact, res Result, err error) {
 	id := a.newID()
-	decided, err := aggregates.CreateContact(c, id, tenant.OrgID, in)
-	if err != nil {
-		return aggregates.Contact{}, Result{}, err
-	}
-	if err := a.checkOwner(ctx, tenant.OrgID, c, in.OwnerID); err != nil {
-		return aggregates.Contact{}, Result{}, err
-	}
-	var ct aggregates.Contact
-	s := stream(tenant.OrgID, events.StreamContact, id)
-	pending := aggregates.Record(&ct, s, 0, a.now(), decided...)
-	res, err := a.append(ctx, tenant.OrgID, ct, events.Append{Stream: s, Expected: 0, Events: pending})
+	err = a.retry(ctx, func(ctx context.Context) error {
+		c, tenant, err := caller(ctx)
+		if err != nil {
+			return err
+		}
+		decided, err := aggregates.CreateContact(c, id, tenant.OrgID, in)
+		if err != nil {
+			return err
+		}
+		ct = aggregates.Contact{}
+		s := stream(tenant.OrgID, events.StreamContact, id)
+		pending := aggregates.Record(&ct, s, 0, a.now(), decided...)
+		res, err = a.append(ctx, tenant.OrgID, write{result: ct, owners: assigned(c, in.OwnerID),
+			streams: []events.Append{{Stream: s, Expected: 0, Events: pending}}})
+		return err
+	})
 	return ct, res, err
 }

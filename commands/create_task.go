@@ -13,12 +13,12 @@ import (
 // event in the same append, so a task cannot be created on a deal that is
 // being deleted at the same moment.
 func (a *Application) CreateTask(ctx context.Context, dealID uuid.UUID, in aggregates.TaskInput) (t aggregates.Task, res Result, err error) {
-	c, tenant, err := caller(ctx)
-	if err != nil {
-		return t, res, err
-	}
 	id := a.newID()
-	err = a.retry(ctx, nil, func(ctx context.Context) error {
+	err = a.retry(ctx, func(ctx context.Context) error {
+		c, tenant, err := caller(ctx)
+		if err != nil {
+			return err
+		}
 		deal, err := a.loadDeal(ctx, tenant.OrgID, dealID)
 		if err != nil {
 			return err
@@ -38,7 +38,10 @@ func (a *Application) CreateTask(ctx context.Context, dealID uuid.UUID, in aggre
 		version := deal.Version
 		task := events.Append{Stream: ts, Expected: 0, Events: aggregates.Record(&t, ts, 0, now, decided...)}
 		link := events.Append{Stream: ds, Expected: version, Events: aggregates.Record(deal, ds, version, now, added...)}
-		res, err = a.append(ctx, tenant.OrgID, t, task, link)
+		res, err = a.append(ctx, tenant.OrgID, write{result: t, streams: []events.Append{task, link}})
+		if err == nil {
+			remember(a, tenant.OrgID, dealID, deal.Version, deal)
+		}
 		return err
 	})
 	return t, res, err

@@ -13,8 +13,8 @@ import (
 // loadDeal rebuilds a deal of org; unknown, deleted, of another type or
 // another organization is DEAL_NOT_FOUND.
 func (a *Application) loadDeal(ctx context.Context, org, id uuid.UUID) (*aggregates.Deal, error) {
-	d := &aggregates.Deal{}
-	if _, err := a.load(ctx, org, id, d); err != nil {
+	d, _, err := load[aggregates.Deal](ctx, a, org, id)
+	if err != nil {
 		return nil, err
 	}
 	if d.ID != id || d.Deleted {
@@ -45,8 +45,7 @@ func (a *Application) linkContact(ctx context.Context, org, contactID, dealID uu
 // unlinkContact decides removing deal from contact id. A contact that is
 // gone already needs nothing.
 func (a *Application) unlinkContact(ctx context.Context, org, contactID, dealID uuid.UUID) (events.Append, error) {
-	ct := &aggregates.Contact{}
-	version, err := a.load(ctx, org, contactID, ct)
+	ct, version, err := load[aggregates.Contact](ctx, a, org, contactID)
 	if err != nil || ct.ID != contactID {
 		return events.Append{}, err
 	}

@@ -13,11 +13,11 @@ import (
 // against the contact's own stream, which every deal creation appends to,
 // so a concurrent deal creation and this deletion cannot both succeed.
 func (a *Application) DeleteContact(ctx context.Context, id uuid.UUID, ifMatch IfMatch) (res Result, err error) {
-	c, tenant, err := caller(ctx)
-	if err != nil {
-		return res, err
-	}
-	err = a.retry(ctx, ifMatch, func(ctx context.Context) error {
+	err = a.retry(ctx, func(ctx context.Context) error {
+		c, tenant, err := caller(ctx)
+		if err != nil {
+			return err
+		}
 		cur, err := a.loadContact(ctx, tenant.OrgID, id)
 		if err != nil {
 			return err
@@ -32,7 +32,7 @@ func (a *Application) DeleteContact(ctx context.Context, id uuid.UUID, ifMatch I
 		version := cur.Version
 		s := stream(tenant.OrgID, events.StreamContact, id)
 		pending := aggregates.Record(cur, s, version, a.now(), decided...)
-		res, err = a.append(ctx, tenant.OrgID, nil, events.Append{Stream: s, Expected: version, Events: pending})
+		res, err = a.append(ctx, tenant.OrgID, write{streams: []events.Append{{Stream: s, Expected: version, Events: pending}}})
 		return err
 	})
 	return res, err

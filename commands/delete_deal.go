@@ -12,11 +12,11 @@ import (
 // DeleteDeal removes a deal from lists and analytics (its history stays)
 // and releases its contact.
 func (a *Application) DeleteDeal(ctx context.Context, id uuid.UUID, ifMatch IfMatch) (res Result, err error) {
-	c, tenant, err := caller(ctx)
-	if err != nil {
-		return res, err
-	}
-	err = a.retry(ctx, ifMatch, func(ctx context.Context) error {
+	err = a.retry(ctx, func(ctx context.Context) error {
+		c, tenant, err := caller(ctx)
+		if err != nil {
+			return err
+		}
 		cur, err := a.loadDeal(ctx, tenant.OrgID, id)
 		if err != nil {
 			return err
@@ -35,7 +35,7 @@ func (a *Application) DeleteDeal(ctx context.Context, id uuid.UUID, ifMatch IfMa
 		version := cur.Version
 		s := stream(tenant.OrgID, events.StreamDeal, id)
 		pending := aggregates.Record(cur, s, version, a.now(), decided...)
-		res, err = a.append(ctx, tenant.OrgID, nil, events.Append{Stream: s, Expected: version, Events: pending}, unlink)
+		res, err = a.append(ctx, tenant.OrgID, write{streams: []events.Append{{Stream: s, Expected: version, Events: pending}, unlink}})
 		return err
 	})
 	return res, err

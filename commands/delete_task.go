@@ -9,13 +9,14 @@ import (
 	"example.com/crm/events"
 )
 
-// DeleteTask removes a task.
+// DeleteTask removes a task. Its deal's owner said whether the caller may:
+// the deal's stream is guarded at the version read.
 func (a *Application) DeleteTask(ctx context.Context, id uuid.UUID, ifMatch IfMatch) (res Result, err error) {
-	c, tenant, err := caller(ctx)
-	if err != nil {
-		return res, err
-	}
-	err = a.retry(ctx, ifMatch, func(ctx context.Context) error {
+	err = a.retry(ctx, func(ctx context.Context) error {
+		c, tenant, err := caller(ctx)
+		if err != nil {
+			return err
+		}
 		cur, deal, err := a.loadTask(ctx, tenant.OrgID, id)
 		if err != nil {
 			return err
@@ -29,7 +30,9 @@ func (a *Application) DeleteTask(ctx context.Context, id uuid.UUID, ifMatch IfMa
 		}
 		version := cur.Version
 		s := stream(tenant.OrgID, events.StreamTask, id)
-		res, err = a.append(ctx, tenant.OrgID, nil, events.Append{Stream: s, Expected: version, Events: aggregates.Record(cur, s, version, a.now(), decided...)})
+		pending := aggregates.Record(cur, s, version, a.now(), decided...)
+		res, err = a.append(ctx, tenant.OrgID, write{guards: dealGuard(tenant.OrgID, deal),
+			streams: []events.Append{{Stream: s, Expected: version, Events: pending}}})
 		return err
 	})
 	return res, err

@@ -62,14 +62,11 @@ func memberResult(o *aggregates.Organization, u *aggregates.User, pos int64) Mem
 // loadUser rebuilds user id from its stream; an unknown id yields a user
 // that does not Exist.
 func (a *Application) loadUser(ctx context.Context, id uuid.UUID) (*aggregates.User, error) {
-	var u aggregates.User
 	if id == uuid.Nil {
-		return &u, nil
+		return &aggregates.User{}, nil
 	}
-	if _, err := a.load(ctx, id, id, &u); err != nil {
-		return nil, err
-	}
-	return &u, nil
+	u, _, err := load[aggregates.User](ctx, a, id, id)
+	return u, err
 }
 
 // updateOrganization is every command on an existing organization: load
@@ -84,17 +81,16 @@ func updateOrganization[T any](ctx context.Context, a *Application, ifMatch IfMa
 	result func(o *aggregates.Organization, pos int64) T,
 ) (T, error) {
 	var out T
-	err := a.retry(ctx, ifMatch, func(ctx context.Context) error {
+	err := a.retry(ctx, func(ctx context.Context) error {
 		c, tenant, err := caller(ctx)
 		if err != nil {
 			return err
 		}
-		var o aggregates.Organization
-		version, err := a.load(ctx, tenant.OrgID, tenant.OrgID, &o)
+		o, version, err := load[aggregates.Organization](ctx, a, tenant.OrgID, tenant.OrgID)
 		if err != nil {
 			return err
 		}
-		decided, err := decide(c, &o)
+		decided, err := decide(c, o)
 		if err != nil {
 			return err
 		}
@@ -102,11 +98,11 @@ func updateOrganization[T any](ctx context.Context, a *Application, ifMatch IfMa
 			return err
 		}
 		if len(decided) == 0 {
-			out = result(&o, 0)
+			out = result(o, 0)
 			return nil
 		}
-		pending := aggregates.Record(&o, organizationStream(tenant.OrgID), version, a.now(), decided...)
-		rec, err := idempotencyRecord(ctx, result(&o, 0))
+		pending := aggregates.Record(o, organizationStream(tenant.OrgID), version, a.now(), decided...)
+		rec, err := idempotencyRecord(ctx, result(o, 0))
 		if err != nil {
 			return err
 		}
@@ -114,6 +110,11 @@ func updateOrganization[T any](ctx context.Context, a *Application, ifMatch IfMa
 		if err != nil {
 			return err
 		}
+		if a.beforeAppend != nil {
+			a.beforeAppend(ctx)
+		}
+		// No Authorization: the decision took the caller's role from the
+		// organization's own stream, whose expected version guards it.
 		res, err := a.store.Append(ctx, events.Batch{
 			Metadata:    meta,
 			Streams:     []events.Append{{Stream: organizationStream(tenant.OrgID), Expected: version, Events: pending}},
@@ -122,7 +123,7 @@ func updateOrganization[T any](ctx context.Context, a *Application, ifMatch IfMa
 		if err != nil {
 			return err
 		}
-		out = result(&o, res.LastPosition)
+		out = result(o, res.LastPosition)
 		return nil
 	})
 	return out, err

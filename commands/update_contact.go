@@ -12,11 +12,11 @@ import (
 // UpdateContact changes the fields set in p. A patch that changes nothing
 // appends nothing and answers the contact as it is.
 func (a *Application) UpdateContact(ctx context.Context, id uuid.UUID, p aggregates.ContactPatch, ifMatch IfMatch) (ct aggregates.Contact, res Result, err error) {
-	c, tenant, err := caller(ctx)
-	if err != nil {
-		return ct, res, err
-	}
-	err = a.retry(ctx, ifMatch, func(ctx context.Context) error {
+	err = a.retry(ctx, func(ctx context.Context) error {
+		c, tenant, err := caller(ctx)
+		if err != nil {
+			return err
+		}
 		cur, err := a.loadContact(ctx, tenant.OrgID, id)
 		if err != nil {
 			return err
@@ -25,7 +25,11 @@ func (a *Application) UpdateContact(ctx context.Context, id uuid.UUID, p aggrega
 		if err != nil {
 			return err
 		}
+		var owners []uuid.UUID
 		if p.OwnerID.Set {
+			owners = assigned(c, &p.OwnerID.Value)
+		}
+		if len(decided) == 0 && len(owners) > 0 {
 			if err := a.checkOwner(ctx, tenant.OrgID, c, &p.OwnerID.Value); err != nil {
 				return err
 			}
@@ -40,7 +44,11 @@ func (a *Application) UpdateContact(ctx context.Context, id uuid.UUID, p aggrega
 		if len(pending) == 0 {
 			return nil
 		}
-		res, err = a.append(ctx, tenant.OrgID, ct, events.Append{Stream: s, Expected: version, Events: pending})
+		res, err = a.append(ctx, tenant.OrgID, write{result: ct, owners: owners,
+			streams: []events.Append{{Stream: s, Expected: version, Events: pending}}})
+		if err == nil {
+			remember(a, tenant.OrgID, id, cur.Version, cur)
+		}
 		return err
 	})
 	return ct, res, err

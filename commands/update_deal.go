@@ -13,11 +13,11 @@ import (
 // deal to another contact appends to both contacts' streams too. A patch
 // that changes nothing appends nothing.
 func (a *Application) UpdateDeal(ctx context.Context, id uuid.UUID, p aggregates.DealPatch, ifMatch IfMatch) (d aggregates.Deal, res Result, err error) {
-	c, tenant, err := caller(ctx)
-	if err != nil {
-		return d, res, err
-	}
-	err = a.retry(ctx, ifMatch, func(ctx context.Context) error {
+	err = a.retry(ctx, func(ctx context.Context) error {
+		c, tenant, err := caller(ctx)
+		if err != nil {
+			return err
+		}
 		cur, err := a.loadDeal(ctx, tenant.OrgID, id)
 		if err != nil {
 			return err
@@ -27,7 +27,11 @@ func (a *Application) UpdateDeal(ctx context.Context, id uuid.UUID, p aggregates
 		if err != nil {
 			return err
 		}
+		var owners []uuid.UUID
 		if p.OwnerID.Set {
+			owners = assigned(c, &p.OwnerID.Value)
+		}
+		if len(decided) == 0 && len(owners) > 0 {
 			if err := a.checkOwner(ctx, tenant.OrgID, c, &p.OwnerID.Value); err != nil {
 				return err
 			}
@@ -54,7 +58,11 @@ func (a *Application) UpdateDeal(ctx context.Context, id uuid.UUID, p aggregates
 		if len(pending) == 0 {
 			return nil
 		}
-		res, err = a.append(ctx, tenant.OrgID, d, append([]events.Append{{Stream: s, Expected: version, Events: pending}}, links...)...)
+		res, err = a.append(ctx, tenant.OrgID, write{result: d, owners: owners,
+			streams: append([]events.Append{{Stream: s, Expected: version, Events: pending}}, links...)})
+		if err == nil {
+			remember(a, tenant.OrgID, id, cur.Version, cur)
+		}
 		return err
 	})
 	return d, res, err

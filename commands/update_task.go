@@ -9,13 +9,15 @@ import (
 	"example.com/crm/events"
 )
 
-// UpdateTask changes a task's fields or completes/reopens it.
+// UpdateTask changes a task's fields or completes/reopens it. Its deal's
+// owner said whether the caller may: the deal's stream is guarded at the
+// version read.
 func (a *Application) UpdateTask(ctx context.Context, id uuid.UUID, p aggregates.TaskPatch, ifMatch IfMatch) (t aggregates.Task, res Result, err error) {
-	c, tenant, err := caller(ctx)
-	if err != nil {
-		return t, res, err
-	}
-	err = a.retry(ctx, ifMatch, func(ctx context.Context) error {
+	err = a.retry(ctx, func(ctx context.Context) error {
+		c, tenant, err := caller(ctx)
+		if err != nil {
+			return err
+		}
 		cur, deal, err := a.loadTask(ctx, tenant.OrgID, id)
 		if err != nil {
 			return err
@@ -34,7 +36,11 @@ func (a *Application) UpdateTask(ctx context.Context, id uuid.UUID, p aggregates
 		if len(pending) == 0 {
 			return nil
 		}
-		res, err = a.append(ctx, tenant.OrgID, t, events.Append{Stream: s, Expected: version, Events: pending})
+		res, err = a.append(ctx, tenant.OrgID, write{result: t, guards: dealGuard(tenant.OrgID, deal),
+			streams: []events.Append{{Stream: s, Expected: version, Events: pending}}})
+		if err == nil {
+			remember(a, tenant.OrgID, id, cur.Version, cur)
+		}
 		return err
 	})
 	return t, res, err

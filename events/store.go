@@ -19,6 +19,9 @@ type Store interface {
 type LoadOptions struct {
 	// UpToVersion, when > 0, stops after that version.
 	UpToVersion int
+	// AfterVersion, when > 0, starts after that version: the caller holds
+	// the state up to it (a cached aggregate) and needs only what follows.
+	AfterVersion int
 	// AsOf, when set, stops at the last event that occurred at or before it.
 	AsOf time.Time
 }
@@ -41,6 +44,33 @@ type Batch struct {
 	// Idempotency, when set, is recorded in the same transaction as the
 	// events, so a replayed request can never append twice.
 	Idempotency *IdempotencyRecord
+	// Authorization, when set, is checked inside the append: the
+	// decision is stored only if it still holds when the events commit.
+	Authorization *Authorization
+	// Guards are streams the decision read without appending to them
+	// (a task's deal, whose owner says who may change the task): the
+	// append fails with a *ConflictError if one of them moved on.
+	Guards []Guard
+}
+
+// Authorization is what a decision assumed about its caller, re-checked
+// by the store in the append itself: the caller is a member of a live
+// organization with exactly Role, and every user of Members is a member.
+// The rows it reads are locked until the append commits, so a removal,
+// demotion or deletion either commits first (and the append fails with
+// ErrNotAMember, a *RoleChangedError or ErrNotMembers) or waits for it.
+type Authorization struct {
+	OrgID, UserID uuid.UUID
+	Role          string
+	// Members must be members of OrgID when the append commits (the
+	// owner_id a decision assigned).
+	Members []uuid.UUID
+}
+
+// Guard is a stream read at Version and not written by the batch.
+type Guard struct {
+	Stream  Stream
+	Version int
 }
 
 // IdempotencyRecord is the first response to a request made with an

@@ -50,6 +50,9 @@ type Identity struct {
 	Tokens      TokenVerifier
 	Limiter     Limiter
 	Idempotency IdempotencyStore
+	// Access, when set, makes the org-scoped routes read the user's
+	// existence and membership in one query (AuthenticateInOrg).
+	Access AccessReader
 }
 
 // API is the /api/v1 tree: the public auth routes, the routes of an
@@ -80,8 +83,13 @@ func NewAPI(root *mux.Router, d Identity) *API {
 	id.mountAuth(public, api.authed)
 	id.mountOrganizations(api.authed, api.inOrg)
 
-	api.scoped = api.authed.NewRoute().Subrouter()
-	api.scoped.Use(Tenant(d.Queries), Idempotent(d.Idempotency))
+	if d.Access != nil {
+		api.scoped = v1.NewRoute().Subrouter()
+		api.scoped.Use(AuthenticateInOrg(d.Tokens, d.Queries, d.Access), Idempotent(d.Idempotency))
+	} else {
+		api.scoped = api.authed.NewRoute().Subrouter()
+		api.scoped.Use(Tenant(d.Queries), Idempotent(d.Idempotency))
+	}
 	return api
 }
 

@@ -76,3 +76,65 @@ func TestTenant(t *testing.T) {
 		})
 	}
 }
+
+// fakeAccess answers Access from fakeUsers and fakeMemberships.
+type fakeAccess struct {
+	users fakeUsers
+	m     fakeMemberships
+}
+
+func (f fakeAccess) Access(_ context.Context, org, user uuid.UUID) (bool, crm.Role, bool, error) {
+	r, ok := f.m[[2]uuid.UUID{org, user}]
+	return f.users[user], r, ok, nil
+}
+
+// AuthenticateInOrg answers as Authenticate then Tenant would, in the
+// same order, with one read.
+func TestAuthenticateInOrg(t *testing.T) {
+	t.Parallel()
+	user, ghost, org, other := uuid.New(), uuid.New(), uuid.New(), uuid.New()
+	users := fakeUsers{user: true}
+	h := AuthenticateInOrg(fakeTokens{}, users, fakeAccess{users, fakeMemberships{{org, user}: crm.RoleAdmin}})(
+		http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			a, aerr := crm.ActorFrom(r.Context())
+			tn, terr := crm.TenantFrom(r.Context())
+			if aerr != nil || terr != nil || a.UserID != user || tn.OrgID != org || tn.Role != crm.RoleAdmin {
+				t.Errorf("actor %+v %v, tenant %+v %v", a, aerr, tn, terr)
+			}
+			w.WriteHeader(http.StatusNoContent)
+		}))
+	for _, tc := range []struct {
+		name, token, org string
+		status           int
+		code             crm.Code
+	}{
+		{"member", "good-" + user.String(), org.String(), 204, ""},
+		{"no token", "", org.String(), 401, crm.CodeUnauthenticated},
+		{"bad token", "bad", org.String(), 401, crm.CodeUnauthenticated},
+		{"user gone, with organization", "good-" + ghost.String(), org.String(), 401, crm.CodeUnauthenticated},
+		{"user gone, without organization", "good-" + ghost.String(), "", 401, crm.CodeUnauthenticated},
+		{"no organization", "good-" + user.String(), "", 400, crm.CodeOrganizationRequired},
+		{"another organization", "good-" + user.String(), other.String(), 403, crm.CodeNotAMember},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			req := httptest.NewRequest(http.MethodGet, "/", nil)
+			if tc.token != "" {
+				req.Header.Set("Authorization", "Bearer "+tc.token)
+			}
+			if tc.org != "" {
+				req.Header.Set(OrganizationHeader, tc.org)
+			}
+			rec := httptest.NewRecorder()
+			h.ServeHTTP(rec, req)
+			if rec.Code != tc.status {
+				t.Fatalf("status %d, want %d: %s", rec.Code, tc.status, rec.Body)
+			}
+			if tc.code != "" {
+				if p := readProblem(t, rec); p.Code != tc.code {
+					t.Fatalf("code %s, want %s", p.Code, tc.code)
+				}
+			}
+		})
+	}
+}

@@ -16,31 +16,6 @@ import (
 // IdempotencyTTL is how long a recorded response is replayed.
 const IdempotencyTTL = 24 * time.Hour
 
-// saveIdempotency records r, taking over a row only when it has expired.
-// A concurrent request with the same key waits here on the primary key
-// until the first commits, then finds the row taken.
-func saveIdempotency(ctx context.Context, tx pgx.Tx, r *events.IdempotencyRecord, position int64) error {
-	headers, err := json.Marshal(r.Headers)
-	if err != nil {
-		return err
-	}
-	tag, err := tx.Exec(ctx, `
-		INSERT INTO idempotency_keys (user_id, key, request_hash, status, headers, body, position)
-		VALUES ($1, $2, $3, $4, $5, $6, $8)
-		ON CONFLICT (user_id, key) DO UPDATE
-		SET request_hash = excluded.request_hash, status = excluded.status, headers = excluded.headers,
-		    body = excluded.body, position = excluded.position, created_at = now()
-		WHERE idempotency_keys.created_at < now() - $7::interval`,
-		r.UserID, r.Key, r.RequestHash, r.Status, headers, r.Body, ttl(), position)
-	if err != nil {
-		return fmt.Errorf("record idempotency key: %w", err)
-	}
-	if tag.RowsAffected() == 0 {
-		return events.ErrIdempotencyKeyUsed
-	}
-	return nil
-}
-
 // Idempotency returns the live record of (user, key), or nil.
 func (s *Store) Idempotency(ctx context.Context, userID uuid.UUID, key string) (*events.IdempotencyRecord, error) {
 	r := events.IdempotencyRecord{UserID: userID, Key: key}

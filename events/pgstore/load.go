@@ -20,6 +20,7 @@ FROM events
 WHERE tenant_id = $1 AND stream_id = $2
   AND ($3 = 0 OR version <= $3)
   AND ($4::timestamptz IS NULL OR occurred_at <= $4)
+  AND version > $5
 ORDER BY version`
 
 // Load returns the events of one stream of one tenant, oldest first,
@@ -46,7 +47,7 @@ func (s *Store) query(ctx context.Context, q querier, tenantID, streamID uuid.UU
 		t := o.AsOf.UTC()
 		asOf = &t
 	}
-	rows, err := q.Query(ctx, loadSQL, tenantID, streamID, o.UpToVersion, asOf)
+	rows, err := q.Query(ctx, loadSQL, tenantID, streamID, o.UpToVersion, asOf, o.AfterVersion)
 	if err != nil {
 		return nil, err
 	}

@@ -216,7 +216,7 @@ func (a *App) routes() (http.Handler, error) {
 
 	api := httpapi.NewAPI(r, httpapi.Identity{
 		Commands: a.commands, Queries: a.identity, Sessions: a.sessions, Tokens: a.issuer,
-		Limiter: a.limiter, Idempotency: a.store,
+		Limiter: a.limiter, Idempotency: a.store, Access: identityproj.NewAccess(a.pool),
 	})
 	httpapi.Sales{Commands: a.commands, Queries: a.queries, Audit: audit.Deals{Store: a.store}}.Mount(api.OrgScoped())
 	httpapi.Analytics{Queries: a.analytics}.Mount(api.OrgScoped())

@@ -44,6 +44,17 @@ func (Projection) Apply(ctx context.Context, tx pgx.Tx, evs []events.Event) erro
 	return nil
 }
 
+// Handles reports whether e is an identity event (pgstore.Selective): a
+// batch without one runs no statement of this projection.
+func (Projection) Handles(e events.Event) bool {
+	switch e.Data.(type) {
+	case events.UserRegistered, events.OrganizationCreated, events.OrganizationRenamed, events.OrganizationDeleted,
+		events.MemberAdded, events.MemberRoleChanged, events.MemberRemoved, events.OwnershipTransferred:
+		return true
+	}
+	return false
+}
+
 func apply(ctx context.Context, tx pgx.Tx, e events.Event) error {
 	switch d := e.Data.(type) {
 	case events.UserRegistered:
@@ -63,7 +74,16 @@ func apply(ctx context.Context, tx pgx.Tx, e events.Event) error {
 	case events.OrganizationRenamed:
 		return orgVersion(ctx, tx, e, `name = $3`, d.New)
 	case events.OrganizationDeleted:
-		return orgVersion(ctx, tx, e, `deleted_at = $3`, e.OccurredAt)
+		if err := orgVersion(ctx, tx, e, `deleted_at = $3`, e.OccurredAt); err != nil {
+			return err
+		}
+		// A deleted organization has no members. Deleting the rows is
+		// also what makes the deletion win against appends in flight:
+		// every append locks its caller's membership row (FOR SHARE), so
+		// this waits for those that locked it first, and those that come
+		// after find the row gone (events/pgstore, appendSQL).
+		_, err := tx.Exec(ctx, `DELETE FROM memberships WHERE org_id = $1`, e.StreamID)
+		return err
 	case events.MemberAdded:
 		if err := orgVersion(ctx, tx, e, ""); err != nil {
 			return err
