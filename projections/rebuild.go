@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -64,6 +66,13 @@ func rebuild(ctx context.Context, opts RebuildOptions, verify bool) (res Rebuild
 	if opts.Progress == nil {
 		opts.Progress = func(string, int64, int64) {}
 	}
+	var progressMu sync.Mutex
+	report := opts.Progress
+	opts.Progress = func(phase string, done, total int64) { // called from several goroutines
+		progressMu.Lock()
+		defer progressMu.Unlock()
+		report(phase, done, total)
+	}
 	if opts.CatchUpTimeout == 0 {
 		opts.CatchUpTimeout = time.Minute
 	}
@@ -94,13 +103,18 @@ func rebuild(ctx context.Context, opts RebuildOptions, verify bool) (res Rebuild
 	}
 	res.Events = n
 	opts.Progress("copy", 0, int64(len(folds)))
-	for i, f := range folds {
-		if err := f.Copy(ctx, conn.Conn()); err != nil {
-			return res, fmt.Errorf("projections: copy %s: %w", opts.Projectors[i].Name, err)
+	var copied atomic.Int64
+	if err := parallel(ctx, opts.Pool, len(folds), 2, func(ctx context.Context, c *pgx.Conn, i int) error {
+		if err := folds[i].Copy(ctx, c); err != nil {
+			return fmt.Errorf("projections: copy %s: %w", opts.Projectors[i].Name, err)
 		}
-		opts.Progress("copy", int64(i+1), int64(len(folds)))
+		folds[i] = nil // let the rows go
+		opts.Progress("copy", copied.Add(1), int64(len(folds)))
+		return nil
+	}); err != nil {
+		return res, err
 	}
-	if err := buildIndexes(ctx, conn.Conn(), tables, opts.Progress); err != nil {
+	if err := buildIndexes(ctx, opts.Pool, tables, opts.Progress); err != nil {
 		return res, err
 	}
 	res.Bulk = time.Since(started)
@@ -123,6 +137,8 @@ func rebuild(ctx context.Context, opts RebuildOptions, verify bool) (res Rebuild
 
 // bulkFold reads every event below the snapshot xmin, in projection
 // order, within one read-only snapshot, and folds it into every fold.
+// Reading and decoding run in one goroutine, folding in another, so the
+// two use both cores.
 func bulkFold(ctx context.Context, opts RebuildOptions, folds []Fold) (Checkpoint, int64, error) {
 	var at Checkpoint
 	tx, err := opts.Pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
@@ -134,41 +150,111 @@ func bulkFold(ctx context.Context, opts RebuildOptions, folds []Fold) (Checkpoin
 	if err := tx.QueryRow(ctx, `SELECT greatest(reltuples, 0)::bigint FROM pg_class WHERE oid = 'events'::regclass`).Scan(&total); err != nil {
 		return at, 0, err
 	}
-	rows, err := tx.Query(ctx, strings.Replace(pollSQL, "LIMIT $3", "", 1), "0", int64(0))
-	if err != nil {
-		return at, 0, err
-	}
-	defer rows.Close()
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	chunks := make(chan []item, 8)
+	readErr := make(chan error, 1)
+	go func() {
+		defer close(chunks)
+		readErr <- readAll(ctx, tx, opts.Registry, chunks)
+	}()
 	var n int64
 	last := time.Now()
 	opts.Progress("fold", 0, total)
-	for rows.Next() {
-		it, err := scanEvent(rows, opts.Registry)
-		if err != nil {
-			return at, n, err
-		}
-		for i, f := range folds {
-			if it.err != nil {
-				if opts.Projectors[i].Model.Wants(it.Type) {
+	for chunk := range chunks {
+		for _, it := range chunk {
+			for i, f := range folds {
+				if it.err != nil && opts.Projectors[i].Model.Wants(it.Type) {
 					return at, n, fmt.Errorf("projections: %s cannot read event %s (%s): %w", opts.Projectors[i].Name, it.ID, it.Type, it.err)
 				}
-			}
-			if err := f.Apply(it.Event); err != nil {
-				return at, n, fmt.Errorf("projections: %s: event %s (%s, position %d): %w", opts.Projectors[i].Name, it.ID, it.Type, it.Position, err)
+				if err := f.Apply(it.Event); err != nil {
+					return at, n, fmt.Errorf("projections: %s: event %s (%s, position %d): %w", opts.Projectors[i].Name, it.ID, it.Type, it.Position, err)
+				}
 			}
 		}
-		at = checkpointOf(it.Event)
-		n++
+		at = checkpointOf(chunk[len(chunk)-1].Event)
+		n += int64(len(chunk))
 		if time.Since(last) > 250*time.Millisecond {
 			opts.Progress("fold", n, max(total, n))
 			last = time.Now()
 		}
 	}
-	if err := rows.Err(); err != nil {
+	if err := <-readErr; err != nil {
 		return at, n, err
 	}
 	opts.Progress("fold", n, n)
 	return at, n, nil
+}
+
+// readAll streams every event below the snapshot xmin to out in chunks.
+func readAll(ctx context.Context, tx pgx.Tx, reg *events.Registry, out chan<- []item) error {
+	rows, err := tx.Query(ctx, strings.Replace(pollSQL, "LIMIT $3", "", 1), "0", int64(0))
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	const size = 1000
+	chunk := make([]item, 0, size)
+	for rows.Next() {
+		it, err := scanEvent(rows, reg)
+		if err != nil {
+			return err
+		}
+		if chunk = append(chunk, it); len(chunk) == size {
+			select {
+			case out <- chunk:
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+			chunk = make([]item, 0, size)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	if len(chunk) > 0 {
+		select {
+		case out <- chunk:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	return nil
+}
+
+// parallel runs f(i) for i in [0, n) on up to workers goroutines, each
+// with its own connection, and returns the first error.
+func parallel(ctx context.Context, pool *pgxpool.Pool, n, workers int, f func(ctx context.Context, conn *pgx.Conn, i int) error) error {
+	next := make(chan int, n)
+	for i := range n {
+		next <- i
+	}
+	close(next)
+	errs := make(chan error, workers)
+	for range workers {
+		go func() {
+			c, err := pool.Acquire(ctx)
+			if err != nil {
+				errs <- err
+				return
+			}
+			defer c.Release()
+			for i := range next {
+				if err := f(ctx, c.Conn(), i); err != nil {
+					errs <- err
+					return
+				}
+			}
+			errs <- nil
+		}()
+	}
+	var first error
+	for range workers {
+		if err := <-errs; err != nil && first == nil {
+			first = err
+		}
+	}
+	return first
 }
 
 // catchUp applies the events after `from` (up to `to`, inclusive) to the
@@ -461,9 +547,11 @@ func indexesOf(ctx context.Context, q interface {
 }
 
 // buildIndexes gives every shadow table its live table's indexes (named
-// with the shadow suffix) and statistics.
-func buildIndexes(ctx context.Context, conn *pgx.Conn, tables []TableInfo, progress func(string, int64, int64)) error {
-	for i, t := range tables {
+// with the shadow suffix) and statistics, two tables at a time.
+func buildIndexes(ctx context.Context, pool *pgxpool.Pool, tables []TableInfo, progress func(string, int64, int64)) error {
+	var built atomic.Int64
+	return parallel(ctx, pool, len(tables), 2, func(ctx context.Context, conn *pgx.Conn, i int) error {
+		t := tables[i]
 		idx, err := indexesOf(ctx, conn, t.Name)
 		if err != nil {
 			return err
@@ -487,9 +575,9 @@ func buildIndexes(ctx context.Context, conn *pgx.Conn, tables []TableInfo, progr
 		if _, err := conn.Exec(ctx, `ANALYZE `+shadow); err != nil {
 			return err
 		}
-		progress("indexes", int64(i+1), int64(len(tables)))
-	}
-	return nil
+		progress("indexes", built.Add(1), int64(len(tables)))
+		return nil
+	})
 }
 
 // shadowIndexDef rewrites `CREATE INDEX name ON public.table USING …` for
