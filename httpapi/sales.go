@@ -98,22 +98,37 @@ func (s Sales) getDeal(w http.ResponseWriter, r *http.Request) error {
 // dealAt answers GET /deals/{id}?version=N or ?as_of=T: the deal rebuilt
 // by replaying its events, with as_of_version.
 func (s Sales) dealAt(w http.ResponseWriter, r *http.Request, org, id uuid.UUID) error {
-	q := r.URL.Query()
 	var p problems
-	if q.Has("version") && q.Has("as_of") {
-		p.add("version", "give version or as_of, not both")
+	vs, vSet, vErr := queryValue(r, "version")
+	ts, tSet, tErr := queryValue(r, "as_of")
+	for _, err := range []error{vErr, tErr} {
+		if err != nil {
+			p.fields = append(p.fields, fieldsOf(err)...)
+		}
+	}
+	if err := p.err(); err != nil {
+		return err
+	}
+	if vSet == tSet {
+		if vSet {
+			p.add("version", "give version or as_of, not both")
+		} else {
+			p.add("version", "give version (a whole number ≥ 1) or as_of (an RFC 3339 timestamp)")
+		}
 		return p.err()
 	}
 	var version int
 	var asOf time.Time
-	if q.Has("version") {
-		v, err := strconv.Atoi(q.Get("version"))
+	if vSet {
+		// Versions are 32-bit in the store: anything larger is malformed,
+		// not an internal error.
+		v, err := strconv.ParseInt(vs, 10, 32)
 		if err != nil || v < 1 {
-			p.add("version", "must be a whole number ≥ 1")
+			p.add("version", "must be a whole number between 1 and 2147483647")
 		}
-		version = v
+		version = int(v)
 	} else {
-		t, err := time.Parse(time.RFC3339Nano, q.Get("as_of"))
+		t, err := time.Parse(time.RFC3339Nano, ts)
 		if err != nil {
 			p.add("as_of", "must be an RFC 3339 timestamp")
 		}
@@ -122,7 +137,11 @@ func (s Sales) dealAt(w http.ResponseWriter, r *http.Request, org, id uuid.UUID)
 	if err := p.err(); err != nil {
 		return err
 	}
-	at, err := s.Audit.DealAt(r.Context(), org, id, version, asOf)
+	tenant, err := crm.TenantFrom(r.Context())
+	if err != nil {
+		return err
+	}
+	at, err := s.Audit.DealAt(r.Context(), org, id, tenant.Role, version, asOf)
 	if err != nil {
 		return err
 	}
