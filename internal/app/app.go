@@ -328,7 +328,7 @@ func (a *App) Run(ctx context.Context, started time.Time) error {
 		return err
 	}
 	errc := make(chan error, 1)
-	srv := &http.Server{Handler: a.handler, ReadHeaderTimeout: 10 * time.Second}
+	srv := NewHTTPServer(a.cfg, a.handler)
 	go func() {
 		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			errc <- err
@@ -346,6 +346,18 @@ func (a *App) Run(ctx context.Context, started time.Time) error {
 		a.log.Error("http shutdown", "err", serr)
 	}
 	return err
+}
+
+// NewHTTPServer is the server Run starts for h, with cfg's timeouts (slow
+// or idle clients cannot hold connections for long).
+func NewHTTPServer(cfg Config, h http.Handler) *http.Server {
+	return &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: cfg.HTTPReadHeaderTimeout,
+		ReadTimeout:       cfg.HTTPReadTimeout,
+		WriteTimeout:      cfg.HTTPWriteTimeout,
+		IdleTimeout:       cfg.HTTPIdleTimeout,
+	}
 }
 
 // Close stops the projectors and releases the pool and Redis.

@@ -27,15 +27,15 @@ func scanTask(row pgx.CollectableRow, extra ...any) (readapi.Task, error) {
 	return t, err
 }
 
-// GetTask implements readapi.Queries. A task of a deleted deal is still
-// found: it left the lists only, and the write side still lets it change.
+// GetTask implements readapi.Queries. A task of a deleted deal is not
+// found: it is gone with its deal, for every verb (README).
 func (s *Store) GetTask(ctx context.Context, orgID, id uuid.UUID) (t readapi.Task, err error) {
 	defer wrap(&err, "pgread.GetTask(%s)", id)
 	if err := s.begin(ctx, orgID, tasksProjector); err != nil {
 		return t, err
 	}
 	return getOne(ctx, s.pool,
-		`SELECT `+taskColumns+` FROM tasks WHERE org_id = $1 AND id = $2 AND NOT deleted`,
+		`SELECT `+taskColumns+` FROM tasks WHERE org_id = $1 AND id = $2 AND NOT deleted AND NOT deal_deleted`,
 		scanTask, crm.Errorf(crm.CodeNotFound, "task %s not found", id), orgID, id)
 }
 

@@ -105,10 +105,9 @@ func TestTaskLists(t *testing.T) {
 		if !mm.IsDone || mm.CompletedAt == nil || !mm.CompletedAt.Equal(mm.UpdatedAt.Time) {
 			t.Fatalf("mail: %+v", mm)
 		}
-		// A deleted deal's task is still readable by id.
-		if _, err := e.q.GetTask(ctx, o.id, orphan); err != nil {
-			t.Fatal(err)
-		}
+		// A deleted deal's task is gone with it.
+		_, err = e.q.GetTask(ctx, o.id, orphan)
+		wantCode(t, err, crm.CodeNotFound)
 		_, err = e.q.GetTask(ctx, o.id, gone)
 		wantCode(t, err, crm.CodeNotFound)
 	})
