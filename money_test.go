@@ -198,7 +198,7 @@ func TestNormalizeCurrency(t *testing.T) {
 		{"US", ""},
 		{"USDD", ""},
 		{" USD", ""},
-		{"uſd", ""}, // ſ (U+017F) upper-cases to S
+		{"uſd", ""},      // ſ (U+017F) upper-cases to S
 		{"\u212aES", ""}, // the Kelvin sign lower-cases to k
 		{"usd\x00", ""},
 		{"USD ", ""},

@@ -25,6 +25,11 @@ type Config struct {
 	CORSOrigins        []string
 	Environment        string // development | production
 	HTTPAddr           string // default :8000
+	ConsistencyTimeout time.Duration
+	AuthRateLimit      int // per minute; 0 disables
+	LogLevel           slog.Level
+	LogFormat          string // json | text
+
 	// HTTP server timeouts (net/http.Server), against slow or idle
 	// clients holding connections (slowloris): the headers must arrive
 	// within HTTPReadHeaderTimeout, the whole request within
@@ -36,10 +41,6 @@ type Config struct {
 	HTTPReadTimeout       time.Duration // default 30s
 	HTTPWriteTimeout      time.Duration // default 60s
 	HTTPIdleTimeout       time.Duration // default 60s
-	ConsistencyTimeout time.Duration
-	AuthRateLimit      int // per minute; 0 disables
-	LogLevel           slog.Level
-	LogFormat          string // json | text
 }
 
 // devSecret is used only outside production when SECRET_KEY is unset, so
