@@ -186,7 +186,9 @@ func New(ctx context.Context, cfg Config, dsn, version string, log *slog.Logger,
 }
 
 func (a *App) routes() (http.Handler, error) {
-	r := mux.NewRouter()
+	// SkipClean: a path with "//", "." or ".." is not a route (404
+	// problem), where mux would answer a bare 301 to its cleaned form.
+	r := mux.NewRouter().SkipClean(true)
 	a.router = r
 	r.NotFoundHandler = httpapi.NotFound(r)
 	r.MethodNotAllowedHandler = httpapi.MethodNotAllowed(r)
@@ -213,6 +215,7 @@ func (a *App) routes() (http.Handler, error) {
 	}
 	return httpapi.Chain(r,
 		httpapi.StripTrailingSlash,
+		httpapi.HeadAsGet,
 		httpapi.RequestID,
 		httpapi.Logger(a.log),
 		httpapi.AccessLog(a.log),
@@ -330,7 +333,7 @@ func (a *App) Run(ctx context.Context, started time.Time) error {
 	errc := make(chan error, 1)
 	srv := NewHTTPServer(a.cfg, a.handler)
 	go func() {
-		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		if err := srv.Serve(httpapi.ProblemListener(ln)); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			errc <- err
 		}
 	}()
