@@ -77,6 +77,19 @@ func TestTaskLists(t *testing.T) {
 				got = append(got, idsOf(l.Items, taskID)...)
 			}
 			wantIDs(t, got, c.want, names)
+			// Deep pages and capped totals give the same pages (see
+			// TestDealLists).
+			deep := e.q.WithCaps(1, 1)
+			got = nil
+			for page := 1; page <= len(c.want)+1; page++ {
+				c.f.Page = readapi.Page{Page: page, PageSize: 1}
+				l := mustList[readapi.Task](t)(deep.ListTasks(ctx, o.id, c.f))
+				got = append(got, idsOf(l.Items, taskID)...)
+				if l.Total > int64(len(c.want)) || (!l.TotalIsLowerBound && l.Total != int64(len(c.want))) {
+					t.Fatalf("page %d of 1, capped: total %d (lower bound %v), want %d", page, l.Total, l.TotalIsLowerBound, len(c.want))
+				}
+			}
+			wantIDs(t, got, c.want, names)
 		})
 	}
 
