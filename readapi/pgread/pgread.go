@@ -142,13 +142,22 @@ type listSpec[T any] struct {
 	// counted, when set, gives the exact total more cheaply than count(*)
 	// with the filter: a sum over a *_counts table.
 	counted *query
+	// skipped, with total, says that the caller found where a deep page
+	// starts (keyset: the query's conditions already exclude the skipped
+	// rows that precede it), and the exact total.
+	skipped int64
+	total   *int64
 }
 
 // Bounds of the work one list query does (see list).
 const (
-	// searchMaterializeMax is the default Store.searchMax: reading and
-	// sorting 2,000 matches of a search costs a few milliseconds.
-	searchMaterializeMax = 2000
+	// searchMaterializeMax is the default Store.searchMax: a search's
+	// matches are read, sorted and counted up to 500 of them. Each costs
+	// a case-insensitive comparison (1 to 3 µs on a 2-core machine) of
+	// itself and of the rows around it that do not match: 500 matches at
+	// a density of 20% are 2,500 comparisons (2,000 were measured at 30 to
+	// 60 ms p99 under load).
+	searchMaterializeMax = 500
 	// countMax is the default Store.countMax: counting 10,000 index
 	// entries costs 1 to 3 ms on a 2-core machine.
 	countMax = 10000
@@ -269,6 +278,22 @@ func list[T any](ctx context.Context, s *Store, q *query, spec listSpec[T]) (rea
 		return out, nil
 	}
 
+	// The caller's keyset: the page starts skipped rows later than the
+	// query's first row.
+	if spec.total != nil {
+		out.Total = *spec.total
+		if offset >= out.Total {
+			return out, nil
+		}
+		items, err := page(desc, limit, offset-spec.skipped)
+		if err != nil {
+			return readapi.List[T]{}, err
+		}
+		if len(items) > 0 {
+			out.Items = items
+		}
+		return out, nil
+	}
 	// The exact total first when a counter gives it and the page is deep:
 	// it says which end is nearer.
 	known := false
