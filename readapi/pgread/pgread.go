@@ -11,10 +11,13 @@
 // sort, and the total with a second statement (see list for which):
 // counting 100k index entries takes tens of milliseconds on a 2-core
 // machine, so wide totals come from counter tables the projectors keep in
-// step. `count(*) OVER ()` was measured and rejected: it makes PostgreSQL
-// read every matching row before returning the first page (30 to 45 ms
-// at p50 for the first page of 100k deals on a 2-core machine, against
-// 0.5 ms for the page plus the counter; BenchmarkQueriesAt100k).
+// step, and the others are counted up to a cap (beyond it the total is a
+// lower bound, flagged). Deep pages find their rows in the sort index
+// first (index-only scans, migration 00030), from the nearer end when the
+// total is known. `count(*) OVER ()` was measured and rejected: it makes
+// PostgreSQL read every matching row before returning the first page (30
+// to 45 ms at p50 for the first page of 100k deals on a 2-core machine,
+// against 0.5 ms for the page plus the counter; BenchmarkQueriesAt100k).
 package pgread
 
 import (
