@@ -19,7 +19,8 @@ const MaxAmount Amount = 99_999_999_999_999
 const amountDigits = 14
 
 // ParseAmount reads an amount from a JSON number (100, 10000.5, 1e2) or
-// a JSON string holding a number ("10000.50"). It refuses, with a
+// a JSON string holding a plain decimal ("10000.50": digits, at most one
+// point, no exponent, no sign but "-0"). It refuses, with a
 // VALIDATION_ERROR on the field "amount": anything that is not a decimal
 // number (true, null, "abc", "NaN", "Infinity"); more than two fraction
 // digits, also when written with an exponent (1.005, 1e-3, "1.000");
@@ -35,17 +36,29 @@ func ParseAmount(raw json.RawMessage) (Amount, error) {
 		if err := json.Unmarshal(raw, &text); err != nil {
 			return 0, amountError("must be a number or a decimal string")
 		}
+		return ParseAmountString(text)
 	}
-	return ParseAmountString(text)
-}
-
-// ParseAmountString reads an amount from its decimal text, with the rules
-// of ParseAmount. Query parameters (min_amount) use it directly.
-func ParseAmountString(s string) (Amount, error) {
-	d, ok := scanDecimal(s)
+	d, ok := scanDecimal(text)
 	if !ok {
 		return 0, amountError("must be a number or a decimal string")
 	}
+	return d.amount()
+}
+
+// ParseAmountString reads an amount from a plain decimal text ("10000.50";
+// no exponent, unlike a JSON number), with the other rules of ParseAmount.
+// Query parameters (min_amount) use it directly.
+func ParseAmountString(s string) (Amount, error) {
+	d, ok := scanDecimal(s)
+	if !ok || strings.ContainsAny(s, "eE") {
+		return 0, amountError("must be a number or a plain decimal string such as \"10000.50\"")
+	}
+	return d.amount()
+}
+
+// amount turns a scanned decimal into cents, or the error saying which
+// rule it breaks.
+func (d decimal) amount() (Amount, error) {
 	digits := strings.TrimLeft(d.digits, "0")
 	if d.negative && digits != "" {
 		return 0, amountError("must not be negative")
@@ -184,9 +197,25 @@ func (a *Amount) UnmarshalJSON(b []byte) error {
 // NormalizeCurrency upper-cases an ISO 4217 alphabetic code ("usd" →
 // "USD") and refuses, with a VALIDATION_ERROR on the field "currency",
 // anything that is not an active code.
+//
+// Only three ASCII letters are considered: no trimming, and no Unicode
+// case mapping ("uſd" is not "USD", though strings.ToUpper says so).
 func NormalizeCurrency(s string) (string, error) {
-	code := strings.ToUpper(s)
-	if !currencies[code] {
+	var b [3]byte
+	ok := len(s) == 3
+	for i := 0; ok && i < 3; i++ {
+		c := s[i]
+		switch {
+		case 'A' <= c && c <= 'Z':
+			b[i] = c
+		case 'a' <= c && c <= 'z':
+			b[i] = c - 'a' + 'A'
+		default:
+			ok = false
+		}
+	}
+	code := string(b[:])
+	if !ok || !currencies[code] {
 		return "", Invalid(FieldError{Field: "currency", Message: "must be an ISO 4217 currency code"})
 	}
 	return code, nil

@@ -32,7 +32,6 @@ func TestParseAmount(t *testing.T) {
 		{raw: `0.01`, want: 1},
 		{raw: `1e2`, want: 10000},
 		{raw: `1E+2`, want: 10000},
-		{raw: `"1e2"`, want: 10000},
 		{raw: `1.5e-1`, want: 15},
 		{raw: `1.005e1`, want: 1005},
 		{raw: `100e-2`, want: 100},
@@ -61,6 +60,12 @@ func TestParseAmount(t *testing.T) {
 		{raw: `99999999999999999999999999999`, wantMsg: "at most 999999999999.99"},
 		// not a number
 		{raw: `"abc"`, wantMsg: "must be a number"},
+		// a string holds a plain decimal: no exponent (issue 9)
+		{raw: `"1e2"`, wantMsg: "plain decimal"},
+		{raw: `"1e3"`, wantMsg: "plain decimal"},
+		{raw: `"1E+2"`, wantMsg: "plain decimal"},
+		{raw: `" 1"`, wantMsg: "plain decimal"},
+		{raw: `"+1"`, wantMsg: "plain decimal"},
 		{raw: `true`, wantMsg: "must be a number"},
 		{raw: `null`, wantMsg: "must be a number"},
 		{raw: ``, wantMsg: "must be a number"},
@@ -193,6 +198,9 @@ func TestNormalizeCurrency(t *testing.T) {
 		{"US", ""},
 		{"USDD", ""},
 		{" USD", ""},
+		{"uſd", ""},      // ſ (U+017F) upper-cases to S
+		{"\u212aES", ""}, // the Kelvin sign lower-cases to k
+		{"usd\x00", ""},
 		{"USD ", ""},
 		{"ABC", ""},
 		{"HRK", ""}, // withdrawn 2023 (euro)

@@ -30,18 +30,41 @@ type At struct {
 
 // DealAt replays deal id of org up to version (when > 0) or up to asOf
 // (when not zero). A deal that did not exist yet, or was deleted by then,
-// is DEAL_NOT_FOUND.
-func (d Deals) DealAt(ctx context.Context, org, id uuid.UUID, version int, asOf time.Time) (At, error) {
-	evs, err := d.Store.Load(ctx, org, id, events.LoadOptions{UpToVersion: version, AsOf: asOf})
+// is DEAL_NOT_FOUND. Once a deal is deleted, its past is for owners and
+// admins only, as its history is (FORBIDDEN for role manager or member).
+func (d Deals) DealAt(ctx context.Context, org, id uuid.UUID, role crm.Role, version int, asOf time.Time) (At, error) {
+	// The whole stream: whether the deal is deleted now decides who may
+	// see its past.
+	evs, err := d.Store.Load(ctx, org, id, events.LoadOptions{})
 	if err != nil {
 		return At{}, fmt.Errorf("audit.DealAt: %w", err)
 	}
+	var now aggregates.Deal
+	aggregates.Replay(&now, evs)
+	if now.ID != id {
+		return At{}, crm.Errorf(crm.CodeDealNotFound, "deal %s not found", id)
+	}
+	if err := mayReadDeleted(now, role); err != nil {
+		return At{}, err
+	}
+	n := 0
+	for n < len(evs) && (version <= 0 || evs[n].Version <= version) && (asOf.IsZero() || !evs[n].OccurredAt.After(asOf)) {
+		n++
+	}
 	var deal aggregates.Deal
-	aggregates.Replay(&deal, evs)
+	aggregates.Replay(&deal, evs[:n])
 	if deal.ID != id || deal.Deleted || (version > 0 && deal.Version < version) {
 		return At{}, crm.Errorf(crm.CodeDealNotFound, "deal %s did not exist at that point", id)
 	}
 	return At{Deal: deal, AsOfVersion: deal.Version}, nil
+}
+
+// mayReadDeleted refuses the past of a deleted deal to roles below admin.
+func mayReadDeleted(deal aggregates.Deal, role crm.Role) error {
+	if deal.Deleted && role != crm.RoleOwner && role != crm.RoleAdmin {
+		return crm.Errorf(crm.CodeForbidden, "the past of a deleted deal is for owners and admins")
+	}
+	return nil
 }
 
 // Entry is one event of a deal's history as the API shows it.
@@ -66,8 +89,8 @@ func (d Deals) History(ctx context.Context, org, id uuid.UUID, role crm.Role, pa
 	if deal.ID != id {
 		return nil, 0, crm.Errorf(crm.CodeDealNotFound, "deal %s not found", id)
 	}
-	if deal.Deleted && role != crm.RoleOwner && role != crm.RoleAdmin {
-		return nil, 0, crm.Errorf(crm.CodeForbidden, "the history of a deleted deal is for owners and admins")
+	if err := mayReadDeleted(deal, role); err != nil {
+		return nil, 0, err
 	}
 	total := len(evs)
 	from := min((page-1)*pageSize, total)

@@ -23,7 +23,10 @@ import (
 //   - an unknown field → 400 VALIDATION_ERROR naming it (API.md §1);
 //   - a value of the wrong type → 400 VALIDATION_ERROR naming the field,
 //     "must be a string" and the like;
-//   - a body over BodyLimit → 413 BODY_TOO_LARGE.
+//   - a body over BodyLimit → 413 BODY_TOO_LARGE;
+//   - what encoding/json lets through but the contract does not (see
+//     strictCheck): keys in another case, a key given twice, NUL in a
+//     string, a non-canonical UUID, a null body → 400.
 //
 // A *crm.Error returned by a field's own UnmarshalJSON (money, currency)
 // is passed through unchanged. Other errors are programming errors (dst
@@ -33,18 +36,19 @@ func Decode(r *http.Request, dst any) error {
 		return crm.Errorf(crm.CodeMalformedJSON, "request body is empty")
 	}
 	body := &readErrRecorder{r: r.Body}
-	dec := json.NewDecoder(body)
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(dst); err != nil {
+	data, err := io.ReadAll(body)
+	if err != nil {
 		return decodeError(err, body.err)
 	}
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(dst); err != nil {
+		return decodeError(err, nil)
+	}
 	if _, err := dec.Token(); err != io.EOF {
-		if err != nil && body.err != nil {
-			return decodeError(err, body.err)
-		}
 		return crm.Errorf(crm.CodeMalformedJSON, "request body must hold a single JSON value")
 	}
-	return nil
+	return strictCheck(data, reflect.TypeOf(dst))
 }
 
 // readErrRecorder remembers the error of the body itself, so that a

@@ -75,6 +75,21 @@ func TestDecode(t *testing.T) {
 		{name: "number for uuid", body: `{"id":5}`, wantCode: crm.CodeValidation, wantField: "id", wantMsg: "must be a string"},
 		{name: "malformed uuid", body: `{"id":"abc"}`, wantCode: crm.CodeValidation, wantMsg: "invalid value"},
 		{name: "domain error passes through", body: `{"amount":"-1"}`, wantCode: crm.CodeValidation, wantField: "amount", wantMsg: "must not be negative"},
+		// What encoding/json accepts and the contract does not (issue 9).
+		{name: "key in another case", body: `{"NAME":"acme"}`, wantCode: crm.CodeValidation, wantField: "NAME", wantMsg: "unknown field"},
+		{name: "nested key in another case", body: `{"address":{"City":"x"}}`, wantCode: crm.CodeValidation, wantField: "City", wantMsg: "unknown field"},
+		{name: "duplicate key", body: `{"name":"a","name":"b"}`, wantCode: crm.CodeValidation, wantField: "name", wantMsg: "twice"},
+		{name: "duplicate nested key", body: `{"labels":{"a":"1","a":"2"}}`, wantCode: crm.CodeValidation, wantField: "labels.a", wantMsg: "twice"},
+		{name: "NUL in a string", body: `{"name":"a\u0000b"}`, wantCode: crm.CodeValidation, wantField: "name", wantMsg: "NUL"},
+		{name: "NUL in a nested string", body: `{"address":{"city":"\u0000"}}`, wantCode: crm.CodeValidation, wantField: "address.city", wantMsg: "NUL"},
+		{name: "NUL in an array", body: `{"tags":["x","\u0000"]}`, wantCode: crm.CodeValidation, wantField: "tags", wantMsg: "NUL"},
+		{name: "NUL in a map key", body: `{"labels":{"\u0000":"x"}}`, wantCode: crm.CodeValidation, wantField: "labels", wantMsg: "NUL"},
+		{name: "escaped backslash then u0000 is text", body: `{"name":"a\\u0000"}`},
+		{name: "uuid in braces", body: `{"id":"{0193b9a4-0000-7000-8000-000000000001}"}`, wantCode: crm.CodeValidation, wantField: "id", wantMsg: "canonical"},
+		{name: "uuid urn", body: `{"id":"urn:uuid:0193b9a4-0000-7000-8000-000000000001"}`, wantCode: crm.CodeValidation, wantField: "id", wantMsg: "canonical"},
+		{name: "uuid bare hex", body: `{"id":"0193b9a4000070008000000000000001"}`, wantCode: crm.CodeValidation, wantField: "id", wantMsg: "canonical"},
+		{name: "uuid upper-case", body: `{"id":"0193B9A4-0000-7000-8000-00000000000A"}`},
+		{name: "null body", body: `null`, wantCode: crm.CodeMalformedJSON, wantMsg: "not null"},
 		{name: "too large", body: `{"name":"` + strings.Repeat("x", 100) + `"}`, wantCode: crm.CodeBodyTooLarge, wantStatus: 413},
 		{name: "trailing data too large", body: `{}` + strings.Repeat(" ", 100) + `1`, wantCode: crm.CodeBodyTooLarge, wantStatus: 413},
 	}
@@ -187,5 +202,25 @@ func TestOptionalMarshal(t *testing.T) {
 	var back out
 	if err := json.Unmarshal(got, &back); err != nil || !reflect.DeepEqual(back, out{B: Optional[int]{Set: true, Null: true}, C: Optional[int]{Set: true, Value: 3}}) {
 		t.Errorf("round trip: %+v, %v", back, err)
+	}
+}
+
+// TestDecodeStrictOptional checks that PATCH bodies (Optional fields) get
+// the same strictness as the rest.
+func TestDecodeStrictOptional(t *testing.T) {
+	t.Parallel()
+	for _, body := range []string{
+		`{"Name":"x"}`,
+		`{"owner_id":"{0193b9a4-0000-7000-8000-000000000001}"}`,
+		`{"address":{"CITY":"x"}}`,
+		`{"name":"\u0000"}`,
+		`{"name":"a","name":null}`,
+		`null`,
+	} {
+		var in patchInput
+		err := Decode(httptest.NewRequest("PATCH", "/", strings.NewReader(body)), &in)
+		if StatusOf(err) != http.StatusBadRequest {
+			t.Errorf("%s: %v (status %d), want 400", body, err, StatusOf(err))
+		}
 	}
 }

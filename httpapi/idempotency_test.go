@@ -66,7 +66,9 @@ func TestIdempotent(t *testing.T) {
 	created := 0
 	// A POST handler as the organization routes write them.
 	handler := HandlerFunc(func(w http.ResponseWriter, r *http.Request) error {
-		var in struct{ Name string }
+		var in struct {
+			Name string `json:"name"`
+		}
 		if err := Decode(r, &in); err != nil {
 			return err
 		}

@@ -34,13 +34,13 @@ func (s Sales) Mount(r *mux.Router) {
 	r.Handle("/contacts", h(s.listContacts)).Methods(http.MethodGet)
 	r.Handle("/contacts", h(createHandler(s.Commands.CreateContact, createContactBody.input, "/contacts/", contactReply))).Methods(http.MethodPost)
 	r.Handle("/contacts/{id}", h(getHandler(s.Queries.GetContact, func(c readapi.Contact) int { return c.Version }))).Methods(http.MethodGet)
-	r.Handle("/contacts/{id}", h(patchHandler(s.Commands.UpdateContact, patchContactBody.patch, contactReply))).Methods(http.MethodPatch)
+	r.Handle("/contacts/{id}", h(patchHandler(s.Commands.UpdateContact, patchContactBody.patch, contactReply, nil, s.mayChangeContact))).Methods(http.MethodPatch)
 	r.Handle("/contacts/{id}", h(deleteHandler(s.Commands.DeleteContact))).Methods(http.MethodDelete)
 
 	r.Handle("/deals", h(s.listDeals)).Methods(http.MethodGet)
 	r.Handle("/deals", h(createHandler(s.Commands.CreateDeal, createDealBody.input, "/deals/", dealReply))).Methods(http.MethodPost)
 	r.Handle("/deals/{id}", h(s.getDeal)).Methods(http.MethodGet)
-	r.Handle("/deals/{id}", h(patchHandler(s.Commands.UpdateDeal, patchDealBody.patch, dealReply))).Methods(http.MethodPatch)
+	r.Handle("/deals/{id}", h(patchHandler(s.Commands.UpdateDeal, patchDealBody.patch, dealReply, nil, s.mayChangeDeal))).Methods(http.MethodPatch)
 	r.Handle("/deals/{id}", h(deleteHandler(s.Commands.DeleteDeal))).Methods(http.MethodDelete)
 	r.Handle("/deals/{id}/history", h(s.dealHistory)).Methods(http.MethodGet)
 	r.Handle("/deals/{id}/activities", h(s.listActivities)).Methods(http.MethodGet)
@@ -49,8 +49,10 @@ func (s Sales) Mount(r *mux.Router) {
 	r.Handle("/tasks", h(s.listTasks)).Methods(http.MethodGet)
 	r.Handle("/tasks", h(createHandler(s.createTask, createTaskBody.taskInput, "/tasks/", taskReply))).Methods(http.MethodPost)
 	r.Handle("/tasks/{id}", h(getHandler(s.Queries.GetTask, func(t readapi.Task) int { return t.Version }))).Methods(http.MethodGet)
-	r.Handle("/tasks/{id}", h(patchHandler(s.Commands.UpdateTask, patchTaskBody.patch, taskReply))).Methods(http.MethodPatch)
-	r.Handle("/tasks/{id}", h(deleteHandler(s.Commands.DeleteTask))).Methods(http.MethodDelete)
+	// A task of a deleted deal is gone for every verb (404), like its deal:
+	// the task routes check that first (taskLive), on every request.
+	r.Handle("/tasks/{id}", h(patchHandler(s.Commands.UpdateTask, patchTaskBody.patch, taskReply, s.taskLive, s.mayChangeTask))).Methods(http.MethodPatch)
+	r.Handle("/tasks/{id}", h(guarded(s.taskLive, deleteHandler(s.Commands.DeleteTask)))).Methods(http.MethodDelete)
 }
 
 // --- contacts ---
@@ -63,10 +65,10 @@ func (s Sales) listContacts(w http.ResponseWriter, r *http.Request) error {
 	var f readapi.ContactFilter
 	var p problems
 	f.Page = paging(r, &p)
-	f.Search = r.URL.Query().Get("search")
+	f.Search = single(r, "search", &p)
 	f.OwnerID = queryUUID(r, "owner_id", &p)
-	f.OrderBy = readapi.ContactOrderBy(r.URL.Query().Get("order_by"))
-	f.Order = readapi.Order(r.URL.Query().Get("order"))
+	f.OrderBy = readapi.ContactOrderBy(single(r, "order_by", &p))
+	f.Order = readapi.Order(single(r, "order", &p))
 	if err := p.err(); err != nil {
 		return err
 	}
@@ -98,22 +100,37 @@ func (s Sales) getDeal(w http.ResponseWriter, r *http.Request) error {
 // dealAt answers GET /deals/{id}?version=N or ?as_of=T: the deal rebuilt
 // by replaying its events, with as_of_version.
 func (s Sales) dealAt(w http.ResponseWriter, r *http.Request, org, id uuid.UUID) error {
-	q := r.URL.Query()
 	var p problems
-	if q.Has("version") && q.Has("as_of") {
-		p.add("version", "give version or as_of, not both")
+	vs, vSet, vErr := queryValue(r, "version")
+	ts, tSet, tErr := queryValue(r, "as_of")
+	for _, err := range []error{vErr, tErr} {
+		if err != nil {
+			p.fields = append(p.fields, fieldsOf(err)...)
+		}
+	}
+	if err := p.err(); err != nil {
+		return err
+	}
+	if vSet == tSet {
+		if vSet {
+			p.add("version", "give version or as_of, not both")
+		} else {
+			p.add("version", "give version (a whole number ≥ 1) or as_of (an RFC 3339 timestamp)")
+		}
 		return p.err()
 	}
 	var version int
 	var asOf time.Time
-	if q.Has("version") {
-		v, err := strconv.Atoi(q.Get("version"))
+	if vSet {
+		// Versions are 32-bit in the store: anything larger is malformed,
+		// not an internal error.
+		v, err := strconv.ParseInt(vs, 10, 32)
 		if err != nil || v < 1 {
-			p.add("version", "must be a whole number ≥ 1")
+			p.add("version", "must be a whole number between 1 and 2147483647")
 		}
-		version = v
+		version = int(v)
 	} else {
-		t, err := time.Parse(time.RFC3339Nano, q.Get("as_of"))
+		t, err := time.Parse(time.RFC3339Nano, ts)
 		if err != nil {
 			p.add("as_of", "must be an RFC 3339 timestamp")
 		}
@@ -122,7 +139,11 @@ func (s Sales) dealAt(w http.ResponseWriter, r *http.Request, org, id uuid.UUID)
 	if err := p.err(); err != nil {
 		return err
 	}
-	at, err := s.Audit.DealAt(r.Context(), org, id, version, asOf)
+	tenant, err := crm.TenantFrom(r.Context())
+	if err != nil {
+		return err
+	}
+	at, err := s.Audit.DealAt(r.Context(), org, id, tenant.Role, version, asOf)
 	if err != nil {
 		return err
 	}
@@ -138,7 +159,6 @@ func (s Sales) listDeals(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	q := r.URL.Query()
 	var f readapi.DealFilter
 	var p problems
 	f.Page = paging(r, &p)
@@ -146,16 +166,16 @@ func (s Sales) listDeals(w http.ResponseWriter, r *http.Request) error {
 	f.Stages = enums(r, "stage", aggregates.DealStages(), &p)
 	f.OwnerID = queryUUID(r, "owner_id", &p)
 	f.ContactID = queryUUID(r, "contact_id", &p)
-	if c := q.Get("currency"); c != "" {
+	if c := single(r, "currency", &p); c != "" {
 		f.Currency = p.currency(c)
 	}
 	f.MinAmount = queryAmount(r, "min_amount", &p)
 	f.MaxAmount = queryAmount(r, "max_amount", &p)
-	f.Search = q.Get("search")
+	f.Search = single(r, "search", &p)
 	f.CreatedAfter = queryTime(r, "created_after", &p)
 	f.CreatedBefore = queryTime(r, "created_before", &p)
-	f.OrderBy = readapi.DealOrderBy(q.Get("order_by"))
-	f.Order = readapi.Order(q.Get("order"))
+	f.OrderBy = readapi.DealOrderBy(single(r, "order_by", &p))
+	f.Order = readapi.Order(single(r, "order", &p))
 	if err := p.err(); err != nil {
 		return err
 	}
@@ -208,7 +228,7 @@ func (s Sales) listActivities(w http.ResponseWriter, r *http.Request) error {
 	var p problems
 	f.Page = paging(r, &p)
 	f.Types = enums(r, "type", readapi.ActivityTypes(), &p)
-	f.Order = readapi.Order(r.URL.Query().Get("order"))
+	f.Order = readapi.Order(single(r, "order", &p))
 	if err := p.err(); err != nil {
 		return err
 	}
@@ -260,8 +280,8 @@ func (s Sales) listTasks(w http.ResponseWriter, r *http.Request) error {
 	}
 	f.DueBefore = queryDate(r, "due_before", &p)
 	f.DueAfter = queryDate(r, "due_after", &p)
-	f.OrderBy = readapi.TaskOrderBy(r.URL.Query().Get("order_by"))
-	f.Order = readapi.Order(r.URL.Query().Get("order"))
+	f.OrderBy = readapi.TaskOrderBy(single(r, "order_by", &p))
+	f.Order = readapi.Order(single(r, "order", &p))
 	if err := p.err(); err != nil {
 		return err
 	}
@@ -307,26 +327,44 @@ func createHandler[B any, In any, T any](
 // patchHandler answers PATCH /{things}/{id}: decode the body strictly into
 // B, turn it into the aggregate's patch P, run the update command under
 // If-Match, and answer the entity with its ETag.
+//
+// API.md's order of checks puts the entity (404) and the caller's right
+// to change it (403) before the body (400). The command decides both, but
+// only once it has a valid patch; so when the body or If-Match is bad,
+// may (the same rules, read from the read model) is asked first, and its
+// 404 or 403 wins over the 400. live, when set, runs before every update
+// (tasks: a task of a deleted deal is gone, which the command does not
+// check).
 func patchHandler[B any, P any, T any](
 	update func(ctx context.Context, id uuid.UUID, p P, ifMatch commands.IfMatch) (T, commands.Result, error),
 	toPatch func(B) (P, error),
 	reply func(T) entity,
+	live, may func(r *http.Request, id uuid.UUID) error,
 ) HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) error {
 		id, err := PathUUID(r, "id")
 		if err != nil {
 			return err
 		}
+		if live != nil {
+			if err := live(r, id); err != nil {
+				return err
+			}
+		}
 		ifMatch, err := ifMatchVersion(r)
-		if err != nil {
-			return err
+		var p P
+		if err == nil {
+			var b B
+			if err = Decode(r, &b); err == nil {
+				p, err = toPatch(b)
+			}
 		}
-		var b B
-		if err := Decode(r, &b); err != nil {
-			return err
-		}
-		p, err := toPatch(b)
 		if err != nil {
+			if StatusOf(err) == http.StatusBadRequest {
+				if merr := may(r, id); merr != nil {
+					return merr
+				}
+			}
 			return err
 		}
 		v, res, err := update(r.Context(), id, p, ifMatch)
@@ -337,6 +375,95 @@ func patchHandler[B any, P any, T any](
 		e := reply(v)
 		return ok(w, e.version, e.body)
 	}
+}
+
+// guarded runs may before h.
+func guarded(may func(r *http.Request, id uuid.UUID) error, h HandlerFunc) HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) error {
+		id, err := PathUUID(r, "id")
+		if err != nil {
+			return err
+		}
+		if err := may(r, id); err != nil {
+			return err
+		}
+		return h(w, r)
+	}
+}
+
+// mayChange answers, from the read model, whether the caller may change an
+// entity owned by owner (API.md §3: owner, admin and manager any; member
+// own only).
+func mayChange(r *http.Request, owner uuid.UUID, what string) error {
+	tenant, err := crm.TenantFrom(r.Context())
+	if err != nil {
+		return err
+	}
+	actor, err := crm.ActorFrom(r.Context())
+	if err != nil {
+		return err
+	}
+	if tenant.Role == crm.RoleMember && owner != actor.UserID {
+		return crm.Errorf(crm.CodeForbidden, "members may change their own %s only", what)
+	}
+	return nil
+}
+
+func (s Sales) mayChangeContact(r *http.Request, id uuid.UUID) error {
+	org, err := orgID(r)
+	if err != nil {
+		return err
+	}
+	c, err := s.Queries.GetContact(queryContext(r), org, id)
+	if err != nil {
+		return err
+	}
+	return mayChange(r, c.OwnerID, "contacts")
+}
+
+func (s Sales) mayChangeDeal(r *http.Request, id uuid.UUID) error {
+	org, err := orgID(r)
+	if err != nil {
+		return err
+	}
+	d, err := s.Queries.GetDeal(queryContext(r), org, id)
+	if err != nil {
+		return err
+	}
+	return mayChange(r, d.OwnerID, "deals")
+}
+
+// taskLive is NOT_FOUND for a task that was deleted, or whose deal was
+// (the read model's GetTask says both).
+func (s Sales) taskLive(r *http.Request, id uuid.UUID) error {
+	org, err := orgID(r)
+	if err != nil {
+		return err
+	}
+	_, err = s.Queries.GetTask(queryContext(r), org, id)
+	return err
+}
+
+// mayChangeTask is NOT_FOUND for a task that was deleted, or whose deal
+// was, and FORBIDDEN for a member whose deal it is not.
+func (s Sales) mayChangeTask(r *http.Request, id uuid.UUID) error {
+	org, err := orgID(r)
+	if err != nil {
+		return err
+	}
+	ctx := queryContext(r)
+	t, err := s.Queries.GetTask(ctx, org, id)
+	if err != nil {
+		return err
+	}
+	d, err := s.Queries.GetDeal(ctx, org, t.DealID)
+	if crm.ErrorCode(err) == crm.CodeDealNotFound {
+		return crm.Errorf(crm.CodeNotFound, "task %s not found", id)
+	}
+	if err != nil {
+		return err
+	}
+	return mayChange(r, d.OwnerID, "deals' tasks")
 }
 
 // getHandler answers GET /{things}/{id} from the read model, with its
@@ -423,20 +550,40 @@ func orgAndID(r *http.Request) (uuid.UUID, uuid.UUID, error) {
 	return org, id, err
 }
 
-// ifMatchVersion reads If-Match: "<version>" (quotes optional, W/ and *
-// accepted: * means any version).
+// ifMatchVersion reads If-Match: `"<version>"`, its weak form
+// `W/"<version>"`, or `*` (any version). The version is the canonical
+// decimal of a 32-bit entity version (no sign, no leading zero). Anything
+// else (no quotes, a list of tags, the header given twice, a number that
+// cannot be a version) is a 400, never a 412: the client's request is
+// malformed, not stale.
 func ifMatchVersion(r *http.Request) (commands.IfMatch, error) {
-	v := strings.TrimSpace(r.Header.Get("If-Match"))
-	if v == "" || v == "*" {
+	vs := r.Header.Values("If-Match")
+	if len(vs) == 0 {
 		return nil, nil
 	}
-	v = strings.Trim(strings.TrimPrefix(v, "W/"), `"`)
-	n, err := strconv.Atoi(v)
-	if err != nil || n < 0 {
-		return nil, &crm.Error{Code: crm.CodeValidation, Message: `If-Match must be an entity version such as "3"`,
-			Fields: []crm.FieldError{{Field: "If-Match", Message: `must be a version such as "3"`}}}
+	bad := &crm.Error{Code: crm.CodeValidation, Message: `If-Match must be an entity tag such as "3" (or *)`,
+		Fields: []crm.FieldError{{Field: "If-Match", Message: `must be one entity tag such as "3", W/"3" or *`}}}
+	if len(vs) > 1 {
+		return nil, bad
 	}
-	return &n, nil
+	v := strings.Trim(vs[0], " \t")
+	if v == "*" {
+		return nil, nil
+	}
+	v = strings.TrimPrefix(v, "W/")
+	if len(v) < 3 || v[0] != '"' || v[len(v)-1] != '"' {
+		return nil, bad
+	}
+	digits := v[1 : len(v)-1]
+	if digits == "" || (len(digits) > 1 && digits[0] == '0') || strings.TrimLeft(digits, "0123456789") != "" {
+		return nil, bad
+	}
+	n, err := strconv.ParseInt(digits, 10, 32)
+	if err != nil {
+		return nil, bad
+	}
+	version := int(n)
+	return &version, nil
 }
 
 func setETag(w http.ResponseWriter, version int) {
@@ -499,14 +646,24 @@ func queryDate(r *http.Request, name string, p *problems) time.Time {
 	return t
 }
 
+// single returns the one value of a single-valued query parameter ("" when
+// absent or empty); given twice, it is a problem.
+func single(r *http.Request, name string, p *problems) string {
+	v, _, err := queryValue(r, name)
+	if err != nil {
+		p.fields = append(p.fields, fieldsOf(err)...)
+	}
+	return v
+}
+
 func queryAmount(r *http.Request, name string, p *problems) *crm.Amount {
-	v := r.URL.Query().Get(name)
+	v := single(r, name, p)
 	if v == "" {
 		return nil
 	}
 	a, err := crm.ParseAmountString(v)
 	if err != nil {
-		p.add(name, "must be a non-negative amount with at most 2 decimals")
+		p.add(name, "must be a non-negative plain decimal with at most 2 fraction digits")
 		return nil
 	}
 	return &a

@@ -2,7 +2,6 @@ package httpapi
 
 import (
 	"encoding/json"
-	"strings"
 
 	"github.com/google/uuid"
 
@@ -192,7 +191,7 @@ func (p *problems) amount(raw json.RawMessage) crm.Amount {
 }
 
 func (p *problems) currency(s string) string {
-	c, err := crm.NormalizeCurrency(strings.TrimSpace(s))
+	c, err := crm.NormalizeCurrency(s)
 	if err != nil {
 		p.add("currency", "must be an ISO 4217 code such as USD")
 	}

@@ -112,11 +112,19 @@ func ActivityTypes() []string {
 
 // List is one page of a list: {"items": [...], "total": N, "page": P,
 // "page_size": S}. Items is never null: an empty page is [].
+//
+// Total is exact, except where counting every match would cost more than
+// a page (a wide search, a wide filter that no counter table answers):
+// then the matches are counted up to a cap, Total is a lower bound (at
+// least the cap, and at least the items up to this page), and
+// TotalIsLowerBound is true; the field is left out otherwise. Pages past
+// the cap are still served: page until a page comes back short.
 type List[T any] struct {
-	Items    []T   `json:"items"`
-	Total    int64 `json:"total"`
-	Page     int   `json:"page"`
-	PageSize int   `json:"page_size"`
+	Items             []T   `json:"items"`
+	Total             int64 `json:"total"`
+	TotalIsLowerBound bool  `json:"total_is_lower_bound,omitempty"`
+	Page              int   `json:"page"`
+	PageSize          int   `json:"page_size"`
 }
 
 // TimeLayout is how API.md writes instants: RFC 3339 in UTC, with

@@ -39,7 +39,7 @@ type Queries interface {
 	ListDeals(ctx context.Context, orgID uuid.UUID, f DealFilter) (List[Deal], error)
 
 	// GetTask returns a task that was not deleted, or NOT_FOUND. A task
-	// whose deal was deleted is still returned (it left the lists only).
+	// whose deal was deleted is NOT_FOUND too: it went with its deal.
 	GetTask(ctx context.Context, orgID, id uuid.UUID) (Task, error)
 	// ListTasks answers GET /tasks. Tasks of deleted deals are not listed.
 	ListTasks(ctx context.Context, orgID uuid.UUID, f TaskFilter) (List[Task], error)

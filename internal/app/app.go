@@ -204,7 +204,9 @@ func New(ctx context.Context, cfg Config, dsn, version string, log *slog.Logger,
 }
 
 func (a *App) routes() (http.Handler, error) {
-	r := mux.NewRouter()
+	// SkipClean: a path with "//", "." or ".." is not a route (404
+	// problem), where mux would answer a bare 301 to its cleaned form.
+	r := mux.NewRouter().SkipClean(true)
 	a.router = r
 	r.NotFoundHandler = httpapi.NotFound(r)
 	r.MethodNotAllowedHandler = httpapi.MethodNotAllowed(r)
@@ -231,6 +233,7 @@ func (a *App) routes() (http.Handler, error) {
 	}
 	return httpapi.Chain(r,
 		httpapi.StripTrailingSlash,
+		httpapi.HeadAsGet,
 		httpapi.RequestID,
 		httpapi.Logger(a.log),
 		httpapi.AccessLog(a.log),
@@ -368,9 +371,9 @@ func (a *App) Run(ctx context.Context, started time.Time) error {
 		return err
 	}
 	errc := make(chan error, 1)
-	srv := &http.Server{Handler: a.handler, ReadHeaderTimeout: 10 * time.Second}
+	srv := NewHTTPServer(a.cfg, a.handler)
 	go func() {
-		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		if err := srv.Serve(httpapi.ProblemListener(ln)); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			errc <- err
 		}
 	}()
@@ -386,6 +389,18 @@ func (a *App) Run(ctx context.Context, started time.Time) error {
 		a.log.Error("http shutdown", "err", serr)
 	}
 	return err
+}
+
+// NewHTTPServer is the server Run starts for h, with cfg's timeouts (slow
+// or idle clients cannot hold connections for long).
+func NewHTTPServer(cfg Config, h http.Handler) *http.Server {
+	return &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: cfg.HTTPReadHeaderTimeout,
+		ReadTimeout:       cfg.HTTPReadTimeout,
+		WriteTimeout:      cfg.HTTPWriteTimeout,
+		IdleTimeout:       cfg.HTTPIdleTimeout,
+	}
 }
 
 // Close stops the projectors and releases the pool and Redis.

@@ -29,6 +29,18 @@ type Config struct {
 	AuthRateLimit      int // per minute; 0 disables
 	LogLevel           slog.Level
 	LogFormat          string // json | text
+
+	// HTTP server timeouts (net/http.Server), against slow or idle
+	// clients holding connections (slowloris): the headers must arrive
+	// within HTTPReadHeaderTimeout, the whole request within
+	// HTTPReadTimeout; HTTPWriteTimeout bounds a request from its headers
+	// to the end of its answer (it must exceed CONSISTENCY_TIMEOUT and
+	// any long poll); an idle keep-alive connection is closed after
+	// HTTPIdleTimeout.
+	HTTPReadHeaderTimeout time.Duration // default 5s
+	HTTPReadTimeout       time.Duration // default 30s
+	HTTPWriteTimeout      time.Duration // default 60s
+	HTTPIdleTimeout       time.Duration // default 60s
 }
 
 // devSecret is used only outside production when SECRET_KEY is unset, so
@@ -62,6 +74,16 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 	c.AccessTokenTTL = dur("ACCESS_TOKEN_TTL", 15*time.Minute)
 	c.RefreshTokenTTL = dur("REFRESH_TOKEN_TTL", 30*24*time.Hour)
 	c.ConsistencyTimeout = dur("CONSISTENCY_TIMEOUT", 2*time.Second)
+	c.HTTPReadHeaderTimeout = dur("HTTP_READ_HEADER_TIMEOUT", 5*time.Second)
+	c.HTTPReadTimeout = dur("HTTP_READ_TIMEOUT", 30*time.Second)
+	c.HTTPWriteTimeout = dur("HTTP_WRITE_TIMEOUT", 60*time.Second)
+	c.HTTPIdleTimeout = dur("HTTP_IDLE_TIMEOUT", 60*time.Second)
+	if c.HTTPReadHeaderTimeout > c.HTTPReadTimeout {
+		errs = append(errs, errors.New("HTTP_READ_HEADER_TIMEOUT: longer than HTTP_READ_TIMEOUT, which includes it"))
+	}
+	if c.HTTPWriteTimeout <= c.ConsistencyTimeout {
+		errs = append(errs, errors.New("HTTP_WRITE_TIMEOUT: must exceed CONSISTENCY_TIMEOUT, or a waiting query is cut off"))
+	}
 
 	c.AuthRateLimit = 20
 	if v := getenv("AUTH_RATE_LIMIT"); v != "" {
@@ -110,6 +132,10 @@ func (c Config) LogValue() slog.Value {
 		slog.String("environment", c.Environment),
 		slog.String("http_addr", c.HTTPAddr),
 		slog.Duration("consistency_timeout", c.ConsistencyTimeout),
+		slog.Duration("http_read_header_timeout", c.HTTPReadHeaderTimeout),
+		slog.Duration("http_read_timeout", c.HTTPReadTimeout),
+		slog.Duration("http_write_timeout", c.HTTPWriteTimeout),
+		slog.Duration("http_idle_timeout", c.HTTPIdleTimeout),
 		slog.Int("auth_rate_limit", c.AuthRateLimit),
 		slog.String("log_level", c.LogLevel.String()),
 		slog.String("log_format", c.LogFormat),

@@ -71,6 +71,19 @@ func TestContactLists(t *testing.T) {
 				got = append(got, idsOf(l.Items, contactID)...)
 			}
 			wantIDs(t, got, c.want, names)
+			// Deep pages and capped totals give the same pages (see
+			// TestDealLists).
+			deep := e.q.WithCaps(1, 1).WithSearchMax(1)
+			got = nil
+			for page := 1; page <= len(c.want)+1; page++ {
+				c.f.Page = readapi.Page{Page: page, PageSize: 1}
+				l := mustList[readapi.Contact](t)(deep.ListContacts(ctx, o.id, c.f))
+				got = append(got, idsOf(l.Items, contactID)...)
+				if l.Total > int64(len(c.want)) || (!l.TotalIsLowerBound && l.Total != int64(len(c.want))) {
+					t.Fatalf("page %d of 1, capped: total %d (lower bound %v), want %d", page, l.Total, l.TotalIsLowerBound, len(c.want))
+				}
+			}
+			wantIDs(t, got, c.want, names)
 			// A search finds the same page whichever way it takes.
 			if c.f.Search != "" {
 				c.f.Page = readapi.Page{}

@@ -111,6 +111,23 @@ func TestDealLists(t *testing.T) {
 				got = append(got, idsOf(l.Items, dealID)...)
 			}
 			wantIDs(t, got, c.want, names)
+			// Deep pages (found in the sort index first, from the nearer
+			// end when the total is exact) and capped totals give the
+			// same pages; a capped total is a lower bound, and says so.
+			deep := e.q.WithCaps(1, 1).WithSearchMax(1)
+			got = nil
+			for page := 1; page <= len(c.want)+1; page++ {
+				c.f.Page = readapi.Page{Page: page, PageSize: 1}
+				l := mustList[readapi.Deal](t)(deep.ListDeals(ctx, o.id, c.f))
+				got = append(got, idsOf(l.Items, dealID)...)
+				switch {
+				case l.TotalIsLowerBound && (l.Total > int64(len(c.want)) || l.Total < int64(min(page, len(c.want)))):
+					t.Fatalf("page %d of 1, capped: total %d, want a lower bound of %d", page, l.Total, len(c.want))
+				case !l.TotalIsLowerBound && l.Total != int64(len(c.want)):
+					t.Fatalf("page %d of 1, capped: total %d, want %d", page, l.Total, len(c.want))
+				}
+			}
+			wantIDs(t, got, c.want, names)
 			// A search finds the same page whichever way it takes.
 			if c.f.Search != "" {
 				c.f.Page = readapi.Page{}

@@ -8,3 +8,11 @@ func (s *Store) WithSearchMax(n int64) *Store {
 	c.searchMax = n
 	return &c
 }
+
+// WithCaps returns a copy of s with other bounds of list: the count cap
+// and the offset from which pages are found in the sort index first.
+func (s *Store) WithCaps(countMax, deepOffset int64) *Store {
+	c := *s
+	c.countMax, c.deepOffset = countMax, deepOffset
+	return &c
+}

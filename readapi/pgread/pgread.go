@@ -11,16 +11,20 @@
 // sort, and the total with a second statement (see list for which):
 // counting 100k index entries takes tens of milliseconds on a 2-core
 // machine, so wide totals come from counter tables the projectors keep in
-// step. `count(*) OVER ()` was measured and rejected: it makes PostgreSQL
-// read every matching row before returning the first page (30 to 45 ms
-// at p50 for the first page of 100k deals on a 2-core machine, against
-// 0.5 ms for the page plus the counter; BenchmarkQueriesAt100k).
+// step, and the others are counted up to a cap (beyond it the total is a
+// lower bound, flagged). Deep pages find their rows in the sort index
+// first (index-only scans, migration 00030), from the nearer end when the
+// total is known. `count(*) OVER ()` was measured and rejected: it makes
+// PostgreSQL read every matching row before returning the first page (30
+// to 45 ms at p50 for the first page of 100k deals on a 2-core machine,
+// against 0.5 ms for the page plus the counter; BenchmarkQueriesAt100k).
 package pgread
 
 import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -39,8 +43,14 @@ type Store struct {
 	pool   *pgxpool.Pool
 	waiter *projections.Waiter
 	// searchMax is the number of matches of a search up to which a page
-	// is sorted from the matches themselves (see list).
+	// is sorted from the matches themselves, and counted (see list).
 	searchMax int64
+	// countMax is the number of matches up to which a list's total is
+	// counted when no counter table gives it (see list).
+	countMax int64
+	// deepOffset is the offset from which a page is found in the sort
+	// index before its rows are read (see list).
+	deepOffset int64
 }
 
 var _ readapi.Queries = (*Store)(nil)
@@ -49,7 +59,7 @@ var _ readapi.Queries = (*Store)(nil)
 // nil makes every query eventual (for tools that compare read models, not
 // for serving requests).
 func New(pool *pgxpool.Pool, waiter *projections.Waiter) *Store {
-	return &Store{pool: pool, waiter: waiter, searchMax: searchMaterializeMax}
+	return &Store{pool: pool, waiter: waiter, searchMax: searchMaterializeMax, countMax: countMax, deepOffset: deepOffset}
 }
 
 // begin checks the tenant and waits for the projectors a query reads.
@@ -132,103 +142,232 @@ type listSpec[T any] struct {
 	// search tells that the filter holds a text search, whose matches a
 	// trigram index finds (see list).
 	search bool
-	// counted, when set, gives the total more cheaply than count(*) with
-	// the filter: a sum over a *_counts table.
+	// counted, when set, gives the exact total more cheaply than count(*)
+	// with the filter: a sum over a *_counts table.
 	counted *query
+	// skipped, with total, says that the caller found where a deep page
+	// starts (keyset: the query's conditions already exclude the skipped
+	// rows that precede it), and the exact total.
+	skipped int64
+	total   *int64
 }
 
-// searchMaterializeMax is the default Store.searchMax: reading and
-// sorting 2,000 matches costs a few milliseconds, about what walking a
-// sort index through that many rows does.
-const searchMaterializeMax = 2000
+// Bounds of the work one list query does (see list).
+const (
+	// searchMaterializeMax is the default Store.searchMax: a search's
+	// matches are read, sorted and counted up to 500 of them. Each costs
+	// a case-insensitive comparison (1 to 3 µs on a 2-core machine) of
+	// itself and of the rows around it that do not match: 500 matches at
+	// a density of 20% are 2,500 comparisons (2,000 were measured at 30 to
+	// 60 ms p99 under load).
+	searchMaterializeMax = 500
+	// countMax is the default Store.countMax: counting 10,000 index
+	// entries costs 1 to 3 ms on a 2-core machine.
+	countMax = 10000
+	// deepOffset is where a page starts to be found through the sort
+	// index alone (an index-only scan) before its rows are read, and where
+	// a list with an exact total is walked from whichever end is nearer.
+	deepOffset = 1000
+)
 
 // list reads one page and its total.
 //
-// Without a search, the page walks the index of the sort key (skipping
-// rows the filter rejects), and the total is told by the page when it is
-// short, else read from a counter table when the filter allows, else
-// counted with the filter.
+// The page: without a search, the page walks the index of the sort key
+// (skipping rows the filter rejects). A deep page (offset ≥ deepOffset)
+// first finds the ids of its rows in the sort index alone (an index-only
+// scan: no table row is read for the rows it skips), from the nearer end
+// of the list when the total is known exactly, and then reads those rows.
+//
+// The total is exact when it is cheap: from a counter table when the
+// filter allows (spec.counted), or told by a page that is neither full
+// nor past the end. Otherwise the matches are counted up to a cap
+// (s.countMax, s.searchMax for a search): beyond it the total is a lower
+// bound, max(cap, offset + items), and TotalIsLowerBound says so (README,
+// OpenAPI: counting 100k matches would cost tens of milliseconds on every
+// page).
 //
 // With a search, the planner cannot know how many rows match, and may
 // walk the whole sort index looking for a rare match. So the matches are
 // read first through the trigram index (a bitmap scan), at most
 // s.searchMax+1 of them, and sorted, and counted in the same statement.
-// Only when there are more than that are they counted apart and the page
-// found by walking the sort index, where the matches are then dense.
+// Only when there are more than that is the page found by walking the
+// sort index, where the matches are then dense.
 func list[T any](ctx context.Context, s *Store, q *query, spec listSpec[T]) (readapi.List[T], error) {
 	db := s.pool
 	where := strings.Join(q.conds, " AND ")
-	dir := "ASC"
-	if spec.order == readapi.Desc {
-		dir = "DESC"
-	}
-	n := len(q.args)
-	pageArgs := append(q.args[:n:n], spec.page.PageSize, spec.page.Offset())
-	tail := fmt.Sprintf(" ORDER BY %s %s, id %s LIMIT $%d OFFSET $%d", spec.orderBy, dir, dir, n+1, n+2)
-	countSQL, countArgs := "SELECT count(*) FROM "+spec.table+" WHERE "+where, q.args
-	if spec.counted != nil {
-		countSQL, countArgs = spec.counted.sumOf(), spec.counted.args
-	}
-	out := readapi.List[T]{Items: []T{}, Page: spec.page.Page, PageSize: spec.page.PageSize}
 	offset := spec.page.Offset()
-	read := func(sql string, args []any, extra ...any) error {
+	limit := int64(spec.page.PageSize)
+	out := readapi.List[T]{Items: []T{}, Page: spec.page.Page, PageSize: spec.page.PageSize}
+	read := func(sql string, args []any, extra ...any) ([]T, error) {
 		rows, err := db.Query(ctx, sql, args...)
 		if err != nil {
-			return fmt.Errorf("list %s: %w", spec.table, err)
+			return nil, fmt.Errorf("list %s: %w", spec.table, err)
 		}
 		items, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (T, error) { return spec.scan(r, extra...) })
 		if err != nil {
-			return fmt.Errorf("list %s: %w", spec.table, err)
+			return nil, fmt.Errorf("list %s: %w", spec.table, err)
 		}
-		if len(items) > 0 {
-			out.Items = items
-		}
-		return nil
+		return items, nil
 	}
-	count := func() error {
-		if err := db.QueryRow(ctx, countSQL, countArgs...).Scan(&out.Total); err != nil {
-			return fmt.Errorf("count %s: %w", spec.table, err)
+	// page reads limit rows after offset in the direction asc (true) or
+	// desc.
+	page := func(desc bool, limit, offset int64) ([]T, error) {
+		dir := "ASC"
+		if desc {
+			dir = "DESC"
 		}
-		return nil
+		n := len(q.args)
+		args := append(q.args[:n:n], limit, offset)
+		order := fmt.Sprintf(" ORDER BY %s %s, id %s", spec.orderBy, dir, dir)
+		window := fmt.Sprintf(" LIMIT $%d OFFSET $%d", n+1, n+2)
+		if offset < s.deepOffset || spec.search {
+			return read("SELECT "+spec.columns+" FROM "+spec.table+" WHERE "+where+order+window, args)
+		}
+		// Deep: the ids from the sort index alone, then their rows.
+		return read("SELECT "+spec.columns+" FROM "+spec.table+" WHERE "+where+
+			" AND id IN (SELECT id FROM "+spec.table+" WHERE "+where+order+window+")"+order, args)
+	}
+	desc := spec.order == readapi.Desc
+	capped := func(n int64) {
+		out.Total = max(n, offset+int64(len(out.Items)))
+		out.TotalIsLowerBound = true
 	}
 
 	if spec.search {
 		sql := fmt.Sprintf("WITH m AS MATERIALIZED (SELECT %s FROM %s WHERE %s LIMIT %d) SELECT *, count(*) OVER () FROM m",
-			spec.columns, spec.table, where, s.searchMax+1) + tail
-		if err := read(sql, pageArgs, &out.Total); err != nil {
+			spec.columns, spec.table, where, s.searchMax+1)
+		dir := "ASC"
+		if desc {
+			dir = "DESC"
+		}
+		n := len(q.args)
+		sql += fmt.Sprintf(" ORDER BY %s %s, id %s LIMIT $%d OFFSET $%d", spec.orderBy, dir, dir, n+1, n+2)
+		items, err := read(sql, append(q.args[:n:n], limit, offset), &out.Total)
+		if err != nil {
 			return readapi.List[T]{}, err
+		}
+		if len(items) > 0 {
+			out.Items = items
 		}
 		switch {
-		case len(out.Items) == 0 && offset == 0:
+		case len(items) == 0 && offset == 0:
 			return out, nil // no match
-		case len(out.Items) > 0 && out.Total <= s.searchMax:
+		case len(items) > 0 && out.Total <= s.searchMax:
 			return out, nil // every match was read and counted
+		case len(items) == 0:
+			// Past the end of the first matches: how many are there?
+			n, err := countUpTo(ctx, s, spec.table, where, q.args, s.searchMax)
+			if err != nil {
+				return readapi.List[T]{}, err
+			}
+			if n <= s.searchMax {
+				out.Total = n
+				return out, nil // past the end
+			}
 		}
-		// Many matches (or a page past the end): count them all, and find
-		// the page along the sort index.
-		out.Items = []T{}
-		if err := count(); err != nil {
+		// Many matches (or a page past the end of the first ones): find
+		// the page along the sort index, where they are dense.
+		if out.Items, err = page(desc, limit, offset); err != nil {
 			return readapi.List[T]{}, err
 		}
-		if out.Total <= offset {
+		if out.Items == nil {
+			out.Items = []T{}
+		}
+		if len(out.Items) < int(limit) && (len(out.Items) > 0 || offset == 0) {
+			out.Total = offset + int64(len(out.Items))
+			return out, nil
+		}
+		capped(s.searchMax)
+		return out, nil
+	}
+
+	// The caller's keyset: the page starts skipped rows later than the
+	// query's first row.
+	if spec.total != nil {
+		out.Total = *spec.total
+		if offset >= out.Total {
+			return out, nil
+		}
+		items, err := page(desc, limit, offset-spec.skipped)
+		if err != nil {
+			return readapi.List[T]{}, err
+		}
+		if len(items) > 0 {
+			out.Items = items
+		}
+		return out, nil
+	}
+	// The exact total first when a counter gives it and the page is deep:
+	// it says which end is nearer.
+	known := false
+	if spec.counted != nil && offset >= s.deepOffset {
+		if err := db.QueryRow(ctx, spec.counted.sumOf(), spec.counted.args...).Scan(&out.Total); err != nil {
+			return readapi.List[T]{}, fmt.Errorf("count %s: %w", spec.table, err)
+		}
+		known = true
+		if offset >= out.Total {
+			return out, nil
+		}
+		if fromEnd := out.Total - offset - limit; fromEnd < offset {
+			// Nearer the end: read the page backwards from there.
+			n := limit
+			if fromEnd < 0 {
+				n, fromEnd = limit+fromEnd, 0
+			}
+			items, err := page(!desc, n, fromEnd)
+			if err != nil {
+				return readapi.List[T]{}, err
+			}
+			slices.Reverse(items)
+			if len(items) > 0 {
+				out.Items = items
+			}
 			return out, nil
 		}
 	}
-	if err := read("SELECT "+spec.columns+" FROM "+spec.table+" WHERE "+where+tail, pageArgs); err != nil {
+	items, err := page(desc, limit, offset)
+	if err != nil {
 		return readapi.List[T]{}, err
 	}
-	if spec.search {
+	if len(items) > 0 {
+		out.Items = items
+	}
+	if known {
 		return out, nil
 	}
 	// A page that is neither full nor past the end tells the total.
-	if len(out.Items) < spec.page.PageSize && (len(out.Items) > 0 || offset == 0) {
+	if len(out.Items) < int(limit) && (len(out.Items) > 0 || offset == 0) {
 		out.Total = offset + int64(len(out.Items))
 		return out, nil
 	}
-	if err := count(); err != nil {
+	if spec.counted != nil {
+		if err := db.QueryRow(ctx, spec.counted.sumOf(), spec.counted.args...).Scan(&out.Total); err != nil {
+			return readapi.List[T]{}, fmt.Errorf("count %s: %w", spec.table, err)
+		}
+		return out, nil
+	}
+	// Count the matches, up to the cap.
+	n, err := countUpTo(ctx, s, spec.table, where, q.args, s.countMax)
+	if err != nil {
 		return readapi.List[T]{}, err
 	}
+	if n <= s.countMax {
+		out.Total = n
+		return out, nil
+	}
+	capped(s.countMax)
 	return out, nil
+}
+
+// countUpTo counts the rows of table matching where, up to limit+1.
+func countUpTo(ctx context.Context, s *Store, table, where string, args []any, limit int64) (int64, error) {
+	var n int64
+	err := s.pool.QueryRow(ctx, fmt.Sprintf("SELECT count(*) FROM (SELECT 1 FROM %s WHERE %s LIMIT %d) m",
+		table, where, limit+1), args...).Scan(&n)
+	if err != nil {
+		return 0, fmt.Errorf("count %s: %w", table, err)
+	}
+	return n, nil
 }
 
 // getOne reads the single row of a by-id query, or returns notFound.

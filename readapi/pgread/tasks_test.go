@@ -77,6 +77,19 @@ func TestTaskLists(t *testing.T) {
 				got = append(got, idsOf(l.Items, taskID)...)
 			}
 			wantIDs(t, got, c.want, names)
+			// Deep pages and capped totals give the same pages (see
+			// TestDealLists).
+			deep := e.q.WithCaps(1, 1)
+			got = nil
+			for page := 1; page <= len(c.want)+1; page++ {
+				c.f.Page = readapi.Page{Page: page, PageSize: 1}
+				l := mustList[readapi.Task](t)(deep.ListTasks(ctx, o.id, c.f))
+				got = append(got, idsOf(l.Items, taskID)...)
+				if l.Total > int64(len(c.want)) || (!l.TotalIsLowerBound && l.Total != int64(len(c.want))) {
+					t.Fatalf("page %d of 1, capped: total %d (lower bound %v), want %d", page, l.Total, l.TotalIsLowerBound, len(c.want))
+				}
+			}
+			wantIDs(t, got, c.want, names)
 		})
 	}
 
@@ -105,10 +118,9 @@ func TestTaskLists(t *testing.T) {
 		if !mm.IsDone || mm.CompletedAt == nil || !mm.CompletedAt.Equal(mm.UpdatedAt.Time) {
 			t.Fatalf("mail: %+v", mm)
 		}
-		// A deleted deal's task is still readable by id.
-		if _, err := e.q.GetTask(ctx, o.id, orphan); err != nil {
-			t.Fatal(err)
-		}
+		// A deleted deal's task is gone with it.
+		_, err = e.q.GetTask(ctx, o.id, orphan)
+		wantCode(t, err, crm.CodeNotFound)
 		_, err = e.q.GetTask(ctx, o.id, gone)
 		wantCode(t, err, crm.CodeNotFound)
 	})

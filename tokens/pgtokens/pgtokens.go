@@ -36,7 +36,9 @@ func (s *Store) Save(ctx context.Context, r tokens.Refresh) error {
 	return nil
 }
 
-// Rotate implements tokens.Store. Marking the token used is a guarded
+// Rotate implements tokens.Store. A token of a user that no longer exists
+// (no row in users) is invalid, like an expired one: a session cannot
+// outlive its user. Marking the token used is a guarded
 // UPDATE, so of two concurrent uses of one token exactly one wins; the
 // loser sees a used token and revokes the family, as a thief would.
 func (s *Store) Rotate(ctx context.Context, used []byte, next tokens.Refresh) (user uuid.UUID, err error) {
@@ -55,6 +57,7 @@ func (s *Store) Rotate(ctx context.Context, used []byte, next tokens.Refresh) (u
 	err = tx.QueryRow(ctx, `
 		UPDATE refresh_tokens SET used_at = now()
 		WHERE hash = $1 AND used_at IS NULL AND revoked_at IS NULL AND expires_at > now()
+		  AND EXISTS (SELECT 1 FROM users u WHERE u.id = refresh_tokens.user_id)
 		RETURNING user_id, family_id`, used).Scan(&user, &family)
 	if errors.Is(err, pgx.ErrNoRows) {
 		_ = tx.Rollback(ctx)

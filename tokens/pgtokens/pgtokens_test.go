@@ -37,11 +37,43 @@ func token(t *testing.T) (string, []byte) {
 	return raw, hash
 }
 
+// newUser inserts a user row (a token is valid only while its user
+// exists) and returns its id.
+func newUser(t *testing.T, pool *pgxpool.Pool) uuid.UUID {
+	t.Helper()
+	id := uuid.New()
+	if _, err := pool.Exec(context.Background(), `INSERT INTO users (id, email, email_lower, name, password_hash, created_at)
+		VALUES ($1, $2, $2, 'T', 'x', now())`, id, id.String()+"@example.com"); err != nil {
+		t.Fatal(err)
+	}
+	return id
+}
+
+// TestRotateRefusesADeletedUser: a refresh token whose user row is gone
+// is invalid (issue 9), not a new session.
+func TestRotateRefusesADeletedUser(t *testing.T) {
+	t.Parallel()
+	s, pool := newStore(t)
+	ctx := context.Background()
+	user := newUser(t, pool)
+	_, h1 := token(t)
+	if err := s.Save(ctx, tokens.Refresh{Hash: h1, UserID: user, FamilyID: uuid.New(), ExpiresAt: time.Now().Add(time.Hour)}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := pool.Exec(ctx, `DELETE FROM users WHERE id = $1`, user); err != nil {
+		t.Fatal(err)
+	}
+	_, h2 := token(t)
+	if _, err := s.Rotate(ctx, h1, tokens.Refresh{Hash: h2, ExpiresAt: time.Now().Add(time.Hour)}); !errors.Is(err, tokens.ErrRefreshInvalid) {
+		t.Fatalf("Rotate for a deleted user = %v, want ErrRefreshInvalid", err)
+	}
+}
+
 func TestRotationAndReuse(t *testing.T) {
 	t.Parallel()
 	s, pool := newStore(t)
 	ctx := context.Background()
-	user, family := uuid.New(), uuid.New()
+	user, family := newUser(t, pool), uuid.New()
 	_, h1 := token(t)
 	if err := s.Save(ctx, tokens.Refresh{Hash: h1, UserID: user, FamilyID: family, ExpiresAt: time.Now().Add(time.Hour)}); err != nil {
 		t.Fatal(err)
@@ -97,10 +129,10 @@ func TestExpiredTokenIsInvalid(t *testing.T) {
 // as a reuse.
 func TestConcurrentRotation(t *testing.T) {
 	t.Parallel()
-	s, _ := newStore(t)
+	s, pool := newStore(t)
 	ctx := context.Background()
 	_, h := token(t)
-	if err := s.Save(ctx, tokens.Refresh{Hash: h, UserID: uuid.New(), FamilyID: uuid.New(), ExpiresAt: time.Now().Add(time.Hour)}); err != nil {
+	if err := s.Save(ctx, tokens.Refresh{Hash: h, UserID: newUser(t, pool), FamilyID: uuid.New(), ExpiresAt: time.Now().Add(time.Hour)}); err != nil {
 		t.Fatal(err)
 	}
 	errs := make([]error, 2)
