@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 )
 
@@ -35,45 +34,75 @@ type Parked struct {
 	ParkedAt  time.Time `json:"parked_at"`
 }
 
-const statusSQL = `
-SELECT coalesce(c.offset_acked, 0), b.n, coalesce(extract(epoch FROM now() - b.oldest), 0), coalesce(c.owner, '')
-FROM (SELECT $1::text AS g) q
-LEFT JOIN projector_checkpoints c ON c.consumer_group = q.g
-CROSS JOIN LATERAL (
-	SELECT count(*) AS n, min(recorded_at) AS oldest FROM (
-		SELECT recorded_at FROM events
-		WHERE (transaction_id, position) > (coalesce(c.last_processed_transaction_id, '0'), coalesce(c.offset_acked, 0))
-		ORDER BY transaction_id, position
-		LIMIT 100000
-	) pending
-) b`
+const backlogSQL = `
+SELECT count(*), coalesce(extract(epoch FROM now() - min(recorded_at)), 0) FROM (
+	SELECT recorded_at FROM events
+	WHERE (transaction_id, position) > ($1::text::xid8, $2::bigint)
+	ORDER BY transaction_id, position
+	LIMIT 100000
+) pending`
 
 // ReadStatus reports each named projector's position, backlog, lag and
-// parked events.
+// parked events. Projectors at the same checkpoint (the usual case) share
+// one backlog count.
 func ReadStatus(ctx context.Context, pool *pgxpool.Pool, names []string) ([]Status, error) {
+	rows, err := pool.Query(ctx, `
+		SELECT n, coalesce(c.offset_acked, 0), coalesce(c.last_processed_transaction_id, '0')::text, coalesce(c.owner, '')
+		FROM unnest($1::text[]) WITH ORDINALITY AS q(n, i)
+		LEFT JOIN projector_checkpoints c ON c.consumer_group = q.n ORDER BY q.i`, names)
+	if err != nil {
+		return nil, fmt.Errorf("projections: status: %w", err)
+	}
 	out := make([]Status, 0, len(names))
-	for _, n := range names {
-		s := Status{Name: n}
-		var lag float64
-		if err := pool.QueryRow(ctx, statusSQL, n).Scan(&s.Position, &s.Backlog, &lag, &s.Owner); err != nil {
-			return nil, fmt.Errorf("projections: status of %s: %w", n, err)
-		}
-		s.LagSeconds = float64(time.Duration(lag*float64(time.Second)).Round(time.Millisecond)) / float64(time.Second)
-		rows, err := pool.Query(ctx, `SELECT event_id::text, position, event_type, error, attempts, parked_at
-			FROM projector_parked WHERE projector = $1 AND resolution IS NULL ORDER BY transaction_id, position`, n)
-		if err != nil {
-			return nil, fmt.Errorf("projections: parked events of %s: %w", n, err)
-		}
-		if s.Parked, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (Parked, error) {
-			var p Parked
-			err := r.Scan(&p.EventID, &p.Position, &p.EventType, &p.Error, &p.Attempts, &p.ParkedAt)
-			return p, err
-		}); err != nil {
+	xids := make([]string, 0, len(names))
+	for rows.Next() {
+		var s Status
+		var xid string
+		if err := rows.Scan(&s.Name, &s.Position, &xid, &s.Owner); err != nil {
+			rows.Close()
 			return nil, err
 		}
-		out = append(out, s)
+		out, xids = append(out, s), append(xids, xid)
 	}
-	return out, nil
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	type backlog struct {
+		n   int64
+		lag float64
+	}
+	seen := map[string]backlog{}
+	for i := range out {
+		key := xids[i] + "/" + fmt.Sprint(out[i].Position)
+		b, ok := seen[key]
+		if !ok {
+			if err := pool.QueryRow(ctx, backlogSQL, xids[i], out[i].Position).Scan(&b.n, &b.lag); err != nil {
+				return nil, fmt.Errorf("projections: backlog of %s: %w", out[i].Name, err)
+			}
+			seen[key] = b
+		}
+		out[i].Backlog = b.n
+		out[i].LagSeconds = float64(time.Duration(b.lag*float64(time.Second)).Round(time.Millisecond)) / float64(time.Second)
+	}
+	parked, err := pool.Query(ctx, `SELECT projector, event_id::text, position, event_type, error, attempts, parked_at
+		FROM projector_parked WHERE projector = ANY($1) AND resolution IS NULL ORDER BY transaction_id, position`, names)
+	if err != nil {
+		return nil, fmt.Errorf("projections: parked events: %w", err)
+	}
+	defer parked.Close()
+	for parked.Next() {
+		var name string
+		var p Parked
+		if err := parked.Scan(&name, &p.EventID, &p.Position, &p.EventType, &p.Error, &p.Attempts, &p.ParkedAt); err != nil {
+			return nil, err
+		}
+		for i := range out {
+			if out[i].Name == name {
+				out[i].Parked = append(out[i].Parked, p)
+			}
+		}
+	}
+	return out, parked.Err()
 }
 
 // Skip tells projector name to step over the poison event it is stopped

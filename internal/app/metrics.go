@@ -35,9 +35,9 @@ func (m *storeMetrics) stored(evs []events.Event) {
 // at scrape time, read from the checkpoints (so it is right whichever
 // server process runs the projector).
 type projectionCollector struct {
-	pool                   *pgxpool.Pool
-	names                  []string
-	position, backlog, lag *prometheus.Desc
+	pool                           *pgxpool.Pool
+	names                          []string
+	position, backlog, lag, parked *prometheus.Desc
 }
 
 func newProjectionCollector(pool *pgxpool.Pool, names []string) *projectionCollector {
@@ -47,6 +47,8 @@ func newProjectionCollector(pool *pgxpool.Pool, names []string) *projectionColle
 		position: prometheus.NewDesc("crm_projection_position", "Global position of the last event the projector processed.", l, nil),
 		backlog:  prometheus.NewDesc("crm_projection_backlog_events", "Committed events the projector has not processed yet (capped at 100000).", l, nil),
 		lag:      prometheus.NewDesc("crm_projection_lag_seconds", "Age of the oldest event the projector has not processed yet.", l, nil),
+		parked: prometheus.NewDesc("crm_projection_parked_events",
+			"Poison events the projector is stopped at (alert when > 0; see crm projections status).", l, nil),
 	}
 }
 
@@ -54,6 +56,7 @@ func (c *projectionCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- c.position
 	ch <- c.backlog
 	ch <- c.lag
+	ch <- c.parked
 }
 
 func (c *projectionCollector) Collect(ch chan<- prometheus.Metric) {
@@ -68,5 +71,6 @@ func (c *projectionCollector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(c.position, prometheus.GaugeValue, float64(s.Position), s.Name)
 		ch <- prometheus.MustNewConstMetric(c.backlog, prometheus.GaugeValue, float64(s.Backlog), s.Name)
 		ch <- prometheus.MustNewConstMetric(c.lag, prometheus.GaugeValue, s.LagSeconds, s.Name)
+		ch <- prometheus.MustNewConstMetric(c.parked, prometheus.GaugeValue, float64(len(s.Parked)), s.Name)
 	}
 }
