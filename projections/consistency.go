@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/google/uuid"
@@ -16,19 +18,25 @@ import (
 
 // Waiter gives queries read-your-writes: it waits until the named
 // projectors have processed every event of the tenant that was committed
-// before the wait began, across all server processes (checkpoints are read
-// from the database, not from memory).
+// before the wait began, across all server processes.
+//
+// Waiters compare against the checkpoints in Progress, in memory: this
+// process's projectors advance it as they commit, and while anybody
+// waits, one poller reads every checkpoint from the database every few
+// milliseconds (projectors held by another process) and advances it too.
+// However many requests wait, the database sees one read per interval.
 type Waiter struct {
 	pool     *pgxpool.Pool
 	progress *Progress
 	timeout  time.Duration
 	recheck  time.Duration
+
+	mu      sync.Mutex
+	waiting int
+	polling bool
 }
 
 // NewWaiter returns a Waiter giving up after timeout (CONSISTENCY_TIMEOUT).
-// progress makes in-process commits wake waiters at once; checkpoints
-// advanced by other processes are seen by re-checking every few
-// milliseconds.
 func NewWaiter(pool *pgxpool.Pool, progress *Progress, timeout time.Duration) *Waiter {
 	return &Waiter{pool: pool, progress: progress, timeout: timeout, recheck: 5 * time.Millisecond}
 }
@@ -44,11 +52,6 @@ SELECT e.transaction_id::text AS xid, e.position FROM events e
 WHERE e.tenant_id = $1
 ORDER BY e.transaction_id DESC, e.position DESC -- the xid8, not its text
 LIMIT 1`
-
-const caughtUpSQL = `
-SELECT count(*) FILTER (WHERE (last_processed_transaction_id, offset_acked) >= ($1::text::xid8, $2::bigint))
-       = cardinality($3::text[])
-FROM projector_checkpoints WHERE consumer_group = ANY($3::text[])`
 
 // TenantHorizon returns the tenant's newest committed event in projection
 // order (zero when it has none).
@@ -98,17 +101,20 @@ FROM h`
 
 // WaitFor blocks until every named projector has processed h.
 func (w *Waiter) WaitFor(ctx context.Context, h Horizon, projectors ...string) error {
+	if w.progress.Reached(h, projectors...) {
+		return nil
+	}
+	w.join()
+	defer w.leave()
 	deadline := time.NewTimer(w.timeout)
 	defer deadline.Stop()
 	for {
 		changed := w.progress.Changed() // before the check, so no advance is missed
-		ok, err := w.caughtUp(ctx, h, projectors)
-		if err != nil || ok {
-			return err
+		if w.progress.Reached(h, projectors...) {
+			return nil
 		}
 		select {
 		case <-changed:
-		case <-time.After(w.recheck):
 		case <-deadline.C:
 			return crm.Errorf(crm.CodeProjectionBehind, "read models are still catching up; retry shortly")
 		case <-ctx.Done():
@@ -117,11 +123,58 @@ func (w *Waiter) WaitFor(ctx context.Context, h Horizon, projectors ...string) e
 	}
 }
 
-func (w *Waiter) caughtUp(ctx context.Context, h Horizon, projectors []string) (bool, error) {
-	var ok bool
-	err := w.pool.QueryRow(ctx, caughtUpSQL, strconv.FormatUint(h.TransactionID, 10), h.Position, projectors).Scan(&ok)
-	if err != nil {
-		return false, fmt.Errorf("projections: checkpoints: %w", err)
+func (w *Waiter) join() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.waiting++
+	if !w.polling {
+		w.polling = true
+		go w.poll()
 	}
-	return ok, nil
+}
+
+func (w *Waiter) leave() {
+	w.mu.Lock()
+	w.waiting--
+	w.mu.Unlock()
+}
+
+// poll reads the checkpoints into Progress while anybody waits.
+func (w *Waiter) poll() {
+	ctx := context.Background()
+	for {
+		w.mu.Lock()
+		if w.waiting == 0 {
+			w.polling = false
+			w.mu.Unlock()
+			return
+		}
+		w.mu.Unlock()
+		if err := w.readCheckpoints(ctx); err != nil {
+			slog.Default().Debug("read-your-writes: reading checkpoints", "err", err)
+		}
+		time.Sleep(w.recheck)
+	}
+}
+
+func (w *Waiter) readCheckpoints(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, time.Second)
+	defer cancel()
+	rows, err := w.pool.Query(ctx, `SELECT consumer_group, offset_acked, last_processed_transaction_id::text FROM projector_checkpoints`)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var name, xid string
+		var c Checkpoint
+		if err := rows.Scan(&name, &c.Position, &xid); err != nil {
+			return err
+		}
+		if c.TransactionID, err = strconv.ParseUint(xid, 10, 64); err != nil {
+			return err
+		}
+		w.progress.Advance(name, c)
+	}
+	return rows.Err()
 }

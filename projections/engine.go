@@ -379,8 +379,7 @@ func (r *Runner) handler(msg *message.Message) error {
 	}
 	for _, pt := range b.parts {
 		if pt.err == nil {
-			r.cfg.Progress.Advance()
-			break
+			r.cfg.Progress.Advance(pt.m.p.Name, pt.to())
 		}
 	}
 	return nil

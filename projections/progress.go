@@ -2,16 +2,18 @@ package projections
 
 import "sync"
 
-// Progress broadcasts "some projector committed" to anyone waiting for
-// projections to catch up. Waiting is a channel that is closed and
-// replaced on every advance.
+// Progress broadcasts the checkpoints the projectors of this process
+// commit, so that read-your-writes waiters in the same process see them
+// in memory, without asking the database. Waiting is a channel that is
+// closed and replaced on every advance.
 type Progress struct {
 	mu sync.Mutex
 	ch chan struct{}
+	at map[string]Checkpoint
 }
 
 // NewProgress returns a Progress with nobody waiting.
-func NewProgress() *Progress { return &Progress{ch: make(chan struct{})} }
+func NewProgress() *Progress { return &Progress{ch: make(chan struct{}), at: map[string]Checkpoint{}} }
 
 // Changed returns a channel closed at the next advance.
 func (p *Progress) Changed() <-chan struct{} {
@@ -20,10 +22,29 @@ func (p *Progress) Changed() <-chan struct{} {
 	return p.ch
 }
 
-// Advance wakes every waiter.
-func (p *Progress) Advance() {
+// Advance records that projector committed everything up to c, and
+// wakes every waiter.
+func (p *Progress) Advance(projector string, c Checkpoint) {
 	p.mu.Lock()
+	defer p.mu.Unlock()
+	if at, ok := p.at[projector]; ok && !at.Before(c) {
+		return // nothing new: nobody to wake
+	}
+	p.at[projector] = c
 	close(p.ch)
 	p.ch = make(chan struct{})
-	p.mu.Unlock()
+}
+
+// Reached reports whether every named projector committed h here.
+func (p *Progress) Reached(h Horizon, projectors ...string) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	target := Checkpoint(h)
+	for _, n := range projectors {
+		at, ok := p.at[n]
+		if !ok || at.Before(target) {
+			return false
+		}
+	}
+	return true
 }
