@@ -10,8 +10,10 @@ import (
 	"example.com/crm/events"
 )
 
-// loadTask rebuilds a task of org and the deal it belongs to (deleted or
-// not: the deal's owner decides who may change the task).
+// loadTask rebuilds a task of org and the deal it belongs to. A task of a
+// deleted deal is gone with it (NOT_FOUND, as for a deleted task); the
+// deal's version guards the decision (dealGuard), so a deletion that
+// commits first wins.
 func (a *Application) loadTask(ctx context.Context, org, id uuid.UUID) (*aggregates.Task, *aggregates.Deal, error) {
 	t, _, err := load[aggregates.Task](ctx, a, org, id)
 	if err != nil {
@@ -23,6 +25,9 @@ func (a *Application) loadTask(ctx context.Context, org, id uuid.UUID) (*aggrega
 	d, _, err := load[aggregates.Deal](ctx, a, org, t.DealID)
 	if err != nil {
 		return nil, nil, err
+	}
+	if d.Deleted {
+		return nil, nil, crm.Errorf(crm.CodeNotFound, "task %s not found: its deal was deleted", id)
 	}
 	return t, d, nil
 }

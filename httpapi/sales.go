@@ -34,13 +34,13 @@ func (s Sales) Mount(r *mux.Router) {
 	r.Handle("/contacts", h(s.listContacts)).Methods(http.MethodGet)
 	r.Handle("/contacts", h(createHandler(s.Commands.CreateContact, createContactBody.input, "/contacts/", contactReply))).Methods(http.MethodPost)
 	r.Handle("/contacts/{id}", h(getHandler(s.Queries.GetContact, func(c readapi.Contact) int { return c.Version }))).Methods(http.MethodGet)
-	r.Handle("/contacts/{id}", h(patchHandler(s.Commands.UpdateContact, patchContactBody.patch, contactReply, nil, s.mayChangeContact))).Methods(http.MethodPatch)
+	r.Handle("/contacts/{id}", h(patchHandler(s.Commands.UpdateContact, patchContactBody.patch, contactReply, s.mayChangeContact))).Methods(http.MethodPatch)
 	r.Handle("/contacts/{id}", h(deleteHandler(s.Commands.DeleteContact))).Methods(http.MethodDelete)
 
 	r.Handle("/deals", h(s.listDeals)).Methods(http.MethodGet)
 	r.Handle("/deals", h(createHandler(s.Commands.CreateDeal, createDealBody.input, "/deals/", dealReply))).Methods(http.MethodPost)
 	r.Handle("/deals/{id}", h(s.getDeal)).Methods(http.MethodGet)
-	r.Handle("/deals/{id}", h(patchHandler(s.Commands.UpdateDeal, patchDealBody.patch, dealReply, nil, s.mayChangeDeal))).Methods(http.MethodPatch)
+	r.Handle("/deals/{id}", h(patchHandler(s.Commands.UpdateDeal, patchDealBody.patch, dealReply, s.mayChangeDeal))).Methods(http.MethodPatch)
 	r.Handle("/deals/{id}", h(deleteHandler(s.Commands.DeleteDeal))).Methods(http.MethodDelete)
 	r.Handle("/deals/{id}/history", h(s.dealHistory)).Methods(http.MethodGet)
 	r.Handle("/deals/{id}/activities", h(s.listActivities)).Methods(http.MethodGet)
@@ -50,9 +50,10 @@ func (s Sales) Mount(r *mux.Router) {
 	r.Handle("/tasks", h(createHandler(s.createTask, createTaskBody.taskInput, "/tasks/", taskReply))).Methods(http.MethodPost)
 	r.Handle("/tasks/{id}", h(getHandler(s.Queries.GetTask, func(t readapi.Task) int { return t.Version }))).Methods(http.MethodGet)
 	// A task of a deleted deal is gone for every verb (404), like its deal:
-	// the task routes check that first (taskLive), on every request.
-	r.Handle("/tasks/{id}", h(patchHandler(s.Commands.UpdateTask, patchTaskBody.patch, taskReply, s.taskLive, s.mayChangeTask))).Methods(http.MethodPatch)
-	r.Handle("/tasks/{id}", h(guarded(s.taskLive, deleteHandler(s.Commands.DeleteTask)))).Methods(http.MethodDelete)
+	// the read model says so for GET, the command (from the deal's stream,
+	// under its version guard) for PATCH and DELETE.
+	r.Handle("/tasks/{id}", h(patchHandler(s.Commands.UpdateTask, patchTaskBody.patch, taskReply, s.mayChangeTask))).Methods(http.MethodPatch)
+	r.Handle("/tasks/{id}", h(deleteHandler(s.Commands.DeleteTask))).Methods(http.MethodDelete)
 }
 
 // --- contacts ---
@@ -339,17 +340,12 @@ func patchHandler[B any, P any, T any](
 	update func(ctx context.Context, id uuid.UUID, p P, ifMatch commands.IfMatch) (T, commands.Result, error),
 	toPatch func(B) (P, error),
 	reply func(T) entity,
-	live, may func(r *http.Request, id uuid.UUID) error,
+	may func(r *http.Request, id uuid.UUID) error,
 ) HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) error {
 		id, err := PathUUID(r, "id")
 		if err != nil {
 			return err
-		}
-		if live != nil {
-			if err := live(r, id); err != nil {
-				return err
-			}
 		}
 		ifMatch, err := ifMatchVersion(r)
 		var p P
@@ -374,20 +370,6 @@ func patchHandler[B any, P any, T any](
 		setPosition(w, res)
 		e := reply(v)
 		return ok(w, e.version, e.body)
-	}
-}
-
-// guarded runs may before h.
-func guarded(may func(r *http.Request, id uuid.UUID) error, h HandlerFunc) HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) error {
-		id, err := PathUUID(r, "id")
-		if err != nil {
-			return err
-		}
-		if err := may(r, id); err != nil {
-			return err
-		}
-		return h(w, r)
 	}
 }
 
@@ -431,17 +413,6 @@ func (s Sales) mayChangeDeal(r *http.Request, id uuid.UUID) error {
 		return err
 	}
 	return mayChange(r, d.OwnerID, "deals")
-}
-
-// taskLive is NOT_FOUND for a task that was deleted, or whose deal was
-// (the read model's GetTask says both).
-func (s Sales) taskLive(r *http.Request, id uuid.UUID) error {
-	org, err := orgID(r)
-	if err != nil {
-		return err
-	}
-	_, err = s.Queries.GetTask(queryContext(r), org, id)
-	return err
 }
 
 // mayChangeTask is NOT_FOUND for a task that was deleted, or whose deal

@@ -130,7 +130,7 @@ func (e *engine) sleep(ctx context.Context, d time.Duration) bool {
 // run is the loop: follow the leases, check parked events, read, send.
 func (e *engine) run(ctx context.Context, out chan<- *message.Message) {
 	cfg := e.r.cfg
-	var heldBack time.Duration
+	var held heldBack
 	for {
 		if err := e.followLeases(ctx); err != nil {
 			e.log(nil).Error("projector checkpoints", err, nil)
@@ -173,10 +173,10 @@ func (e *engine) run(ctx context.Context, out chan<- *message.Message) {
 			return
 		}
 		if sent {
-			heldBack = 0
+			held = heldBack{}
 			continue
 		}
-		if !e.idle(ctx, &heldBack) {
+		if !e.idle(ctx, &held) {
 			return
 		}
 	}
@@ -227,6 +227,11 @@ func (e *engine) feed(ctx context.Context, out chan<- *message.Message, runnable
 			return sent, true
 		}
 		e.wake.seen(items[len(items)-1].TransactionID)
+		if len(items) == e.r.cfg.BatchSize {
+			// A backlog: read the next batch while this one is applied,
+			// so reading and applying use both cores.
+			go e.r.log.prefetch(ctx, checkpointOf(items[len(items)-1].Event), e.r.cfg.BatchSize)
+		}
 		b := &batch{}
 		var rest []*member
 		for _, m := range waiting {
@@ -327,24 +332,38 @@ func (e *engine) isClosing() bool {
 
 // idle waits after an empty read: for a wake-up or the fallback poll;
 // or, when the hub knows of a commit not read yet (an older transaction
-// still holds the snapshot horizon), a pause that starts at a
-// millisecond and doubles up to the fallback poll while it lasts: a
-// short-lived append in flight costs a couple of quick polls, a
-// long-open transaction elsewhere in the cluster one poll a second,
-// never a busy loop.
-func (e *engine) idle(ctx context.Context, heldBack *time.Duration) bool {
+// still holds the snapshot horizon), a short pause: 1, 2, then every 4 ms,
+// woken early by any append that ends, for as long as a second; past
+// that (a transaction left open elsewhere in the cluster, not appends in
+// flight) the pause doubles up to the fallback poll and commits no longer
+// cut it short. So appends in flight cost a few quick reads, a long-open
+// transaction one read a second, and nothing is ever a busy loop.
+func (e *engine) idle(ctx context.Context, held *heldBack) bool {
 	wait := e.r.cfg.FallbackPoll
 	useWake := true
 	if e.wake.behind() {
-		*heldBack = min(max(*heldBack*2, time.Millisecond), e.r.cfg.FallbackPoll)
-		wait = *heldBack
-		// Past the first pauses, commits no longer cut the wait short:
-		// they cannot move a horizon that an old transaction holds.
-		useWake = *heldBack <= 4*time.Millisecond
+		now := time.Now()
+		if held.since.IsZero() {
+			held.since, held.pause = now, 0
+		}
+		if now.Sub(held.since) < time.Second {
+			held.pause = min(max(held.pause*2, time.Millisecond), 4*time.Millisecond)
+		} else {
+			held.pause = min(max(held.pause*2, 8*time.Millisecond), e.r.cfg.FallbackPoll)
+			useWake = false
+		}
+		wait = held.pause
 	} else {
-		*heldBack = 0
+		*held = heldBack{}
 	}
 	return e.wake.wait(ctx, wait, useWake, e.closing)
+}
+
+// heldBack tracks how long reads have found nothing while a commit was
+// known to be waiting behind an older transaction.
+type heldBack struct {
+	since time.Time
+	pause time.Duration
 }
 
 // handler applies one batch: every projector's part in one transaction

@@ -59,3 +59,8 @@ func (l *logCache) read(ctx context.Context, c Checkpoint, limit int) ([]item, e
 	}
 	return got, nil
 }
+
+// prefetch reads the batch after c into the cache.
+func (l *logCache) prefetch(ctx context.Context, c Checkpoint, limit int) {
+	_, _ = l.read(ctx, c, limit)
+}

@@ -218,7 +218,7 @@ func (s *Server) waitProjections(ctx context.Context, limit time.Duration, backl
 				if rate > 0 {
 					eta = time.Duration(float64(worst) / rate * float64(time.Second)).Round(time.Second).String()
 				}
-				logf("  projections: slowest %s backlog %d (counted up to 100k), %.0f events/s, ETA %s", name, worst, rate, eta)
+				logf("  projections: slowest %s backlog %d, %.0f events/s, ETA %s", name, worst, rate, eta)
 			}
 		} else if err != nil && time.Since(lastLog) > 5*time.Second {
 			lastLog = time.Now()

@@ -549,9 +549,20 @@ func (r *runner) backlogs(ctx context.Context) (map[string]int64, error) {
 	if err != nil {
 		return nil, err
 	}
+	// The status counts a backlog up to 100k only; the distance to the
+	// log's last position tells the rest (positions of a bulk load are
+	// contiguous, so it is close), so progress shows on a 1M backlog too.
+	var last int64
+	if err := r.pool.QueryRow(ctx, `SELECT coalesce((SELECT position FROM events
+		ORDER BY transaction_id DESC, position DESC LIMIT 1), 0)`).Scan(&last); err != nil {
+		return nil, err
+	}
 	m := map[string]int64{}
 	for _, s := range st {
 		m[s.Name] = s.Backlog
+		if s.Backlog > 0 {
+			m[s.Name] = max(s.Backlog, last-s.Position)
+		}
 	}
 	return m, nil
 }

@@ -17,12 +17,10 @@
 package analytics
 
 import (
-	"context"
 	"fmt"
 	"time"
 
 	"github.com/google/uuid"
-	"github.com/jackc/pgx/v5"
 
 	"example.com/crm"
 	"example.com/crm/events"
@@ -111,105 +109,30 @@ func Apply(d *Deal, e events.Event) (*Deal, error) {
 	return &next, nil
 }
 
-// Projector returns the analytics projector.
+// Projector returns the analytics projector. Each batch moves every
+// changed deal's contribution between the aggregate rows; a deleted deal
+// counts nowhere.
 func Projector() projections.Projector {
-	return projections.Projector{Name: Name, Model: model{}}
-}
-
-type model struct{}
-
-func (model) Tables() []projections.TableInfo {
-	return []projections.TableInfo{dealsTable.Info(), cells.Info(), reached.Info(), created.Info()}
-}
-
-func (model) Wants(t string) bool { return len(t) > 5 && t[:5] == "deal." }
-
-func (model) NewFold(names projections.Names) projections.Fold {
-	return &fold{names: names, rows: projections.NewRows(dealsTable)}
-}
-
-type fold struct {
-	names projections.Names
-	rows  *projections.Rows[Deal]
-}
-
-func (f *fold) Load(b *pgx.Batch, batch []events.Event) {
-	var keys []projections.Key
-	for _, e := range batch {
-		if e.StreamType == events.StreamDeal {
-			keys = append(keys, projections.Key{Org: e.TenantID, ID: e.StreamID})
-		}
-	}
-	f.rows.Load(b, f.names, keys)
-}
-
-func (f *fold) Apply(e events.Event) error {
-	if e.StreamType != events.StreamDeal {
-		return nil
-	}
-	k := projections.Key{Org: e.TenantID, ID: e.StreamID}
-	cur := f.rows.Get(k)
-	next, err := Apply(cur, e)
-	if err != nil || next == cur {
-		return err
-	}
-	f.rows.Put(next)
-	return nil
+	live := func(d *Deal) bool { return !d.Deleted }
+	return projections.Projector{Name: Name, Model: &projections.RowModel[Deal]{
+		Table: dealsTable, StreamType: events.StreamDeal, Reduce: Apply, Reads: projections.Prefix("deal."),
+		Counters: []projections.CounterSpec[Deal]{
+			{Counter: cells, Of: func(d *Deal) ([]any, []int64, bool) {
+				return []any{d.OrgID, d.Status, d.Stage, d.Currency}, []int64{1, d.AmountCents}, live(d)
+			}, Derive: `SELECT org_id, status, stage, currency, count(*), sum(amount_cents) FROM %s WHERE NOT deleted
+				GROUP BY org_id, status, stage, currency`},
+			{Counter: reached, Of: func(d *Deal) ([]any, []int64, bool) {
+				return []any{d.OrgID, d.FurthestStage}, projections.One, live(d)
+			}, Derive: `SELECT org_id, furthest_stage, count(*) FROM %s WHERE NOT deleted GROUP BY org_id, furthest_stage`},
+			{Counter: created, Of: func(d *Deal) ([]any, []int64, bool) {
+				return []any{d.OrgID, hour(d.CreatedAt)}, projections.One, live(d)
+			}, Derive: `SELECT org_id, date_trunc('hour', created_at, 'UTC'), count(*) FROM %s WHERE NOT deleted GROUP BY 1, 2`},
+		},
+	}}
 }
 
 // hour is the creation-hour bucket of analytics_deal_created.
 func hour(t time.Time) time.Time { return t.UTC().Truncate(time.Hour) }
-
-// Flush writes the changed rows and moves each one's contribution from
-// its old cells to its new ones: a deleted deal counts nowhere.
-func (f *fold) Flush(b *pgx.Batch) error {
-	c, r, h := cells.Fresh(), reached.Fresh(), created.Fresh()
-	count := func(d *Deal, sign int64) {
-		if d == nil || d.Deleted {
-			return
-		}
-		c.Add([]any{d.OrgID, d.Status, d.Stage, d.Currency}, sign, sign*d.AmountCents)
-		r.Add([]any{d.OrgID, d.FurthestStage}, sign)
-		h.Add([]any{d.OrgID, hour(d.CreatedAt)}, sign)
-	}
-	f.rows.Changed(func(before, after *Deal) {
-		count(before, -1)
-		count(after, 1)
-	})
-	if err := f.rows.QueueUpsert(b, f.names); err != nil {
-		return err
-	}
-	for _, ctr := range []*projections.Counter{c, r, h} {
-		if err := ctr.Queue(b, f.names); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-// Copy writes every deal row and derives the aggregates by GROUP BY.
-func (f *fold) Copy(ctx context.Context, conn *pgx.Conn) error {
-	if err := f.rows.Copy(ctx, conn, f.names); err != nil {
-		return err
-	}
-	src := f.names("analytics_deals")
-	for _, q := range []string{
-		fmt.Sprintf(`INSERT INTO %s (org_id, status, stage, currency, n, total_cents)
-			SELECT org_id, status, stage, currency, count(*), sum(amount_cents) FROM %s WHERE NOT deleted
-			GROUP BY org_id, status, stage, currency`, f.names("analytics_deal_cells"), src),
-		fmt.Sprintf(`INSERT INTO %s (org_id, stage, n)
-			SELECT org_id, furthest_stage, count(*) FROM %s WHERE NOT deleted
-			GROUP BY org_id, furthest_stage`, f.names("analytics_deal_reached"), src),
-		fmt.Sprintf(`INSERT INTO %s (org_id, hour, n)
-			SELECT org_id, date_trunc('hour', created_at, 'UTC'), count(*) FROM %s WHERE NOT deleted
-			GROUP BY 1, 2`, f.names("analytics_deal_created"), src),
-	} {
-		if _, err := conn.Exec(ctx, q); err != nil {
-			return err
-		}
-	}
-	return nil
-}
 
 // amountOf reads an amount as deal.updated records it: a decimal string
 // ("10.00", as in the API); a crm.Amount is accepted too (events that did

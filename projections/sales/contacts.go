@@ -1,12 +1,10 @@
 package sales
 
 import (
-	"context"
 	"fmt"
 	"time"
 
 	"github.com/google/uuid"
-	"github.com/jackc/pgx/v5"
 
 	"example.com/crm/events"
 	"example.com/crm/projections"
@@ -77,65 +75,12 @@ func applyContact(c *Contact, e events.Event) (*Contact, error) {
 
 // ContactsProjector maintains the contacts table and contact_counts.
 func ContactsProjector() projections.Projector {
-	return projections.Projector{Name: NameContacts, Model: contactsModel{}}
-}
-
-type contactsModel struct{}
-
-func (contactsModel) Tables() []projections.TableInfo {
-	return []projections.TableInfo{contacts.Info(), contactCounts.Info()}
-}
-
-func (contactsModel) Wants(t string) bool { return len(t) > 8 && t[:8] == "contact." }
-
-func (contactsModel) NewFold(names projections.Names) projections.Fold {
-	return &contactsFold{names: names, rows: projections.NewRows(contacts)}
-}
-
-type contactsFold struct {
-	names projections.Names
-	rows  *projections.Rows[Contact]
-}
-
-func (f *contactsFold) Load(b *pgx.Batch, batch []events.Event) {
-	f.rows.Load(b, f.names, streamKeys(batch, events.StreamContact))
-}
-
-func (f *contactsFold) Apply(e events.Event) error {
-	if e.StreamType != events.StreamContact {
-		return nil
-	}
-	cur := f.rows.Get(key(e))
-	next, err := applyContact(cur, e)
-	if err != nil || next == cur {
-		return err
-	}
-	f.rows.Put(next)
-	return nil
-}
-
-func (f *contactsFold) Flush(b *pgx.Batch) error {
-	counts := contactCounts.Fresh()
-	f.rows.Changed(func(before, after *Contact) {
-		if before != nil && !before.Deleted {
-			counts.Add([]any{before.OrgID, before.OwnerID}, -1)
-		}
-		if !after.Deleted {
-			counts.Add([]any{after.OrgID, after.OwnerID}, 1)
-		}
-	})
-	if err := f.rows.QueueUpsert(b, f.names); err != nil {
-		return err
-	}
-	return counts.Queue(b, f.names)
-}
-
-func (f *contactsFold) Copy(ctx context.Context, conn *pgx.Conn) error {
-	if err := f.rows.Copy(ctx, conn, f.names); err != nil {
-		return err
-	}
-	_, err := conn.Exec(ctx, fmt.Sprintf(`INSERT INTO %s (org_id, owner_id, n)
-		SELECT org_id, owner_id, count(*) FROM %s WHERE NOT deleted GROUP BY org_id, owner_id`,
-		f.names("contact_counts"), f.names("contacts")))
-	return err
+	return projections.Projector{Name: NameContacts, Model: &projections.RowModel[Contact]{
+		Table: contacts, StreamType: events.StreamContact, Reduce: applyContact, Reads: projections.Prefix("contact."),
+		Counters: []projections.CounterSpec[Contact]{{
+			Counter: contactCounts,
+			Of:      func(c *Contact) ([]any, []int64, bool) { return []any{c.OrgID, c.OwnerID}, projections.One, !c.Deleted },
+			Derive:  `SELECT org_id, owner_id, count(*) FROM %s WHERE NOT deleted GROUP BY org_id, owner_id`,
+		}},
+	}}
 }

@@ -1,12 +1,10 @@
 package sales
 
 import (
-	"context"
 	"fmt"
 	"time"
 
 	"github.com/google/uuid"
-	"github.com/jackc/pgx/v5"
 
 	"example.com/crm/events"
 	"example.com/crm/projections"
@@ -96,65 +94,15 @@ func applyDeal(d *Deal, e events.Event) (*Deal, error) {
 
 // DealsProjector maintains the deals table and deal_counts.
 func DealsProjector() projections.Projector {
-	return projections.Projector{Name: NameDeals, Model: dealsModel{}}
-}
-
-type dealsModel struct{}
-
-func (dealsModel) Tables() []projections.TableInfo {
-	return []projections.TableInfo{deals.Info(), dealCounts.Info()}
-}
-
-func (dealsModel) Wants(t string) bool { return len(t) > 5 && t[:5] == "deal." }
-
-func (dealsModel) NewFold(names projections.Names) projections.Fold {
-	return &dealsFold{names: names, rows: projections.NewRows(deals)}
-}
-
-type dealsFold struct {
-	names projections.Names
-	rows  *projections.Rows[Deal]
-}
-
-func (f *dealsFold) Load(b *pgx.Batch, batch []events.Event) {
-	f.rows.Load(b, f.names, streamKeys(batch, events.StreamDeal))
-}
-
-func (f *dealsFold) Apply(e events.Event) error {
-	if e.StreamType != events.StreamDeal {
-		return nil
-	}
-	cur := f.rows.Get(key(e))
-	next, err := applyDeal(cur, e)
-	if err != nil || next == cur {
-		return err
-	}
-	f.rows.Put(next)
-	return nil
-}
-
-func (f *dealsFold) Flush(b *pgx.Batch) error {
-	counts := dealCounts.Fresh()
-	f.rows.Changed(func(before, after *Deal) {
-		if before != nil && !before.Deleted {
-			counts.Add([]any{before.OrgID, before.Status, before.Stage, before.Currency}, -1)
-		}
-		if !after.Deleted {
-			counts.Add([]any{after.OrgID, after.Status, after.Stage, after.Currency}, 1)
-		}
-	})
-	if err := f.rows.QueueUpsert(b, f.names); err != nil {
-		return err
-	}
-	return counts.Queue(b, f.names)
-}
-
-func (f *dealsFold) Copy(ctx context.Context, conn *pgx.Conn) error {
-	if err := f.rows.Copy(ctx, conn, f.names); err != nil {
-		return err
-	}
-	_, err := conn.Exec(ctx, fmt.Sprintf(`INSERT INTO %s (org_id, status, stage, currency, n)
-		SELECT org_id, status, stage, currency, count(*) FROM %s WHERE NOT deleted
-		GROUP BY org_id, status, stage, currency`, f.names("deal_counts"), f.names("deals")))
-	return err
+	return projections.Projector{Name: NameDeals, Model: &projections.RowModel[Deal]{
+		Table: deals, StreamType: events.StreamDeal, Reduce: applyDeal, Reads: projections.Prefix("deal."),
+		Counters: []projections.CounterSpec[Deal]{{
+			Counter: dealCounts,
+			Of: func(d *Deal) ([]any, []int64, bool) {
+				return []any{d.OrgID, d.Status, d.Stage, d.Currency}, projections.One, !d.Deleted
+			},
+			Derive: `SELECT org_id, status, stage, currency, count(*) FROM %s WHERE NOT deleted
+				GROUP BY org_id, status, stage, currency`,
+		}},
+	}}
 }

@@ -3,6 +3,7 @@ package sales
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -102,7 +103,7 @@ func (tasksModel) Tables() []projections.TableInfo {
 }
 
 func (tasksModel) Wants(t string) bool {
-	return (len(t) > 5 && t[:5] == "task.") || t == events.DealDeleted{}.EventType()
+	return strings.HasPrefix(t, "task.") || t == events.DealDeleted{}.EventType()
 }
 
 func (tasksModel) NewFold(names projections.Names) projections.Fold {
@@ -202,10 +203,11 @@ func (f *tasksFold) Copy(ctx context.Context, conn *pgx.Conn) error {
 	if err := f.rows.Copy(ctx, conn, f.names); err != nil {
 		return err
 	}
-	_, err := conn.Exec(ctx, fmt.Sprintf(`INSERT INTO %s (org_id, due_date, is_done, n)
-		SELECT org_id, due_date, is_done, count(*) FROM %s WHERE NOT deleted AND NOT deal_deleted
-		GROUP BY org_id, due_date, is_done`, f.names("task_counts"), f.names("tasks")))
-	return err
+	return projections.DeriveCounters(ctx, conn, f.names, tasks.Name, []projections.CounterSpec[Task]{{
+		Counter: taskCounts,
+		Derive: `SELECT org_id, due_date, is_done, count(*) FROM %s WHERE NOT deleted AND NOT deal_deleted
+			GROUP BY org_id, due_date, is_done`,
+	}})
 }
 
 // Date is a calendar date (a PostgreSQL date): JSON "2006-01-02".

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -103,7 +104,7 @@ func (activitiesModel) Tables() []projections.TableInfo {
 }
 
 func (activitiesModel) Wants(t string) bool {
-	return (len(t) > 5 && t[:5] == "deal.") || (len(t) > 5 && t[:5] == "task.")
+	return strings.HasPrefix(t, "deal.") || strings.HasPrefix(t, "task.")
 }
 
 func (activitiesModel) NewFold(names projections.Names) projections.Fold {

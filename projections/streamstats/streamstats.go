@@ -5,10 +5,7 @@
 package streamstats
 
 import (
-	"context"
-
 	"github.com/google/uuid"
-	"github.com/jackc/pgx/v5"
 
 	"example.com/crm/events"
 	"example.com/crm/projections"
@@ -44,45 +41,11 @@ func Apply(r *Row, e events.Event) *Row {
 	return &next
 }
 
-// Projector returns the stream-statistics projector.
+// Projector returns the stream-statistics projector: every stream, and
+// no payload read (only the envelope).
 func Projector(*events.Registry) projections.Projector {
-	return projections.Projector{Name: Name, Model: model{}}
-}
-
-type model struct{}
-
-func (model) Tables() []projections.TableInfo { return []projections.TableInfo{table.Info()} }
-
-// Wants is false for every type: only the envelope is read.
-func (model) Wants(string) bool { return false }
-
-func (model) NewFold(names projections.Names) projections.Fold {
-	return &fold{names: names, rows: projections.NewRows(table)}
-}
-
-type fold struct {
-	names projections.Names
-	rows  *projections.Rows[Row]
-}
-
-func (f *fold) Load(b *pgx.Batch, batch []events.Event) {
-	keys := make([]projections.Key, len(batch))
-	for i, e := range batch {
-		keys[i] = projections.Key{Org: e.TenantID, ID: e.StreamID}
-	}
-	f.rows.Load(b, f.names, keys)
-}
-
-func (f *fold) Apply(e events.Event) error {
-	k := projections.Key{Org: e.TenantID, ID: e.StreamID}
-	if next := Apply(f.rows.Get(k), e); next != f.rows.Get(k) {
-		f.rows.Put(next)
-	}
-	return nil
-}
-
-func (f *fold) Flush(b *pgx.Batch) error { return f.rows.QueueUpsert(b, f.names) }
-
-func (f *fold) Copy(ctx context.Context, conn *pgx.Conn) error {
-	return f.rows.Copy(ctx, conn, f.names)
+	return projections.Projector{Name: Name, Model: &projections.RowModel[Row]{
+		Table:  table,
+		Reduce: func(r *Row, e events.Event) (*Row, error) { return Apply(r, e), nil },
+	}}
 }

@@ -1,0 +1,162 @@
+package projections
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/jackc/pgx/v5"
+
+	"example.com/crm/events"
+)
+
+// RowModel is a read model of one row per stream (a contact, a deal, a
+// stream's statistics): a reducer folding the events of one stream type
+// into the stream's row, and counters derived from what each row
+// contributes. It is the shell every such projector shares: load the
+// rows a batch touches, reduce, write the changed rows and the counter
+// deltas; on a rebuild, COPY the rows and derive the counters by GROUP BY.
+type RowModel[R any] struct {
+	Table *Table[R]
+	// StreamType is the type of the streams folded ("" for every stream).
+	StreamType string
+	// Reduce is the read model's reducer: row is nil before the
+	// stream's first event; it returns row itself when e changes
+	// nothing (the version guard is its first rule).
+	Reduce func(row *R, e events.Event) (*R, error)
+	// Counters are the tables derived from the rows.
+	Counters []CounterSpec[R]
+	// Reads reports whether the reducer reads payloads of an event type
+	// (see Model.Wants).
+	Reads func(eventType string) bool
+}
+
+// CounterSpec derives one counter table from a RowModel's rows.
+type CounterSpec[R any] struct {
+	Counter *Counter
+	// Of returns the key and the sums a row adds to the counter, or
+	// false when it counts nowhere (a deleted row).
+	Of func(row *R) (key []any, sums []int64, counts bool)
+	// Derive is the rebuild's SELECT of the counter's columns from the
+	// base table, written as %s (e.g. `SELECT org_id, count(*) FROM %s
+	// WHERE NOT deleted GROUP BY org_id`).
+	Derive string
+}
+
+// Tables implements Model.
+func (m *RowModel[R]) Tables() []TableInfo {
+	out := []TableInfo{m.Table.Info()}
+	for _, c := range m.Counters {
+		out = append(out, c.Counter.Info())
+	}
+	return out
+}
+
+// Wants implements Model.
+func (m *RowModel[R]) Wants(eventType string) bool { return m.Reads != nil && m.Reads(eventType) }
+
+// NewFold implements Model.
+func (m *RowModel[R]) NewFold(names Names) Fold {
+	return &rowFold[R]{m: m, names: names, rows: NewRows(m.Table)}
+}
+
+type rowFold[R any] struct {
+	m     *RowModel[R]
+	names Names
+	rows  *Rows[R]
+}
+
+func (f *rowFold[R]) folds(e events.Event) bool {
+	return f.m.StreamType == "" || e.StreamType == f.m.StreamType
+}
+
+func (f *rowFold[R]) Load(b *pgx.Batch, batch []events.Event) {
+	var keys []Key
+	for _, e := range batch {
+		if f.folds(e) {
+			keys = append(keys, Key{Org: e.TenantID, ID: e.StreamID})
+		}
+	}
+	f.rows.Load(b, f.names, keys)
+}
+
+func (f *rowFold[R]) Apply(e events.Event) error {
+	if !f.folds(e) {
+		return nil
+	}
+	cur := f.rows.Get(Key{Org: e.TenantID, ID: e.StreamID})
+	next, err := f.m.Reduce(cur, e)
+	if err != nil || next == cur {
+		return err
+	}
+	f.rows.Put(next)
+	return nil
+}
+
+// Flush queues the changed rows and moves each one's contribution to the
+// counters from its old cells to its new ones.
+func (f *rowFold[R]) Flush(b *pgx.Batch) error {
+	counters := make([]*Counter, len(f.m.Counters))
+	for i, c := range f.m.Counters {
+		counters[i] = c.Counter.Fresh()
+	}
+	f.rows.Changed(func(before, after *R) {
+		for i, c := range f.m.Counters {
+			if before != nil {
+				if key, sums, ok := c.Of(before); ok {
+					counters[i].Add(key, negate(sums)...)
+				}
+			}
+			if key, sums, ok := c.Of(after); ok {
+				counters[i].Add(key, sums...)
+			}
+		}
+	})
+	if err := f.rows.QueueUpsert(b, f.names); err != nil {
+		return err
+	}
+	for _, c := range counters {
+		if err := c.Queue(b, f.names); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func negate(sums []int64) []int64 {
+	out := make([]int64, len(sums))
+	for i, s := range sums {
+		out[i] = -s
+	}
+	return out
+}
+
+// Copy writes every row into the shadow table and derives the counters.
+func (f *rowFold[R]) Copy(ctx context.Context, conn *pgx.Conn) error {
+	if err := f.rows.Copy(ctx, conn, f.names); err != nil {
+		return err
+	}
+	return DeriveCounters(ctx, conn, f.names, f.m.Table.Name, f.m.Counters)
+}
+
+// DeriveCounters fills the shadow counter tables from the shadow base
+// table by GROUP BY (the rebuild's way to the same sums).
+func DeriveCounters[R any](ctx context.Context, conn *pgx.Conn, names Names, base string, specs []CounterSpec[R]) error {
+	for _, c := range specs {
+		cols := append(append([]string{}, c.Counter.KeyCols...), c.Counter.SumCols...)
+		sql := fmt.Sprintf(`INSERT INTO %s (%s) `+c.Derive, pgx.Identifier{names(c.Counter.Name)}.Sanitize(),
+			strings.Join(cols, ", "), pgx.Identifier{names(base)}.Sanitize())
+		if _, err := conn.Exec(ctx, sql); err != nil {
+			return fmt.Errorf("derive %s: %w", c.Counter.Name, err)
+		}
+	}
+	return nil
+}
+
+// One is the sums of a row that counts once.
+var One = []int64{1}
+
+// Prefix returns a Reads function for the event types starting with p.
+func Prefix(p string) func(string) bool {
+	return func(t string) bool { return strings.HasPrefix(t, p) }
+}
