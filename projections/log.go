@@ -8,6 +8,7 @@ import (
 
 	wsql "github.com/ThreeDotsLabs/watermill-sql/v4/pkg/sql"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgtype"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"example.com/crm/events"
@@ -76,31 +77,52 @@ func readLog(ctx context.Context, q interface {
 }
 
 func scanEvent(rows pgx.Rows, reg *events.Registry) (item, error) {
-	var (
-		it       item
-		xid      string
-		payload  []byte
-		metadata []byte
-	)
-	e := &it.Event
-	if err := rows.Scan(&e.Position, &xid, &e.ID, &e.TenantID, &e.StreamType, &e.StreamID, &e.Version,
-		&e.Type, &e.SchemaVersion, &payload, &metadata, &e.OccurredAt, &e.RecordedAt); err != nil {
-		return it, fmt.Errorf("projections: scan event: %w", err)
+	r, err := scanRaw(rows)
+	if err != nil {
+		return item{}, err
 	}
+	return r.decode(reg), nil
+}
+
+// rawItem is an event as read, its payload and metadata not decoded yet
+// (a rebuild decodes them on other goroutines).
+type rawItem struct {
+	item
+	payload, metadata []byte
+}
+
+func scanRaw(rows pgx.Rows) (rawItem, error) {
+	var (
+		r                  rawItem
+		xid                string
+		id, tenant, stream pgtype.UUID // scanned as bytes: uuid.UUID scans through its text form
+	)
+	e := &r.Event
+	if err := rows.Scan(&e.Position, &xid, &id, &tenant, &e.StreamType, &stream, &e.Version,
+		&e.Type, &e.SchemaVersion, &r.payload, &r.metadata, &e.OccurredAt, &e.RecordedAt); err != nil {
+		return r, fmt.Errorf("projections: scan event: %w", err)
+	}
+	e.ID, e.TenantID, e.StreamID = id.Bytes, tenant.Bytes, stream.Bytes
 	var err error
 	if e.TransactionID, err = strconv.ParseUint(xid, 10, 64); err != nil {
-		return it, err
+		return r, err
 	}
 	e.OccurredAt, e.RecordedAt = e.OccurredAt.UTC(), e.RecordedAt.UTC()
-	if len(metadata) > 0 {
-		if err := json.Unmarshal(metadata, &e.Metadata); err != nil {
-			it.err = fmt.Errorf("event %s: metadata: %w", e.ID, err)
+	return r, nil
+}
+
+// decode decodes the metadata and, through the registry (upcasters
+// included), the payload; a failure is the item's err.
+func (r rawItem) decode(reg *events.Registry) item {
+	it := r.item
+	if len(r.metadata) > 0 {
+		if err := json.Unmarshal(r.metadata, &it.Metadata); err != nil {
+			it.err = fmt.Errorf("event %s: metadata: %w", it.ID, err)
+			return it
 		}
 	}
-	if it.err == nil {
-		e.Data, it.err = reg.Decode(e.Type, e.SchemaVersion, payload)
-	}
-	return it, nil
+	it.Data, it.err = reg.Decode(it.Type, it.SchemaVersion, r.payload)
+	return it
 }
 
 // ensureCheckpoint creates the projector's checkpoint row if missing and

@@ -45,9 +45,9 @@ func activityOf(e events.Event) (*Activity, error) {
 	var payload any
 	switch d := e.Data.(type) {
 	case events.DealCreated:
-		typ, payload = readapi.ActivityDealCreated, map[string]any{
-			"title": d.Title, "amount": d.Amount.String(), "currency": d.Currency,
-			"status": d.Status, "stage": d.Stage, "contact_id": d.ContactID, "owner_id": d.OwnerID,
+		typ, payload = readapi.ActivityDealCreated, dealCreatedEntry{
+			Title: d.Title, Amount: d.Amount.String(), Currency: d.Currency,
+			Status: d.Status, Stage: d.Stage, ContactID: d.ContactID, OwnerID: d.OwnerID,
 		}
 	case events.DealStageChanged:
 		typ, payload = readapi.ActivityStageChanged, events.Change{Old: d.Old, New: d.New}
@@ -58,28 +58,25 @@ func activityOf(e events.Event) (*Activity, error) {
 		if err != nil {
 			return nil, fmt.Errorf("deal.updated: %w", err)
 		}
-		typ, payload = readapi.ActivityDealUpdated, map[string]any{"changes": changes}
+		typ, payload = readapi.ActivityDealUpdated, changesEntry{Changes: changes}
 	case events.DealCommented:
-		id, typ, payload = d.CommentID, readapi.ActivityComment, map[string]any{"text": d.Text}
+		id, typ, payload = d.CommentID, readapi.ActivityComment, commentEntry{Text: d.Text}
 	case events.TaskCreated:
 		dealID, typ = d.DealID, readapi.ActivityTaskCreated
-		payload = map[string]any{"task_id": e.StreamID, "title": d.Title, "due_date": d.DueDate}
+		payload = taskCreatedEntry{TaskID: e.StreamID, Title: d.Title, DueDate: d.DueDate}
 	case events.TaskUpdated:
 		changes := d.Changes
 		if changes == nil {
 			changes = map[string]events.Change{}
 		}
 		dealID, typ = d.DealID, readapi.ActivityTaskUpdated
-		payload = map[string]any{"task_id": e.StreamID, "changes": changes}
+		payload = taskChangesEntry{TaskID: e.StreamID, Changes: changes}
 	case events.TaskCompleted:
-		dealID, typ = d.DealID, readapi.ActivityTaskCompleted
-		payload = map[string]any{"task_id": e.StreamID, "title": d.Title}
+		dealID, typ, payload = d.DealID, readapi.ActivityTaskCompleted, taskEntry{TaskID: e.StreamID, Title: d.Title}
 	case events.TaskReopened:
-		dealID, typ = d.DealID, readapi.ActivityTaskReopened
-		payload = map[string]any{"task_id": e.StreamID, "title": d.Title}
+		dealID, typ, payload = d.DealID, readapi.ActivityTaskReopened, taskEntry{TaskID: e.StreamID, Title: d.Title}
 	case events.TaskDeleted:
-		dealID, typ = d.DealID, readapi.ActivityTaskDeleted
-		payload = map[string]any{"task_id": e.StreamID, "title": d.Title}
+		dealID, typ, payload = d.DealID, readapi.ActivityTaskDeleted, taskEntry{TaskID: e.StreamID, Title: d.Title}
 	default:
 		return nil, nil
 	}
@@ -90,6 +87,39 @@ func activityOf(e events.Event) (*Activity, error) {
 	return &Activity{OrgID: e.TenantID, ID: id, DealID: dealID, AuthorID: e.Metadata.ActorID, Type: typ,
 		Payload: body, CreatedAt: e.OccurredAt}, nil
 }
+
+// The payloads of timeline entries (readapi's Activity* constants say
+// which type carries which).
+type (
+	dealCreatedEntry struct {
+		Title     string    `json:"title"`
+		Amount    string    `json:"amount"`
+		Currency  string    `json:"currency"`
+		Status    string    `json:"status"`
+		Stage     string    `json:"stage"`
+		ContactID uuid.UUID `json:"contact_id"`
+		OwnerID   uuid.UUID `json:"owner_id"`
+	}
+	changesEntry struct {
+		Changes map[string]events.Change `json:"changes"`
+	}
+	commentEntry struct {
+		Text string `json:"text"`
+	}
+	taskCreatedEntry struct {
+		TaskID  uuid.UUID `json:"task_id"`
+		Title   string    `json:"title"`
+		DueDate string    `json:"due_date"`
+	}
+	taskChangesEntry struct {
+		TaskID  uuid.UUID                `json:"task_id"`
+		Changes map[string]events.Change `json:"changes"`
+	}
+	taskEntry struct {
+		TaskID uuid.UUID `json:"task_id"`
+		Title  string    `json:"title"`
+	}
+)
 
 // ActivitiesProjector maintains the deal timeline (the activities
 // table). Entries are never updated: a replay inserts nothing twice.
