@@ -556,9 +556,21 @@ func compareTable(ctx context.Context, tx pgx.Tx, t TableInfo) ([]string, error)
 func createShadows(ctx context.Context, conn *pgx.Conn, tables []TableInfo) error {
 	dropShadows(ctx, conn, tables)
 	for _, t := range tables {
+		shadow, live := pgx.Identifier{Shadow(t.Name)}.Sanitize(), pgx.Identifier{t.Name}.Sanitize()
 		if _, err := conn.Exec(ctx, fmt.Sprintf(`CREATE TABLE %s (LIKE %s INCLUDING DEFAULTS INCLUDING CONSTRAINTS)`,
-			pgx.Identifier{Shadow(t.Name)}.Sanitize(), pgx.Identifier{t.Name}.Sanitize())); err != nil {
+			shadow, live)); err != nil {
 			return fmt.Errorf("projections: shadow of %s: %w", t.Name, err)
+		}
+		// Storage parameters (fillfactor) are not part of LIKE.
+		var opts []string
+		if err := conn.QueryRow(ctx, `SELECT coalesce(reloptions, '{}') FROM pg_class WHERE oid = $1::regclass`,
+			t.Name).Scan(&opts); err != nil {
+			return err
+		}
+		if len(opts) > 0 {
+			if _, err := conn.Exec(ctx, fmt.Sprintf(`ALTER TABLE %s SET (%s)`, shadow, strings.Join(opts, ", "))); err != nil {
+				return fmt.Errorf("projections: storage of the shadow of %s: %w", t.Name, err)
+			}
 		}
 	}
 	return nil
