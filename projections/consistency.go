@@ -113,6 +113,11 @@ func (w *Waiter) WaitFor(ctx context.Context, h Horizon, projectors ...string) e
 		if w.progress.Reached(h, projectors...) {
 			return nil
 		}
+		if name, stopped := w.progress.Stopped(projectors...); stopped {
+			// It will not move until an operator acts: say so now
+			// rather than after the timeout.
+			return crm.Errorf(crm.CodeProjectionBehind, "read model %q is stopped at an event it cannot apply; an operator has been alerted", name)
+		}
 		select {
 		case <-changed:
 		case <-deadline.C:
@@ -146,6 +151,7 @@ func (w *Waiter) poll() {
 		w.mu.Lock()
 		if w.waiting == 0 {
 			w.polling = false
+			w.progress.SetStopped(nil) // stale once nobody polls: the next waiter reads afresh
 			w.mu.Unlock()
 			return
 		}
@@ -157,24 +163,35 @@ func (w *Waiter) poll() {
 	}
 }
 
+// readCheckpoints reads every checkpoint, and whether its projector is
+// stopped at a parked event, in one query.
 func (w *Waiter) readCheckpoints(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, time.Second)
 	defer cancel()
-	rows, err := w.pool.Query(ctx, `SELECT consumer_group, offset_acked, last_processed_transaction_id::text FROM projector_checkpoints`)
+	rows, err := w.pool.Query(ctx, `SELECT c.consumer_group, c.offset_acked, c.last_processed_transaction_id::text,
+		EXISTS (SELECT 1 FROM projector_parked p WHERE p.projector = c.consumer_group AND p.resolution IS NULL)
+		FROM projector_checkpoints c`)
 	if err != nil {
 		return err
 	}
 	defer rows.Close()
+	stopped := map[string]bool{}
 	for rows.Next() {
 		var name, xid string
 		var c Checkpoint
-		if err := rows.Scan(&name, &c.Position, &xid); err != nil {
+		var parked bool
+		if err := rows.Scan(&name, &c.Position, &xid, &parked); err != nil {
 			return err
 		}
 		if c.TransactionID, err = strconv.ParseUint(xid, 10, 64); err != nil {
 			return err
 		}
 		w.progress.Advance(name, c)
+		stopped[name] = parked
 	}
-	return rows.Err()
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	w.progress.SetStopped(stopped)
+	return nil
 }

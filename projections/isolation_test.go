@@ -32,6 +32,13 @@ func TestPoisonEventIsParkedWithoutStallingTheRest(t *testing.T) {
 	}
 	e.waitApplied(t, 4) // 1–4 applied; 5 parked; 6–10 wait behind it
 
+	// A read that needs the stopped read model is told so at once, not
+	// after the consistency timeout.
+	slow := projections.NewWaiter(e.pool, e.progress, time.Minute)
+	if err := slow.Wait(ctx, e.tenant, "recorder"); crmCode(err) != "PROJECTION_BEHIND" || !strings.Contains(err.Error(), "stopped") {
+		t.Fatalf("a read of the stopped read model: %v", err)
+	}
+
 	// Nothing is left open in a transaction while the projector is stopped.
 	var open int
 	if err := e.pool.QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity

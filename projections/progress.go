@@ -7,9 +7,10 @@ import "sync"
 // in memory, without asking the database. Waiting is a channel that is
 // closed and replaced on every advance.
 type Progress struct {
-	mu sync.Mutex
-	ch chan struct{}
-	at map[string]Checkpoint
+	mu      sync.Mutex
+	ch      chan struct{}
+	at      map[string]Checkpoint
+	stopped map[string]bool // at a parked event
 }
 
 // NewProgress returns a Progress with nobody waiting.
@@ -33,6 +34,36 @@ func (p *Progress) Advance(projector string, c Checkpoint) {
 	p.at[projector] = c
 	close(p.ch)
 	p.ch = make(chan struct{})
+}
+
+// SetStopped records which projectors are stopped at a parked event.
+func (p *Progress) SetStopped(names map[string]bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	changed := false
+	for n, s := range names {
+		changed = changed || s != p.stopped[n]
+	}
+	for n, s := range p.stopped {
+		changed = changed || s != names[n]
+	}
+	p.stopped = names
+	if changed { // wake the waiters: one may now give up
+		close(p.ch)
+		p.ch = make(chan struct{})
+	}
+}
+
+// Stopped returns the first of projectors stopped at a parked event.
+func (p *Progress) Stopped(projectors ...string) (string, bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, n := range projectors {
+		if p.stopped[n] {
+			return n, true
+		}
+	}
+	return "", false
 }
 
 // Reached reports whether every named projector committed h here.
