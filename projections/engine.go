@@ -543,9 +543,9 @@ func wanted(p Projector, items []item) ([]events.Event, error) {
 	return evs, nil
 }
 
-// ApplyBatch runs one fold over evs in tx: its reads, the events, its
+// applyBatch runs one fold over evs in tx: its reads, the events, its
 // writes (the rebuild's catch-up uses it on shadow tables).
-func ApplyBatch(ctx context.Context, tx pgx.Tx, f Fold, evs []events.Event) error {
+func applyBatch(ctx context.Context, tx pgx.Tx, f Fold, evs []events.Event) error {
 	reads := &pgx.Batch{}
 	f.Load(reads, evs)
 	if err := sendBatch(ctx, tx, reads); err != nil {

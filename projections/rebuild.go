@@ -351,7 +351,7 @@ func applyRange(ctx context.Context, tx pgx.Tx, opts RebuildOptions, ps []Projec
 			if err != nil {
 				return at, err
 			}
-			if err := ApplyBatch(ctx, tx, p.Model.NewFold(Shadow), ws); err != nil {
+			if err := applyBatch(ctx, tx, p.Model.NewFold(Shadow), ws); err != nil {
 				return at, fmt.Errorf("projections: catch-up of %s: %w", p.Name, err)
 			}
 		}
