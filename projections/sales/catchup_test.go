@@ -26,7 +26,7 @@ func TestLiveCatchUpOfABacklogEqualsARebuild(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(pool.Close)
-	n := fillLog(t, pool, uuid.New(), 3000)
+	fillLog(t, pool, uuid.New(), 3000)
 	fillLog(t, pool, uuid.New(), 500) // a second tenant
 
 	r, err := projections.NewRunner(projections.Config{Pool: pool, Registry: events.Domain(), Projectors: all(),
@@ -38,24 +38,7 @@ func TestLiveCatchUpOfABacklogEqualsARebuild(t *testing.T) {
 	go func() { done <- r.Run(ctx) }()
 	<-r.Running()
 	t.Cleanup(func() { _ = r.Close(); <-done })
-	deadline := time.Now().Add(2 * time.Minute)
-	for {
-		st, err := projections.ReadStatus(ctx, pool, r.Names())
-		if err != nil {
-			t.Fatal(err)
-		}
-		behind := false
-		for _, s := range st {
-			behind = behind || s.Backlog > 0
-		}
-		if !behind {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("backlog of %d events not caught up: %+v", n, st)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	waitCaughtUp(t, pool, r.Names(), 2*time.Minute)
 
 	var deals, live, tasks, listed int64
 	if err := pool.QueryRow(ctx, `SELECT count(*), count(*) FILTER (WHERE NOT deleted) FROM deals`).Scan(&deals, &live); err != nil {
@@ -77,5 +60,29 @@ func TestLiveCatchUpOfABacklogEqualsARebuild(t *testing.T) {
 	}
 	if len(res.Differences) > 0 {
 		t.Fatalf("the live read models differ from a rebuild:\n%v", res.Differences)
+	}
+}
+
+// waitCaughtUp waits until no projector named has a backlog, failing
+// after limit.
+func waitCaughtUp(tb testing.TB, pool *pgxpool.Pool, names []string, limit time.Duration) {
+	tb.Helper()
+	deadline := time.Now().Add(limit)
+	for {
+		st, err := projections.ReadStatus(context.Background(), pool, names)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		behind := false
+		for _, s := range st {
+			behind = behind || s.Backlog > 0
+		}
+		if !behind {
+			return
+		}
+		if time.Now().After(deadline) {
+			tb.Fatalf("projectors still behind after %v: %+v", limit, st)
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }

@@ -103,20 +103,7 @@ func BenchmarkRebuildAndCatchUp(b *testing.B) {
 	done := make(chan error, 1)
 	go func() { done <- r.Run(ctx) }()
 	<-r.Running()
-	for {
-		st, err := projections.ReadStatus(ctx, pool, r.Names())
-		if err != nil {
-			b.Fatal(err)
-		}
-		behind := false
-		for _, s := range st {
-			behind = behind || s.Backlog > 0
-		}
-		if !behind {
-			break
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	waitCaughtUp(b, pool, r.Names(), time.Hour)
 	live := time.Since(start)
 	b.ReportMetric(float64(n)/live.Seconds(), "live-events/s")
 	b.Logf("live pipeline, 6 projectors: %d events each in %v = %.0f events/s per projector",
