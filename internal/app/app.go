@@ -215,6 +215,9 @@ func (a *App) routes() (http.Handler, error) {
 	r.Handle("/health", httpapi.HandlerFunc(ops.Health)).Methods(http.MethodGet)
 	r.Handle("/ready", httpapi.HandlerFunc(ops.ReadyHandler)).Methods(http.MethodGet)
 	r.Handle("/metrics", promhttp.HandlerFor(a.metrics, promhttp.HandlerOpts{})).Methods(http.MethodGet)
+	r.Handle(httpapi.IndexPath, httpapi.HandlerFunc(ops.Index)).Methods(http.MethodGet)
+	r.Handle(httpapi.BasePath, httpapi.HandlerFunc(ops.Index)).Methods(http.MethodGet)
+	r.Handle(httpapi.ErrorsPath, httpapi.HandlerFunc(httpapi.ErrorsPage)).Methods(http.MethodGet) // before openapi's /docs/ prefix
 
 	api := httpapi.NewAPI(r, httpapi.Identity{
 		Commands: a.commands, Queries: a.identity, Sessions: a.sessions, Tokens: a.issuer,
