@@ -59,3 +59,55 @@ func TestErrorsPageListsEveryCode(t *testing.T) {
 		t.Errorf("type %q does not resolve in /docs/errors", typ)
 	}
 }
+
+// The register and login answers list the caller's organizations, so a
+// newcomer knows which X-Organization-Id to send.
+func TestLoginAndRegisterListTheOrganizations(t *testing.T) {
+	t.Parallel()
+	s := apitest.Start(t, apitest.Options{})
+	email := "newcomer-" + t.Name() + "@example.com"
+	reg := s.Do(post("/auth/register", obj{"email": email, "password": "correct horse battery",
+		"name": "Newcomer", "organization_name": "First Org"}))
+	expect(t, reg, http.StatusCreated)
+	var rb struct {
+		Organization  obj    `json:"organization"`
+		Organizations []obj  `json:"organizations"`
+		AccessToken   string `json:"access_token"`
+	}
+	reg.Decode(t, &rb)
+	if len(rb.Organizations) != 1 || rb.Organizations[0]["id"] != rb.Organization["id"] ||
+		rb.Organizations[0]["role"] != "owner" || rb.Organizations[0]["name"] != "First Org" {
+		t.Fatalf("register: %s", reg.Body)
+	}
+	second := s.Do(apitest.Request{Method: http.MethodPost, Path: "/api/v1/organizations", Token: rb.AccessToken,
+		Body: obj{"name": "Second Org"}})
+	expect(t, second, http.StatusCreated)
+
+	login := s.Do(post("/auth/login", obj{"email": email, "password": "correct horse battery"}))
+	expect(t, login, http.StatusOK)
+	var lb struct {
+		Organizations []obj `json:"organizations"`
+	}
+	login.Decode(t, &lb)
+	var names []string
+	for _, o := range lb.Organizations {
+		names = append(names, o["name"].(string))
+		for _, k := range []string{"id", "name", "role", "created_at"} {
+			if o[k] == nil {
+				t.Errorf("organization without %s: %v", k, o)
+			}
+		}
+	}
+	if strings.Join(names, ",") != "First Org,Second Org" {
+		t.Fatalf("login organizations %v: %s", names, login.Body)
+	}
+
+	// A user whose organizations are all gone still gets the field.
+	other := s.Register(t)
+	expect(t, s.As(other, del("/organizations/"+other.Org)), http.StatusNoContent)
+	login = s.Do(post("/auth/login", obj{"email": other.Email, "password": "correct horse battery"}))
+	expect(t, login, http.StatusOK)
+	if !strings.Contains(string(login.Body), `"organizations":[]`) {
+		t.Fatalf("login of a user without organizations: %s", login.Body)
+	}
+}
