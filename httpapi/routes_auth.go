@@ -23,12 +23,13 @@ type identityRoutes struct {
 }
 
 // mountAuth registers the auth routes: register, login and refresh on
-// public (no token), /auth/me on authed.
+// public (no token), /auth/me on authed. None takes a query parameter
+// (Accepts).
 func (h identityRoutes) mountAuth(public, authed *mux.Router) {
-	public.Handle("/auth/register", HandlerFunc(h.register)).Methods(http.MethodPost)
-	public.Handle("/auth/login", HandlerFunc(h.login)).Methods(http.MethodPost)
-	public.Handle("/auth/refresh", HandlerFunc(h.refresh)).Methods(http.MethodPost)
-	authed.Handle("/auth/me", HandlerFunc(h.me)).Methods(http.MethodGet)
+	public.Handle("/auth/register", Accepts(h.register)).Methods(http.MethodPost)
+	public.Handle("/auth/login", Accepts(h.login)).Methods(http.MethodPost)
+	public.Handle("/auth/refresh", Accepts(h.refresh)).Methods(http.MethodPost)
+	authed.Handle("/auth/me", Accepts(h.me)).Methods(http.MethodGet)
 }
 
 // tokenResponse is the answer of register, login and refresh (RFC 6749

@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/gorilla/mux"
+
 	"example.com/crm/httpapi"
 	"example.com/crm/internal/apitest"
 )
@@ -109,5 +111,139 @@ func TestLoginAndRegisterListTheOrganizations(t *testing.T) {
 	expect(t, login, http.StatusOK)
 	if !strings.Contains(string(login.Body), `"organizations":[]`) {
 		t.Fatalf("login of a user without organizations: %s", login.Body)
+	}
+}
+
+// Unknown query parameters are a 400 VALIDATION_ERROR naming each one, on
+// lists and on single entities alike; the declared ones still work.
+func TestUnknownQueryParametersAreRejected(t *testing.T) {
+	t.Parallel()
+	s := apitest.Start(t, apitest.Options{})
+	u := s.Register(t)
+	deal := newDeal(t, s, u, newContact(t, s, u, nil), nil)
+
+	for _, tc := range []struct {
+		path    string
+		unknown []string
+	}{
+		{"/deals?stauts=won", []string{"stauts"}},
+		{"/deals?status=won&pagesize=5&sort=title", []string{"pagesize", "sort"}},
+		{"/contacts?page=1&q=ada", []string{"q"}},
+		{"/tasks?done=true", []string{"done"}},
+		{"/deals/" + deal + "?versoin=1", []string{"versoin"}},
+		{"/deals/" + deal + "?version=1&at=now", []string{"at"}},
+		{"/deals/" + deal + "/history?limit=5", []string{"limit"}},
+		{"/deals/" + deal + "/activities?types=comment", []string{"types"}},
+		{"/analytics/deals/summary?currency=USD", []string{"currency"}},
+		{"/organizations/" + u.Org + "/members?per_page=5", []string{"per_page"}},
+	} {
+		r := s.As(u, get(tc.path))
+		expect(t, r, http.StatusBadRequest, "VALIDATION_ERROR")
+		var body struct {
+			Detail string `json:"detail"`
+			Errors []struct {
+				Field   string `json:"field"`
+				Message string `json:"message"`
+			} `json:"errors"`
+		}
+		r.Decode(t, &body)
+		var fields []string
+		for _, e := range body.Errors {
+			fields = append(fields, e.Field)
+			if !strings.Contains(e.Message, "unknown query parameter") {
+				t.Errorf("GET %s: message %q", tc.path, e.Message)
+			}
+		}
+		if strings.Join(fields, ",") != strings.Join(tc.unknown, ",") {
+			t.Errorf("GET %s: errors name %v, want %v: %s", tc.path, fields, tc.unknown, r.Body)
+		}
+		for _, f := range tc.unknown {
+			if !strings.Contains(body.Detail, f) {
+				t.Errorf("GET %s: detail %q does not name %s", tc.path, body.Detail, f)
+			}
+		}
+	}
+
+	// The parameters each route declares are accepted.
+	for _, path := range []string{
+		"/deals?status=new&stage=qualification&page=1&page_size=5&order_by=created_at&order=desc",
+		"/deals/" + deal + "?version=1",
+		"/deals/" + deal + "/history?page=1&page_size=5",
+		"/contacts?search=ada",
+		"/tasks?only_open=true",
+	} {
+		expect(t, s.As(u, get(path)), http.StatusOK)
+	}
+}
+
+// Every route the server serves rejects an unknown query parameter (each
+// handler declares the ones it reads), except the static documentation
+// files and the Prometheus scrape, which are not API routes.
+func TestEveryRouteRejectsUnknownQueryParameters(t *testing.T) {
+	t.Parallel()
+	s := apitest.Start(t, apitest.Options{})
+	u := s.Register(t)
+	exempt := map[string]bool{"/metrics": true, "/openapi.json": true, "/docs": true, "/docs/": true}
+	type op struct{ method, path string }
+	var ops []op
+	err := s.App.Router().Walk(func(route *mux.Route, _ *mux.Router, _ []*mux.Route) error {
+		tpl, err := route.GetPathTemplate()
+		if route.GetHandler() == nil || err != nil || exempt[tpl] {
+			return nil
+		}
+		methods, _ := route.GetMethods()
+		for _, m := range methods {
+			if m != http.MethodHead && m != http.MethodOptions {
+				ops = append(ops, op{m, tpl})
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ops) < 40 {
+		t.Fatalf("only %d operations walked", len(ops))
+	}
+	vars := strings.NewReplacer("{org_id}", u.Org, "{user_id}", u.ID,
+		"{id}", "00000000-0000-7000-8000-000000000001", "{deal_id}", "00000000-0000-7000-8000-000000000001")
+	for _, o := range ops {
+		req := apitest.Request{Method: o.method, Path: vars.Replace(o.path) + "?bogus_param=1", Token: u.Token, Org: u.Org}
+		if o.method == http.MethodPost || o.method == http.MethodPatch {
+			req.Body = obj{}
+		}
+		r := s.Do(req)
+		if r.Status != http.StatusBadRequest || r.Code() != "VALIDATION_ERROR" || !strings.Contains(string(r.Body), `"field":"bogus_param"`) {
+			t.Errorf("%s %s?bogus_param=1: %d %s", o.method, o.path, r.Status, r.Body)
+		}
+	}
+}
+
+// A version past the deal's current one is a 404 that says how many
+// versions there are, not that the deal "did not exist".
+func TestDealVersionPastTheCurrentOne(t *testing.T) {
+	t.Parallel()
+	s := apitest.Start(t, apitest.Options{})
+	u := s.Register(t)
+	deal := newDeal(t, s, u, newContact(t, s, u, nil), nil)
+	expect(t, s.As(u, patch("/deals/"+deal, obj{"stage": "proposal"})), http.StatusOK)
+	cur := s.As(u, get("/deals/"+deal))
+	expect(t, cur, http.StatusOK)
+	version := int(cur.JSON(t)["version"].(float64))
+
+	r := s.As(u, get(fmt.Sprintf("/deals/%s?version=%d", deal, version)))
+	expect(t, r, http.StatusOK)
+
+	r = s.As(u, get("/deals/"+deal+"?version=99"))
+	expect(t, r, http.StatusNotFound, "DEAL_NOT_FOUND")
+	want := fmt.Sprintf("deal %s has %d versions; version 99 does not exist yet", deal, version)
+	if got := r.JSON(t)["detail"]; got != want {
+		t.Errorf("detail %q, want %q", got, want)
+	}
+
+	r = s.As(u, get("/deals/"+deal+"?as_of=2000-01-01T00:00:00Z"))
+	expect(t, r, http.StatusNotFound, "DEAL_NOT_FOUND")
+	if got, _ := r.JSON(t)["detail"].(string); !strings.Contains(got, "did not exist yet at 2000-01-01T00:00:00Z") {
+		t.Errorf("as_of before creation: detail %q", got)
 	}
 }
