@@ -60,6 +60,8 @@ func (d Deals) DealAt(ctx context.Context, org, id uuid.UUID, role crm.Role, ver
 	var deal aggregates.Deal
 	aggregates.Replay(&deal, evs[:n])
 	switch {
+	case deal.ID != id && asOf.IsZero():
+		return At{}, crm.Errorf(crm.CodeDealNotFound, "deal %s did not exist at version %d", id, version)
 	case deal.ID != id:
 		return At{}, crm.Errorf(crm.CodeDealNotFound, "deal %s did not exist yet at %s (it was created at %s)",
 			id, asOf.UTC().Format(time.RFC3339Nano), evs[0].OccurredAt.UTC().Format(time.RFC3339Nano))
