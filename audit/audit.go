@@ -29,8 +29,9 @@ type At struct {
 }
 
 // DealAt replays deal id of org up to version (when > 0) or up to asOf
-// (when not zero). A deal that did not exist yet, or was deleted by then,
-// is DEAL_NOT_FOUND. Once a deal is deleted, its past is for owners and
+// (when not zero). A deal that did not exist yet, was deleted by then, or
+// a version past the deal's current one, is DEAL_NOT_FOUND with a detail
+// saying which. Once a deal is deleted, its past is for owners and
 // admins only, as its history is (FORBIDDEN for role manager or member).
 func (d Deals) DealAt(ctx context.Context, org, id uuid.UUID, role crm.Role, version int, asOf time.Time) (At, error) {
 	// The whole stream: whether the deal is deleted now decides who may
@@ -47,14 +48,27 @@ func (d Deals) DealAt(ctx context.Context, org, id uuid.UUID, role crm.Role, ver
 	if err := mayReadDeleted(now, role); err != nil {
 		return At{}, err
 	}
+	// A version past the current one is not the past: say so, with the
+	// count, rather than "did not exist" (the deal does exist).
+	if last := evs[len(evs)-1].Version; version > last {
+		return At{}, crm.Errorf(crm.CodeDealNotFound, "deal %s has %d versions; version %d does not exist yet", id, last, version)
+	}
 	n := 0
 	for n < len(evs) && (version <= 0 || evs[n].Version <= version) && (asOf.IsZero() || !evs[n].OccurredAt.After(asOf)) {
 		n++
 	}
 	var deal aggregates.Deal
 	aggregates.Replay(&deal, evs[:n])
-	if deal.ID != id || deal.Deleted || (version > 0 && deal.Version < version) {
-		return At{}, crm.Errorf(crm.CodeDealNotFound, "deal %s did not exist at that point", id)
+	switch {
+	case deal.ID != id && asOf.IsZero():
+		return At{}, crm.Errorf(crm.CodeDealNotFound, "deal %s did not exist at version %d", id, version)
+	case deal.ID != id:
+		return At{}, crm.Errorf(crm.CodeDealNotFound, "deal %s did not exist yet at %s (it was created at %s)",
+			id, asOf.UTC().Format(time.RFC3339Nano), evs[0].OccurredAt.UTC().Format(time.RFC3339Nano))
+	case deal.Deleted:
+		return At{}, crm.Errorf(crm.CodeDealNotFound, "deal %s was deleted at that point (version %d)", id, deal.Version)
+	case version > 0 && deal.Version < version:
+		return At{}, crm.Errorf(crm.CodeDealNotFound, "deal %s has no version %d", id, version)
 	}
 	return At{Deal: deal, AsOfVersion: deal.Version}, nil
 }

@@ -18,10 +18,11 @@ type Analytics struct {
 }
 
 // Mount registers the analytics routes on r (a subrouter under /api/v1
-// whose requests already carry an actor and a tenant).
+// whose requests already carry an actor and a tenant). They take no query
+// parameter (Accepts).
 func (a Analytics) Mount(r *mux.Router) {
-	r.Handle("/analytics/deals/summary", HandlerFunc(a.summary)).Methods(http.MethodGet)
-	r.Handle("/analytics/deals/funnel", HandlerFunc(a.funnel)).Methods(http.MethodGet)
+	r.Handle("/analytics/deals/summary", Accepts(a.summary)).Methods(http.MethodGet)
+	r.Handle("/analytics/deals/funnel", Accepts(a.funnel)).Methods(http.MethodGet)
 }
 
 func (a Analytics) summary(w http.ResponseWriter, r *http.Request) error {

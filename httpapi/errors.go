@@ -17,53 +17,60 @@ import (
 	"example.com/crm"
 )
 
-// statusByCode is THE table mapping error codes to HTTP statuses (API.md
-// §1, Errors). It is the only package-level variable in httpapi: every
-// error a client sees gets its status here and nowhere else. A code
-// missing from it is a bug, answered as a 500 (and caught by the tests,
-// which walk every code of package crm).
-var statusByCode = map[crm.Code]int{
-	crm.CodeMalformedJSON:         http.StatusBadRequest,
-	crm.CodeValidation:            http.StatusBadRequest,
-	crm.CodeOrganizationRequired:  http.StatusBadRequest,
-	crm.CodeWonRequiresAmount:     http.StatusBadRequest,
-	crm.CodeDueDateInPast:         http.StatusBadRequest,
-	crm.CodeInvalidRole:           http.StatusBadRequest,
-	crm.CodeCannotChangeOwnerRole: http.StatusBadRequest,
-	crm.CodeOwnerCannotLeave:      http.StatusBadRequest,
-	crm.CodeOwnerNotMember:        http.StatusBadRequest,
+// codeTable is THE table mapping error codes to HTTP statuses (API.md
+// §1, Errors), with what each code means (served at /docs/errors, where
+// the `type` links of problem bodies point). It is the only package-level
+// variable in httpapi: every error a client sees gets its status here and
+// nowhere else. A code missing from it is a bug, answered as a 500 (and
+// caught by the tests, which walk every code of package crm).
+var codeTable = map[crm.Code]codeInfo{
+	crm.CodeMalformedJSON:         {http.StatusBadRequest, "The body is not valid JSON, or not the JSON value the route expects."},
+	crm.CodeValidation:            {http.StatusBadRequest, "A field, path or query parameter is invalid or unknown; `errors` names each one."},
+	crm.CodeOrganizationRequired:  {http.StatusBadRequest, "An org-scoped route needs a well-formed `X-Organization-Id` header."},
+	crm.CodeWonRequiresAmount:     {http.StatusBadRequest, "A deal can only be won with an amount greater than zero."},
+	crm.CodeDueDateInPast:         {http.StatusBadRequest, "A task's due date must not be in the past."},
+	crm.CodeInvalidRole:           {http.StatusBadRequest, "The role must be admin, manager or member (owner is given by transfer only)."},
+	crm.CodeCannotChangeOwnerRole: {http.StatusBadRequest, "The owner's role changes only by transferring ownership."},
+	crm.CodeOwnerCannotLeave:      {http.StatusBadRequest, "The owner cannot leave or be removed; transfer ownership first."},
+	crm.CodeOwnerNotMember:        {http.StatusBadRequest, "The new owner of a contact or deal must be a member of the organization."},
 
-	crm.CodeUnauthenticated:     http.StatusUnauthorized,
-	crm.CodeInvalidCredentials:  http.StatusUnauthorized,
-	crm.CodeInvalidRefreshToken: http.StatusUnauthorized,
+	crm.CodeUnauthenticated:     {http.StatusUnauthorized, "The access token is missing, malformed, expired or its user is gone."},
+	crm.CodeInvalidCredentials:  {http.StatusUnauthorized, "Wrong e-mail or password (the same answer for both)."},
+	crm.CodeInvalidRefreshToken: {http.StatusUnauthorized, "The refresh token is unknown, expired or already used (reuse revokes its family)."},
 
-	crm.CodeNotAMember:    http.StatusForbidden,
-	crm.CodeForbidden:     http.StatusForbidden,
-	crm.CodeStageRollback: http.StatusForbidden,
+	crm.CodeNotAMember:    {http.StatusForbidden, "The caller is not a member of the organization (or it was deleted)."},
+	crm.CodeForbidden:     {http.StatusForbidden, "The caller's role or ownership does not allow this action."},
+	crm.CodeStageRollback: {http.StatusForbidden, "Only owners and admins may move a deal back to an earlier stage."},
 
-	crm.CodeNotFound:        http.StatusNotFound,
-	crm.CodeUserNotFound:    http.StatusNotFound,
-	crm.CodeContactNotFound: http.StatusNotFound,
-	crm.CodeDealNotFound:    http.StatusNotFound,
+	crm.CodeNotFound:        {http.StatusNotFound, "No such route, or no such entity in this organization."},
+	crm.CodeUserNotFound:    {http.StatusNotFound, "No registered user has that id or e-mail."},
+	crm.CodeContactNotFound: {http.StatusNotFound, "No such contact in this organization (or it is deleted)."},
+	crm.CodeDealNotFound:    {http.StatusNotFound, "No such deal in this organization, or not at the version or time asked for."},
 
-	crm.CodeMethodNotAllowed: http.StatusMethodNotAllowed,
+	crm.CodeMethodNotAllowed: {http.StatusMethodNotAllowed, "The route exists but not with this method; `Allow` lists those it takes."},
 
-	crm.CodeEmailTaken:          http.StatusConflict,
-	crm.CodeAlreadyMember:       http.StatusConflict,
-	crm.CodeContactHasDeals:     http.StatusConflict,
-	crm.CodeConcurrentModify:    http.StatusConflict,
-	crm.CodeIdempotencyInFlight: http.StatusConflict,
+	crm.CodeEmailTaken:          {http.StatusConflict, "A user with that e-mail is already registered."},
+	crm.CodeAlreadyMember:       {http.StatusConflict, "The user is already a member of the organization."},
+	crm.CodeContactHasDeals:     {http.StatusConflict, "A contact with deals cannot be deleted."},
+	crm.CodeConcurrentModify:    {http.StatusConflict, "Another request changed the entity meanwhile and retrying did not succeed; try again."},
+	crm.CodeIdempotencyInFlight: {http.StatusConflict, "A request with this Idempotency-Key is still running; retry later."},
 
-	crm.CodeVersionMismatch:      http.StatusPreconditionFailed,
-	crm.CodeBodyTooLarge:         http.StatusRequestEntityTooLarge,
-	crm.CodeUnsupportedMediaType: http.StatusUnsupportedMediaType,
-	crm.CodeIdempotencyKeyReused: http.StatusUnprocessableEntity,
-	crm.CodeRateLimited:          http.StatusTooManyRequests,
+	crm.CodeVersionMismatch:      {http.StatusPreconditionFailed, "`If-Match` does not match the entity's current version."},
+	crm.CodeBodyTooLarge:         {http.StatusRequestEntityTooLarge, "The request body exceeds 1 MiB."},
+	crm.CodeUnsupportedMediaType: {http.StatusUnsupportedMediaType, "A request body must be sent as `application/json`."},
+	crm.CodeIdempotencyKeyReused: {http.StatusUnprocessableEntity, "This Idempotency-Key was used before with a different request."},
+	crm.CodeRateLimited:          {http.StatusTooManyRequests, "Too many attempts; wait for the seconds in `Retry-After`."},
 
-	crm.CodeUnavailable:      http.StatusServiceUnavailable,
-	crm.CodeProjectionBehind: http.StatusServiceUnavailable,
+	crm.CodeUnavailable:      {http.StatusServiceUnavailable, "A dependency (the database) cannot be reached; retry after `Retry-After`."},
+	crm.CodeProjectionBehind: {http.StatusServiceUnavailable, "A read model did not catch up with your writes in time; retry, or send `Consistency: eventual`."},
 
-	crm.CodeInternal: http.StatusInternalServerError,
+	crm.CodeInternal: {http.StatusInternalServerError, "An unexpected failure; the server logged it under the request id."},
+}
+
+// codeInfo is one row of codeTable.
+type codeInfo struct {
+	status  int
+	meaning string
 }
 
 // defaultRetryAfter is the Retry-After, in seconds, of a 429 or 503 whose
@@ -76,8 +83,8 @@ const internalDetail = "internal error"
 // Status returns the HTTP status for code, and 500 for a code the table
 // does not know (a bug, never a reason to leak a guess).
 func Status(code crm.Code) int {
-	if s, ok := statusByCode[code]; ok {
-		return s
+	if c, ok := codeTable[code]; ok {
+		return c.status
 	}
 	return http.StatusInternalServerError
 }

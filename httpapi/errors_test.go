@@ -62,13 +62,16 @@ func TestStatusTableCoversEveryCode(t *testing.T) {
 	seen := map[crm.Code]bool{}
 	for _, c := range codes {
 		seen[c] = true
-		if _, ok := statusByCode[c]; !ok {
-			t.Errorf("code %s has no HTTP status in statusByCode", c)
+		info, ok := codeTable[c]
+		if !ok {
+			t.Errorf("code %s has no HTTP status in codeTable", c)
+		} else if info.meaning == "" {
+			t.Errorf("code %s has no meaning in codeTable (shown at /docs/errors)", c)
 		}
 	}
-	for c := range statusByCode {
+	for c := range codeTable {
 		if !seen[c] {
-			t.Errorf("statusByCode maps %s, which package crm does not declare", c)
+			t.Errorf("codeTable maps %s, which package crm does not declare", c)
 		}
 	}
 }

@@ -54,10 +54,58 @@ func PathUUID(r *http.Request, name string) (uuid.UUID, error) {
 	return id, nil
 }
 
+// Accepts declares the query parameters a handler reads: the returned
+// handler answers 400 VALIDATION_ERROR, with one entry per parameter not in
+// names (sorted), before h runs. Unknown query parameters are rejected like
+// unknown JSON fields (API.md §1), so that a misspelt filter
+// (?stauts=won) is an error rather than a silently unfiltered list. Every
+// route declares its parameters, none for most (a test walks the router
+// to check).
+func Accepts(h HandlerFunc, names ...string) HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) error {
+		if err := unknownQuery(r, names); err != nil {
+			return err
+		}
+		return h(w, r)
+	}
+}
+
+// unknownQuery is the 400 naming every query parameter of r not in
+// allowed, or nil.
+func unknownQuery(r *http.Request, allowed []string) error {
+	if r.URL.RawQuery == "" {
+		return nil
+	}
+	var unknown []string
+	for name := range r.URL.Query() {
+		if !slices.Contains(allowed, name) {
+			unknown = append(unknown, name)
+		}
+	}
+	if len(unknown) == 0 {
+		return nil
+	}
+	slices.Sort(unknown)
+	msg := "unknown query parameter; this route takes none"
+	if len(allowed) > 0 {
+		msg = "unknown query parameter; this route takes " + strings.Join(allowed, ", ")
+	}
+	fields := make([]crm.FieldError, len(unknown))
+	for i, name := range unknown {
+		fields[i] = crm.FieldError{Field: name, Message: msg}
+	}
+	return &crm.Error{Code: crm.CodeValidation, Fields: fields,
+		Message: "unknown query parameter: " + strings.Join(unknown, ", ")}
+}
+
+// listParams are the query parameters of a paged list: page, page_size
+// and more.
+func listParams(more ...string) []string { return append([]string{"page", "page_size"}, more...) }
+
 // queryValue returns the single value of query parameter name. An absent
 // or empty parameter is reported absent (forms send "?owner_id="); one
 // given twice is a 400, since silently picking one would hide a client
-// bug. Unknown parameters are never looked at, hence ignored.
+// bug. Unknown parameters are rejected before (Accepts).
 func queryValue(r *http.Request, name string) (string, bool, error) {
 	vs := r.URL.Query()[name]
 	switch {

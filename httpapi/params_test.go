@@ -201,3 +201,65 @@ func TestQueryValuesAndEnums(t *testing.T) {
 		})
 	}
 }
+
+func TestAccepts(t *testing.T) {
+	t.Parallel()
+	ran := false
+	h := Accepts(func(w http.ResponseWriter, _ *http.Request) error {
+		ran = true
+		w.WriteHeader(http.StatusNoContent)
+		return nil
+	}, "page", "page_size")
+	tests := []struct {
+		name       string
+		query      string
+		wantFields []string
+		wantDetail string
+	}{
+		{name: "no query", query: ""},
+		{name: "declared ones", query: "?page=2&page_size=5"},
+		{name: "declared, empty", query: "?page="},
+		{name: "one unknown", query: "?page=1&pagesize=5", wantFields: []string{"pagesize"},
+			wantDetail: "unknown query parameter: pagesize"},
+		{name: "several, sorted", query: "?z=1&a=2&page=1", wantFields: []string{"a", "z"},
+			wantDetail: "unknown query parameter: a, z"},
+		{name: "a bare key", query: "?verbose", wantFields: []string{"verbose"}},
+		{name: "case matters", query: "?Page=1", wantFields: []string{"Page"}},
+	}
+	for _, tc := range tests {
+		ran = false
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/things"+tc.query, nil))
+		if tc.wantFields == nil {
+			if rec.Code != http.StatusNoContent || !ran {
+				t.Errorf("%s: status %d, ran %v", tc.name, rec.Code, ran)
+			}
+			continue
+		}
+		if ran {
+			t.Errorf("%s: the handler ran", tc.name)
+		}
+		p := readProblem(t, rec)
+		var fields []string
+		for _, f := range p.Errors {
+			fields = append(fields, f.Field)
+			if f.Message != "unknown query parameter; this route takes page, page_size" {
+				t.Errorf("%s: message %q", tc.name, f.Message)
+			}
+		}
+		if p.Code != crm.CodeValidation || !reflect.DeepEqual(fields, tc.wantFields) {
+			t.Errorf("%s: %s %v, want VALIDATION_ERROR %v", tc.name, p.Code, fields, tc.wantFields)
+		}
+		if tc.wantDetail != "" && p.Detail != tc.wantDetail {
+			t.Errorf("%s: detail %q, want %q", tc.name, p.Detail, tc.wantDetail)
+		}
+	}
+
+	// A route that takes none says so.
+	rec := httptest.NewRecorder()
+	Accepts(func(http.ResponseWriter, *http.Request) error { return nil }).
+		ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/x?page=1", nil))
+	if p := readProblem(t, rec); len(p.Errors) != 1 || p.Errors[0].Message != "unknown query parameter; this route takes none" {
+		t.Errorf("route without parameters: %+v", p)
+	}
+}

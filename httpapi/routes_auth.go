@@ -23,12 +23,13 @@ type identityRoutes struct {
 }
 
 // mountAuth registers the auth routes: register, login and refresh on
-// public (no token), /auth/me on authed.
+// public (no token), /auth/me on authed. None takes a query parameter
+// (Accepts).
 func (h identityRoutes) mountAuth(public, authed *mux.Router) {
-	public.Handle("/auth/register", HandlerFunc(h.register)).Methods(http.MethodPost)
-	public.Handle("/auth/login", HandlerFunc(h.login)).Methods(http.MethodPost)
-	public.Handle("/auth/refresh", HandlerFunc(h.refresh)).Methods(http.MethodPost)
-	authed.Handle("/auth/me", HandlerFunc(h.me)).Methods(http.MethodGet)
+	public.Handle("/auth/register", Accepts(h.register)).Methods(http.MethodPost)
+	public.Handle("/auth/login", Accepts(h.login)).Methods(http.MethodPost)
+	public.Handle("/auth/refresh", Accepts(h.refresh)).Methods(http.MethodPost)
+	authed.Handle("/auth/me", Accepts(h.me)).Methods(http.MethodGet)
 }
 
 // tokenResponse is the answer of register, login and refresh (RFC 6749
@@ -40,6 +41,10 @@ type tokenResponse struct {
 	ExpiresIn    int                    `json:"expires_in"`
 	User         *identity.User         `json:"user,omitempty"`
 	Organization *identity.Organization `json:"organization,omitempty"`
+	// Organizations are the caller's organizations (as GET
+	// /organizations/me lists them), on register and login: the
+	// X-Organization-Id to send next is one of their ids.
+	Organizations []identity.Organization `json:"organizations,omitzero"`
 }
 
 func newTokenResponse(p tokens.Pair) tokenResponse {
@@ -99,8 +104,8 @@ type registerBody struct {
 }
 
 // register creates a user, their organization and the owner membership
-// in one append, then logs them in: 201 with tokens, the user and the
-// organization.
+// in one append, then logs them in: 201 with tokens, the user, the
+// organization and the list of the caller's organizations (that one).
 func (h identityRoutes) register(w http.ResponseWriter, r *http.Request) error {
 	var b registerBody
 	if err := Decode(r, &b); err != nil {
@@ -123,6 +128,7 @@ func (h identityRoutes) register(w http.ResponseWriter, r *http.Request) error {
 	user := userView(reg.User)
 	org := organizationView(reg.Organization, crm.RoleOwner)
 	body.User, body.Organization = &user, &org
+	body.Organizations = []identity.Organization{org}
 	w.Header().Set("Location", BasePath+"/auth/me")
 	setEventPosition(w, reg.Result)
 	return writeTokens(w, http.StatusCreated, body)
@@ -133,8 +139,9 @@ type loginBody struct {
 	Password string `json:"password"`
 }
 
-// login checks e-mail and password: 200 with tokens and the user, or 401
-// INVALID_CREDENTIALS whether the e-mail or the password was wrong.
+// login checks e-mail and password: 200 with tokens, the user and their
+// organizations (possibly none), or 401 INVALID_CREDENTIALS whether the
+// e-mail or the password was wrong.
 func (h identityRoutes) login(w http.ResponseWriter, r *http.Request) error {
 	var b loginBody
 	if err := Decode(r, &b); err != nil {
@@ -161,8 +168,15 @@ func (h identityRoutes) login(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	orgs, err := h.Queries.MyOrganizations(r.Context(), pair.UserID)
+	if err != nil {
+		return err
+	}
+	if orgs == nil {
+		orgs = []identity.Organization{} // "organizations": [] rather than absent
+	}
 	body := newTokenResponse(pair)
-	body.User = &user
+	body.User, body.Organizations = &user, orgs
 	return writeTokens(w, http.StatusOK, body)
 }
 

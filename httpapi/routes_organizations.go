@@ -22,15 +22,16 @@ import (
 // /organizations/{org_id}/members/{user_id} exist, so that the Location
 // of every create can be followed and every ETag can be read back.
 func (h identityRoutes) mountOrganizations(authed *mux.Router, inOrg func(http.Handler) http.Handler) {
-	authed.Handle("/organizations/me", HandlerFunc(h.myOrganizations)).Methods(http.MethodGet)
-	authed.Handle("/organizations", Idempotent(h.Idempotency)(HandlerFunc(h.createOrganization))).Methods(http.MethodPost)
+	authed.Handle("/organizations/me", Accepts(h.myOrganizations)).Methods(http.MethodGet)
+	authed.Handle("/organizations", Idempotent(h.Idempotency)(Accepts(h.createOrganization))).Methods(http.MethodPost)
 
-	org := func(f HandlerFunc) http.Handler { return inOrg(f) }
+	// org declares the query parameters each handler reads (Accepts).
+	org := func(f HandlerFunc, params ...string) http.Handler { return inOrg(Accepts(f, params...)) }
 	authed.Handle("/organizations/{org_id}", org(h.getOrganization)).Methods(http.MethodGet)
 	authed.Handle("/organizations/{org_id}", org(h.renameOrganization)).Methods(http.MethodPatch)
 	authed.Handle("/organizations/{org_id}", org(h.deleteOrganization)).Methods(http.MethodDelete)
 	authed.Handle("/organizations/{org_id}/transfer-ownership", org(h.transferOwnership)).Methods(http.MethodPost)
-	authed.Handle("/organizations/{org_id}/members", org(h.listMembers)).Methods(http.MethodGet)
+	authed.Handle("/organizations/{org_id}/members", org(h.listMembers, listParams()...)).Methods(http.MethodGet)
 	authed.Handle("/organizations/{org_id}/members", org(h.addMember)).Methods(http.MethodPost)
 	authed.Handle("/organizations/{org_id}/members/{user_id}", org(h.getMember)).Methods(http.MethodGet)
 	authed.Handle("/organizations/{org_id}/members/{user_id}", org(h.changeMemberRole)).Methods(http.MethodPatch)

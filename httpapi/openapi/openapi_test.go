@@ -773,6 +773,9 @@ func serverLike(skip string) *mux.Router {
 	add(r, "GET", "/health")
 	add(r, "GET", "/ready")
 	add(r, "GET", "/metrics")
+	add(r, "GET", "/")
+	add(r, "GET", "/api/v1")
+	add(r, "GET", "/docs/errors")
 	Mount(r)
 
 	v1 := r.PathPrefix("/api/v1").Subrouter()

@@ -212,9 +212,12 @@ func (a *App) routes() (http.Handler, error) {
 	r.MethodNotAllowedHandler = httpapi.MethodNotAllowed(r)
 	r.Use(httpapi.RecordRoute)
 	ops := httpapi.Ops{Version: a.version, Ready: a.readiness}
-	r.Handle("/health", httpapi.HandlerFunc(ops.Health)).Methods(http.MethodGet)
-	r.Handle("/ready", httpapi.HandlerFunc(ops.ReadyHandler)).Methods(http.MethodGet)
+	r.Handle("/health", httpapi.Accepts(ops.Health)).Methods(http.MethodGet)
+	r.Handle("/ready", httpapi.Accepts(ops.ReadyHandler)).Methods(http.MethodGet)
 	r.Handle("/metrics", promhttp.HandlerFor(a.metrics, promhttp.HandlerOpts{})).Methods(http.MethodGet)
+	r.Handle(httpapi.IndexPath, httpapi.Accepts(ops.Index)).Methods(http.MethodGet)
+	r.Handle(httpapi.BasePath, httpapi.Accepts(ops.Index)).Methods(http.MethodGet)
+	r.Handle(httpapi.ErrorsPath, httpapi.Accepts(httpapi.ErrorsPage)).Methods(http.MethodGet) // before openapi's /docs/ prefix
 
 	api := httpapi.NewAPI(r, httpapi.Identity{
 		Commands: a.commands, Queries: a.identity, Sessions: a.sessions, Tokens: a.issuer,
