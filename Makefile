@@ -5,8 +5,9 @@
 
 SHELL := /bin/bash
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
+OGEN_VERSION := v1.24.0
 
-.PHONY: deps run build test lint bench bench-smoke
+.PHONY: deps run build test lint clients bench bench-smoke
 
 # deps makes sure the PostgreSQL server binaries and redis-server exist.
 # Debian keeps initdb/pg_ctl off PATH in /usr/lib/postgresql/VERSION/bin;
@@ -42,6 +43,23 @@ test: deps
 
 lint:
 	go run $(STATICCHECK) ./...
+
+# clients regenerates the Go client in internal/apiclient (oapi-codegen,
+# the version in go.mod) from httpapi/openapi/openapi.json, and checks that
+# ogen accepts the document and generates a client that compiles (in a
+# temporary module, not kept: ogen is not a dependency). Run it after
+# changing the document; the apiclient tests in `make test` fail until the
+# committed client is regenerated. Needs the Go module proxy for ogen.
+clients:
+	go generate ./internal/apiclient
+	@dir=$$(mktemp -d) && trap 'rm -rf "$$dir"' EXIT && \
+	if ! go run github.com/ogen-go/ogen/cmd/ogen@$(OGEN_VERSION) --target "$$dir/api" --package api --clean \
+		"$(CURDIR)/httpapi/openapi/openapi.json" >"$$dir/ogen.log" 2>&1; then \
+		grep -v -e '\bWARN\b' -e '\bINFO\b' "$$dir/ogen.log" >&2; echo "ogen $(OGEN_VERSION) refuses the document" >&2; exit 1; \
+	fi && \
+	cd "$$dir" && printf 'module ogencheck\n\ngo 1.26\n' >go.mod && \
+	go get github.com/ogen-go/ogen@$(OGEN_VERSION) >/dev/null 2>&1 && go mod tidy >/dev/null 2>&1 && \
+	go vet ./... && echo "ogen $(OGEN_VERSION): the document generates a client that compiles"
 
 # bench runs the benchmark program of BENCHMARKS.md (limits + W1–W7 on a
 # private durable PostgreSQL) and writes docs/benchmarks.md and .json.
