@@ -522,6 +522,126 @@ func (e Consistency) Valid() bool {
 	}
 }
 
+// Defines values for Index200JSONResponseBodyApi.
+const (
+	Index200JSONResponseBodyApiApiv1 Index200JSONResponseBodyApi = "/api/v1"
+)
+
+// Valid indicates whether the value is a known member of the Index200JSONResponseBodyApi enum.
+func (e Index200JSONResponseBodyApi) Valid() bool {
+	switch e {
+	case Index200JSONResponseBodyApiApiv1:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for Index200JSONResponseBodyDocs.
+const (
+	Index200JSONResponseBodyDocsDocs Index200JSONResponseBodyDocs = "/docs"
+)
+
+// Valid indicates whether the value is a known member of the Index200JSONResponseBodyDocs enum.
+func (e Index200JSONResponseBodyDocs) Valid() bool {
+	switch e {
+	case Index200JSONResponseBodyDocsDocs:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for Index200JSONResponseBodyErrors.
+const (
+	Index200JSONResponseBodyErrorsDocserrors Index200JSONResponseBodyErrors = "/docs/errors"
+)
+
+// Valid indicates whether the value is a known member of the Index200JSONResponseBodyErrors enum.
+func (e Index200JSONResponseBodyErrors) Valid() bool {
+	switch e {
+	case Index200JSONResponseBodyErrorsDocserrors:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for Index200JSONResponseBodyOpenapi.
+const (
+	Index200JSONResponseBodyOpenapiOpenapiJson Index200JSONResponseBodyOpenapi = "/openapi.json"
+)
+
+// Valid indicates whether the value is a known member of the Index200JSONResponseBodyOpenapi enum.
+func (e Index200JSONResponseBodyOpenapi) Valid() bool {
+	switch e {
+	case Index200JSONResponseBodyOpenapiOpenapiJson:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for ApiIndex200JSONResponseBodyApi.
+const (
+	ApiIndex200JSONResponseBodyApiApiv1 ApiIndex200JSONResponseBodyApi = "/api/v1"
+)
+
+// Valid indicates whether the value is a known member of the ApiIndex200JSONResponseBodyApi enum.
+func (e ApiIndex200JSONResponseBodyApi) Valid() bool {
+	switch e {
+	case ApiIndex200JSONResponseBodyApiApiv1:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for ApiIndex200JSONResponseBodyDocs.
+const (
+	ApiIndex200JSONResponseBodyDocsDocs ApiIndex200JSONResponseBodyDocs = "/docs"
+)
+
+// Valid indicates whether the value is a known member of the ApiIndex200JSONResponseBodyDocs enum.
+func (e ApiIndex200JSONResponseBodyDocs) Valid() bool {
+	switch e {
+	case ApiIndex200JSONResponseBodyDocsDocs:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for ApiIndex200JSONResponseBodyErrors.
+const (
+	ApiIndex200JSONResponseBodyErrorsDocserrors ApiIndex200JSONResponseBodyErrors = "/docs/errors"
+)
+
+// Valid indicates whether the value is a known member of the ApiIndex200JSONResponseBodyErrors enum.
+func (e ApiIndex200JSONResponseBodyErrors) Valid() bool {
+	switch e {
+	case ApiIndex200JSONResponseBodyErrorsDocserrors:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for ApiIndex200JSONResponseBodyOpenapi.
+const (
+	ApiIndex200JSONResponseBodyOpenapiOpenapiJson ApiIndex200JSONResponseBodyOpenapi = "/openapi.json"
+)
+
+// Valid indicates whether the value is a known member of the ApiIndex200JSONResponseBodyOpenapi enum.
+func (e ApiIndex200JSONResponseBodyOpenapi) Valid() bool {
+	switch e {
+	case ApiIndex200JSONResponseBodyOpenapiOpenapiJson:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for DealsFunnelParamsConsistency.
 const (
 	DealsFunnelParamsConsistencyEventual DealsFunnelParamsConsistency = "eventual"
@@ -1338,6 +1458,9 @@ type LoginResult struct {
 	// ExpiresIn Seconds until the access token expires.
 	ExpiresIn int `json:"expires_in"`
 
+	// Organizations The caller's organizations, as `GET /api/v1/organizations/me` lists them (possibly none): send one's `id` as `X-Organization-Id`.
+	Organizations []Organization `json:"organizations"`
+
 	// RefreshToken Opaque; rotated on every use.
 	RefreshToken string               `json:"refresh_token"`
 	TokenType    LoginResultTokenType `json:"token_type"`
@@ -1491,6 +1614,9 @@ type RegisterResult struct {
 
 	// Organization An organization as one of its members sees it.
 	Organization Organization `json:"organization"`
+
+	// Organizations The caller's organizations: the one just created.
+	Organizations []Organization `json:"organizations"`
 
 	// RefreshToken Opaque; rotated on every use.
 	RefreshToken string                  `json:"refresh_token"`
@@ -2343,6 +2469,42 @@ type UnsupportedMediaType struct {
 	Type string `json:"type"`
 }
 
+// IndexParams defines parameters for Index.
+type IndexParams struct {
+	// XRequestId Echoed in the response, the logs and error bodies (1–128 visible ASCII characters; anything else is replaced by a generated id).
+	XRequestId *RequestId `json:"X-Request-Id,omitempty"`
+}
+
+// Index200JSONResponseBodyApi defines parameters for Index.
+type Index200JSONResponseBodyApi string
+
+// Index200JSONResponseBodyDocs defines parameters for Index.
+type Index200JSONResponseBodyDocs string
+
+// Index200JSONResponseBodyErrors defines parameters for Index.
+type Index200JSONResponseBodyErrors string
+
+// Index200JSONResponseBodyOpenapi defines parameters for Index.
+type Index200JSONResponseBodyOpenapi string
+
+// ApiIndexParams defines parameters for ApiIndex.
+type ApiIndexParams struct {
+	// XRequestId Echoed in the response, the logs and error bodies (1–128 visible ASCII characters; anything else is replaced by a generated id).
+	XRequestId *RequestId `json:"X-Request-Id,omitempty"`
+}
+
+// ApiIndex200JSONResponseBodyApi defines parameters for ApiIndex.
+type ApiIndex200JSONResponseBodyApi string
+
+// ApiIndex200JSONResponseBodyDocs defines parameters for ApiIndex.
+type ApiIndex200JSONResponseBodyDocs string
+
+// ApiIndex200JSONResponseBodyErrors defines parameters for ApiIndex.
+type ApiIndex200JSONResponseBodyErrors string
+
+// ApiIndex200JSONResponseBodyOpenapi defines parameters for ApiIndex.
+type ApiIndex200JSONResponseBodyOpenapi string
+
 // DealsFunnelParams defines parameters for DealsFunnel.
 type DealsFunnelParams struct {
 	// XRequestId Echoed in the response, the logs and error bodies (1–128 visible ASCII characters; anything else is replaced by a generated id).
@@ -2808,6 +2970,12 @@ type DocsParams struct {
 	XRequestId *RequestId `json:"X-Request-Id,omitempty"`
 }
 
+// ErrorCodesParams defines parameters for ErrorCodes.
+type ErrorCodesParams struct {
+	// XRequestId Echoed in the response, the logs and error bodies (1–128 visible ASCII characters; anything else is replaced by a generated id).
+	XRequestId *RequestId `json:"X-Request-Id,omitempty"`
+}
+
 // HealthParams defines parameters for Health.
 type HealthParams struct {
 	// XRequestId Echoed in the response, the logs and error bodies (1–128 visible ASCII characters; anything else is replaced by a generated id).
@@ -3013,6 +3181,20 @@ func WithRequestEditorFn(fn RequestEditorFn) ClientOption {
 // The interface specification for the client above.
 type ClientInterface interface {
 
+	// Index Where to start
+	//
+	// Links to the documentation: Swagger UI (`/docs`), this document, the error codes (`/docs/errors`) and the API's base path. Answered as JSON, not a redirect.
+	//
+	// Corresponds with GET / (the `Index` operationId).
+	Index(ctx context.Context, params *IndexParams, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// ApiIndex Where to start
+	//
+	// Links to the documentation: Swagger UI (`/docs`), this document, the error codes (`/docs/errors`) and the API's base path. Answered as JSON, not a redirect.
+	//
+	// Corresponds with GET /api/v1 (the `ApiIndex` operationId).
+	ApiIndex(ctx context.Context, params *ApiIndexParams, reqEditors ...RequestEditorFn) (*http.Response, error)
+
 	// DealsFunnel Deal funnel
 	//
 	// Per stage, in order: deals currently there (by status), deals that reached it or a later stage (from their history, skips included) and the conversion from the previous stage. Deleted deals never count. Cached like the summary.
@@ -3029,7 +3211,7 @@ type ClientInterface interface {
 
 	// LoginWithBody Log in with e-mail and password
 	//
-	// Answers a new token pair and the user. An unknown e-mail and a wrong password get the same 401. Rate limited per client IP and per e-mail. `Idempotency-Key` is not honoured here.
+	// Answers a new token pair, the user and the user's organizations (send one's `id` as `X-Organization-Id`). An unknown e-mail and a wrong password get the same 401. Rate limited per client IP and per e-mail. `Idempotency-Key` is not honoured here.
 	//
 	// Takes any type of body and a specified content type.
 	//
@@ -3038,7 +3220,7 @@ type ClientInterface interface {
 
 	// Login Log in with e-mail and password
 	//
-	// Answers a new token pair and the user. An unknown e-mail and a wrong password get the same 401. Rate limited per client IP and per e-mail. `Idempotency-Key` is not honoured here.
+	// Answers a new token pair, the user and the user's organizations (send one's `id` as `X-Organization-Id`). An unknown e-mail and a wrong password get the same 401. Rate limited per client IP and per e-mail. `Idempotency-Key` is not honoured here.
 	//
 	// Takes a body of the `application/json` content type.
 	//
@@ -3430,6 +3612,13 @@ type ClientInterface interface {
 	// Corresponds with GET /docs (the `Docs` operationId).
 	Docs(ctx context.Context, params *DocsParams, reqEditors ...RequestEditorFn) (*http.Response, error)
 
+	// ErrorCodes Error codes
+	//
+	// Every error code with its HTTP status and meaning, one anchor per code: the `type` of a problem body (`/docs/errors#CODE`) links here.
+	//
+	// Corresponds with GET /docs/errors (the `ErrorCodes` operationId).
+	ErrorCodes(ctx context.Context, params *ErrorCodesParams, reqEditors ...RequestEditorFn) (*http.Response, error)
+
 	// Health Liveness
 	//
 	// 200 while the process runs.
@@ -3457,6 +3646,40 @@ type ClientInterface interface {
 	//
 	// Corresponds with GET /ready (the `Ready` operationId).
 	Ready(ctx context.Context, params *ReadyParams, reqEditors ...RequestEditorFn) (*http.Response, error)
+}
+
+// Index Where to start
+//
+// Links to the documentation: Swagger UI (`/docs`), this document, the error codes (`/docs/errors`) and the API's base path. Answered as JSON, not a redirect.
+//
+// Corresponds with GET / (the `Index` operationId).
+func (c *Client) Index(ctx context.Context, params *IndexParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewIndexRequest(c.Server, params)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// ApiIndex Where to start
+//
+// Links to the documentation: Swagger UI (`/docs`), this document, the error codes (`/docs/errors`) and the API's base path. Answered as JSON, not a redirect.
+//
+// Corresponds with GET /api/v1 (the `ApiIndex` operationId).
+func (c *Client) ApiIndex(ctx context.Context, params *ApiIndexParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewApiIndexRequest(c.Server, params)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
 }
 
 // DealsFunnel Deal funnel
@@ -3495,7 +3718,7 @@ func (c *Client) DealsSummary(ctx context.Context, params *DealsSummaryParams, r
 
 // LoginWithBody Log in with e-mail and password
 //
-// Answers a new token pair and the user. An unknown e-mail and a wrong password get the same 401. Rate limited per client IP and per e-mail. `Idempotency-Key` is not honoured here.
+// Answers a new token pair, the user and the user's organizations (send one's `id` as `X-Organization-Id`). An unknown e-mail and a wrong password get the same 401. Rate limited per client IP and per e-mail. `Idempotency-Key` is not honoured here.
 //
 // Takes any type of body and a specified content type.
 //
@@ -3514,7 +3737,7 @@ func (c *Client) LoginWithBody(ctx context.Context, params *LoginParams, content
 
 // Login Log in with e-mail and password
 //
-// Answers a new token pair and the user. An unknown e-mail and a wrong password get the same 401. Rate limited per client IP and per e-mail. `Idempotency-Key` is not honoured here.
+// Answers a new token pair, the user and the user's organizations (send one's `id` as `X-Organization-Id`). An unknown e-mail and a wrong password get the same 401. Rate limited per client IP and per e-mail. `Idempotency-Key` is not honoured here.
 //
 // Takes a body of the `application/json` content type.
 //
@@ -4386,6 +4609,23 @@ func (c *Client) Docs(ctx context.Context, params *DocsParams, reqEditors ...Req
 	return c.Client.Do(req)
 }
 
+// ErrorCodes Error codes
+//
+// Every error code with its HTTP status and meaning, one anchor per code: the `type` of a problem body (`/docs/errors#CODE`) links here.
+//
+// Corresponds with GET /docs/errors (the `ErrorCodes` operationId).
+func (c *Client) ErrorCodes(ctx context.Context, params *ErrorCodesParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewErrorCodesRequest(c.Server, params)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
 // Health Liveness
 //
 // 200 while the process runs.
@@ -4452,6 +4692,90 @@ func (c *Client) Ready(ctx context.Context, params *ReadyParams, reqEditors ...R
 		return nil, err
 	}
 	return c.Client.Do(req)
+}
+
+// NewIndexRequest constructs an http.Request for the Index method
+func NewIndexRequest(server string, params *IndexParams) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+
+		if params.XRequestId != nil {
+			var headerParam0 string
+
+			headerParam0, err = runtime.StyleParamWithOptions("simple", false, "X-Request-Id", *params.XRequestId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("X-Request-Id", headerParam0)
+		}
+
+	}
+
+	return req, nil
+}
+
+// NewApiIndexRequest constructs an http.Request for the ApiIndex method
+func NewApiIndexRequest(server string, params *ApiIndexParams) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/v1")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+
+		if params.XRequestId != nil {
+			var headerParam0 string
+
+			headerParam0, err = runtime.StyleParamWithOptions("simple", false, "X-Request-Id", *params.XRequestId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("X-Request-Id", headerParam0)
+		}
+
+	}
+
+	return req, nil
 }
 
 // NewDealsFunnelRequest constructs an http.Request for the DealsFunnel method
@@ -7187,6 +7511,48 @@ func NewDocsRequest(server string, params *DocsParams) (*http.Request, error) {
 	return req, nil
 }
 
+// NewErrorCodesRequest constructs an http.Request for the ErrorCodes method
+func NewErrorCodesRequest(server string, params *ErrorCodesParams) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/docs/errors")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+
+		if params.XRequestId != nil {
+			var headerParam0 string
+
+			headerParam0, err = runtime.StyleParamWithOptions("simple", false, "X-Request-Id", *params.XRequestId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("X-Request-Id", headerParam0)
+		}
+
+	}
+
+	return req, nil
+}
+
 // NewHealthRequest constructs an http.Request for the Health method
 func NewHealthRequest(server string, params *HealthParams) (*http.Request, error) {
 	var err error
@@ -7399,6 +7765,24 @@ func WithBaseURL(baseURL string) ClientOption {
 // ClientWithResponsesInterface is the interface specification for the client with responses above.
 type ClientWithResponsesInterface interface {
 
+	// IndexWithResponse Where to start
+	//
+	// Links to the documentation: Swagger UI (`/docs`), this document, the error codes (`/docs/errors`) and the API's base path. Answered as JSON, not a redirect.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET / (the `Index` operationId).
+	IndexWithResponse(ctx context.Context, params *IndexParams, reqEditors ...RequestEditorFn) (*IndexResponse, error)
+
+	// ApiIndexWithResponse Where to start
+	//
+	// Links to the documentation: Swagger UI (`/docs`), this document, the error codes (`/docs/errors`) and the API's base path. Answered as JSON, not a redirect.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /api/v1 (the `ApiIndex` operationId).
+	ApiIndexWithResponse(ctx context.Context, params *ApiIndexParams, reqEditors ...RequestEditorFn) (*ApiIndexResponse, error)
+
 	// DealsFunnelWithResponse Deal funnel
 	//
 	// Per stage, in order: deals currently there (by status), deals that reached it or a later stage (from their history, skips included) and the conversion from the previous stage. Deleted deals never count. Cached like the summary.
@@ -7419,7 +7803,7 @@ type ClientWithResponsesInterface interface {
 
 	// LoginWithBodyWithResponse Log in with e-mail and password
 	//
-	// Answers a new token pair and the user. An unknown e-mail and a wrong password get the same 401. Rate limited per client IP and per e-mail. `Idempotency-Key` is not honoured here.
+	// Answers a new token pair, the user and the user's organizations (send one's `id` as `X-Organization-Id`). An unknown e-mail and a wrong password get the same 401. Rate limited per client IP and per e-mail. `Idempotency-Key` is not honoured here.
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -7428,7 +7812,7 @@ type ClientWithResponsesInterface interface {
 
 	// LoginWithResponse Log in with e-mail and password
 	//
-	// Answers a new token pair and the user. An unknown e-mail and a wrong password get the same 401. Rate limited per client IP and per e-mail. `Idempotency-Key` is not honoured here.
+	// Answers a new token pair, the user and the user's organizations (send one's `id` as `X-Organization-Id`). An unknown e-mail and a wrong password get the same 401. Rate limited per client IP and per e-mail. `Idempotency-Key` is not honoured here.
 	//
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -7858,6 +8242,15 @@ type ClientWithResponsesInterface interface {
 	// Corresponds with GET /docs (the `Docs` operationId).
 	DocsWithResponse(ctx context.Context, params *DocsParams, reqEditors ...RequestEditorFn) (*DocsResponse, error)
 
+	// ErrorCodesWithResponse Error codes
+	//
+	// Every error code with its HTTP status and meaning, one anchor per code: the `type` of a problem body (`/docs/errors#CODE`) links here.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /docs/errors (the `ErrorCodes` operationId).
+	ErrorCodesWithResponse(ctx context.Context, params *ErrorCodesParams, reqEditors ...RequestEditorFn) (*ErrorCodesResponse, error)
+
 	// HealthWithResponse Liveness
 	//
 	// 200 while the process runs.
@@ -7893,6 +8286,130 @@ type ClientWithResponsesInterface interface {
 	//
 	// Corresponds with GET /ready (the `Ready` operationId).
 	ReadyWithResponse(ctx context.Context, params *ReadyParams, reqEditors ...RequestEditorFn) (*ReadyResponse, error)
+}
+
+// IndexResponse200Headers the declared response headers of an HTTP 200 response for Index
+type IndexResponse200Headers struct {
+	XRequestId *string
+}
+
+type IndexResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *struct {
+		Api     Index200JSONResponseBodyApi     `json:"api"`
+		Docs    Index200JSONResponseBodyDocs    `json:"docs"`
+		Errors  Index200JSONResponseBodyErrors  `json:"errors"`
+		Name    string                          `json:"name"`
+		Openapi Index200JSONResponseBodyOpenapi `json:"openapi"`
+		Version string                          `json:"version"`
+	}
+	// Headers200 the parsed response headers for an HTTP 200 response
+	Headers200 *IndexResponse200Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r IndexResponse) GetJSON200() *struct {
+	Api     Index200JSONResponseBodyApi     `json:"api"`
+	Docs    Index200JSONResponseBodyDocs    `json:"docs"`
+	Errors  Index200JSONResponseBodyErrors  `json:"errors"`
+	Name    string                          `json:"name"`
+	Openapi Index200JSONResponseBodyOpenapi `json:"openapi"`
+	Version string                          `json:"version"`
+} {
+	return r.JSON200
+}
+
+// GetBody returns the raw response body bytes
+func (r IndexResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r IndexResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r IndexResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r IndexResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// ApiIndexResponse200Headers the declared response headers of an HTTP 200 response for ApiIndex
+type ApiIndexResponse200Headers struct {
+	XRequestId *string
+}
+
+type ApiIndexResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *struct {
+		Api     ApiIndex200JSONResponseBodyApi     `json:"api"`
+		Docs    ApiIndex200JSONResponseBodyDocs    `json:"docs"`
+		Errors  ApiIndex200JSONResponseBodyErrors  `json:"errors"`
+		Name    string                             `json:"name"`
+		Openapi ApiIndex200JSONResponseBodyOpenapi `json:"openapi"`
+		Version string                             `json:"version"`
+	}
+	// Headers200 the parsed response headers for an HTTP 200 response
+	Headers200 *ApiIndexResponse200Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r ApiIndexResponse) GetJSON200() *struct {
+	Api     ApiIndex200JSONResponseBodyApi     `json:"api"`
+	Docs    ApiIndex200JSONResponseBodyDocs    `json:"docs"`
+	Errors  ApiIndex200JSONResponseBodyErrors  `json:"errors"`
+	Name    string                             `json:"name"`
+	Openapi ApiIndex200JSONResponseBodyOpenapi `json:"openapi"`
+	Version string                             `json:"version"`
+} {
+	return r.JSON200
+}
+
+// GetBody returns the raw response body bytes
+func (r ApiIndexResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r ApiIndexResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r ApiIndexResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r ApiIndexResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
 }
 
 // DealsFunnelResponse200Headers the declared response headers of an HTTP 200 response for DealsFunnel
@@ -14291,6 +14808,47 @@ func (r DocsResponse) ContentType() string {
 	return ""
 }
 
+// ErrorCodesResponse200Headers the declared response headers of an HTTP 200 response for ErrorCodes
+type ErrorCodesResponse200Headers struct {
+	XRequestId *string
+}
+
+type ErrorCodesResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// Headers200 the parsed response headers for an HTTP 200 response
+	Headers200 *ErrorCodesResponse200Headers
+}
+
+// GetBody returns the raw response body bytes
+func (r ErrorCodesResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r ErrorCodesResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r ErrorCodesResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r ErrorCodesResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
 // HealthResponse200Headers the declared response headers of an HTTP 200 response for Health
 type HealthResponse200Headers struct {
 	XRequestId *string
@@ -14491,6 +15049,36 @@ func (r ReadyResponse) ContentType() string {
 	return ""
 }
 
+// IndexWithResponse Where to start
+//
+// Links to the documentation: Swagger UI (`/docs`), this document, the error codes (`/docs/errors`) and the API's base path. Answered as JSON, not a redirect.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET / (the `Index` operationId).
+func (c *ClientWithResponses) IndexWithResponse(ctx context.Context, params *IndexParams, reqEditors ...RequestEditorFn) (*IndexResponse, error) {
+	rsp, err := c.Index(ctx, params, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseIndexResponse(rsp)
+}
+
+// ApiIndexWithResponse Where to start
+//
+// Links to the documentation: Swagger UI (`/docs`), this document, the error codes (`/docs/errors`) and the API's base path. Answered as JSON, not a redirect.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /api/v1 (the `ApiIndex` operationId).
+func (c *ClientWithResponses) ApiIndexWithResponse(ctx context.Context, params *ApiIndexParams, reqEditors ...RequestEditorFn) (*ApiIndexResponse, error) {
+	rsp, err := c.ApiIndex(ctx, params, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseApiIndexResponse(rsp)
+}
+
 // DealsFunnelWithResponse Deal funnel
 //
 // Per stage, in order: deals currently there (by status), deals that reached it or a later stage (from their history, skips included) and the conversion from the previous stage. Deleted deals never count. Cached like the summary.
@@ -14523,7 +15111,7 @@ func (c *ClientWithResponses) DealsSummaryWithResponse(ctx context.Context, para
 
 // LoginWithBodyWithResponse Log in with e-mail and password
 //
-// Answers a new token pair and the user. An unknown e-mail and a wrong password get the same 401. Rate limited per client IP and per e-mail. `Idempotency-Key` is not honoured here.
+// Answers a new token pair, the user and the user's organizations (send one's `id` as `X-Organization-Id`). An unknown e-mail and a wrong password get the same 401. Rate limited per client IP and per e-mail. `Idempotency-Key` is not honoured here.
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
@@ -14538,7 +15126,7 @@ func (c *ClientWithResponses) LoginWithBodyWithResponse(ctx context.Context, par
 
 // LoginWithResponse Log in with e-mail and password
 //
-// Answers a new token pair and the user. An unknown e-mail and a wrong password get the same 401. Rate limited per client IP and per e-mail. `Idempotency-Key` is not honoured here.
+// Answers a new token pair, the user and the user's organizations (send one's `id` as `X-Organization-Id`). An unknown e-mail and a wrong password get the same 401. Rate limited per client IP and per e-mail. `Idempotency-Key` is not honoured here.
 //
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //
@@ -15256,6 +15844,21 @@ func (c *ClientWithResponses) DocsWithResponse(ctx context.Context, params *Docs
 	return ParseDocsResponse(rsp)
 }
 
+// ErrorCodesWithResponse Error codes
+//
+// Every error code with its HTTP status and meaning, one anchor per code: the `type` of a problem body (`/docs/errors#CODE`) links here.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /docs/errors (the `ErrorCodes` operationId).
+func (c *ClientWithResponses) ErrorCodesWithResponse(ctx context.Context, params *ErrorCodesParams, reqEditors ...RequestEditorFn) (*ErrorCodesResponse, error) {
+	rsp, err := c.ErrorCodes(ctx, params, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseErrorCodesResponse(rsp)
+}
+
 // HealthWithResponse Liveness
 //
 // 200 while the process runs.
@@ -15314,6 +15917,98 @@ func (c *ClientWithResponses) ReadyWithResponse(ctx context.Context, params *Rea
 		return nil, err
 	}
 	return ParseReadyResponse(rsp)
+}
+
+// ParseIndexResponse parses an HTTP response from a IndexWithResponse call
+func ParseIndexResponse(rsp *http.Response) (*IndexResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &IndexResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest struct {
+			Api     Index200JSONResponseBodyApi     `json:"api"`
+			Docs    Index200JSONResponseBodyDocs    `json:"docs"`
+			Errors  Index200JSONResponseBodyErrors  `json:"errors"`
+			Name    string                          `json:"name"`
+			Openapi Index200JSONResponseBodyOpenapi `json:"openapi"`
+			Version string                          `json:"version"`
+		}
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 200:
+		var headers IndexResponse200Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = &value
+		}
+		response.Headers200 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseApiIndexResponse parses an HTTP response from a ApiIndexWithResponse call
+func ParseApiIndexResponse(rsp *http.Response) (*ApiIndexResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &ApiIndexResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest struct {
+			Api     ApiIndex200JSONResponseBodyApi     `json:"api"`
+			Docs    ApiIndex200JSONResponseBodyDocs    `json:"docs"`
+			Errors  ApiIndex200JSONResponseBodyErrors  `json:"errors"`
+			Name    string                             `json:"name"`
+			Openapi ApiIndex200JSONResponseBodyOpenapi `json:"openapi"`
+			Version string                             `json:"version"`
+		}
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 200:
+		var headers ApiIndexResponse200Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = &value
+		}
+		response.Headers200 = &headers
+	}
+
+	return response, nil
 }
 
 // ParseDealsFunnelResponse parses an HTTP response from a DealsFunnelWithResponse call
@@ -22005,6 +22700,35 @@ func ParseDocsResponse(rsp *http.Response) (*DocsResponse, error) {
 	switch {
 	case rsp.StatusCode == 200:
 		var headers DocsResponse200Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = &value
+		}
+		response.Headers200 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseErrorCodesResponse parses an HTTP response from a ErrorCodesWithResponse call
+func ParseErrorCodesResponse(rsp *http.Response) (*ErrorCodesResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &ErrorCodesResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case rsp.StatusCode == 200:
+		var headers ErrorCodesResponse200Headers
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
