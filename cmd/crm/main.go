@@ -113,10 +113,23 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	return errors.New(usage)
 }
 
+// newLogger is the process's logger: cfg's level and format, with every
+// time.Duration written as a Go duration string ("1.5s", "230µs") rather
+// than slog's default integer nanoseconds, so a reader sees units.
 func newLogger(cfg app.Config, w io.Writer) *slog.Logger {
-	opts := &slog.HandlerOptions{Level: cfg.LogLevel}
+	opts := &slog.HandlerOptions{Level: cfg.LogLevel, ReplaceAttr: durationsAsStrings}
 	if cfg.LogFormat == "text" {
 		return slog.New(slog.NewTextHandler(w, opts))
 	}
 	return slog.New(slog.NewJSONHandler(w, opts))
+}
+
+// durationsAsStrings is the handlers' ReplaceAttr: a duration becomes its
+// String() form. slog calls it for attributes inside groups too (the
+// configuration's timeouts, the access log's duration).
+func durationsAsStrings(_ []string, a slog.Attr) slog.Attr {
+	if a.Value.Kind() == slog.KindDuration {
+		a.Value = slog.StringValue(a.Value.Duration().String())
+	}
+	return a
 }
