@@ -8,6 +8,7 @@
 //	crm projections verify NAME|--all
 //	crm projections skip|retry NAME   step over, or try again, a parked poison event
 //	crm seed [-scale 0.01]            demo data (bulk-loaded; see internal/seed)
+//	crm health                        exit 0 when the server on HTTP_ADDR answers /health with 200
 //	crm version                       print the version
 //
 // Configuration comes from the environment (see config.go and README).
@@ -53,6 +54,7 @@ commands:
   projections skip NAME   step over the poison event a projector is stopped at
   projections retry NAME  try that event again (after deploying a fix)
   seed [-scale 0.01]      load demo data (bulk; the projectors build the read models)
+  health                  GET /health on HTTP_ADDR; exit 0 when the server answers 200 (container healthcheck)
   version                 print the version`
 
 func run(ctx context.Context, args []string, out io.Writer) error {
@@ -74,6 +76,8 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	slog.SetDefault(log)
 
 	switch args[0] {
+	case "health":
+		return healthCommand(ctx, cfg.HTTPAddr, out)
 	case "serve":
 		roles, err := parseServe(args[1:])
 		if err != nil {
