@@ -93,7 +93,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 			return err
 		})
 	case "seed":
-		return seedCommand(ctx, cfg, log, args[1:], out)
+		return seedCommand(ctx, cfg, log, args[1:], out, os.Stderr)
 	case "projections":
 		if len(args) < 2 {
 			return errors.New(usage)

@@ -29,6 +29,7 @@ func (b *progressBar) update(phase string, done, total int64) {
 			fmt.Fprintln(b.w)
 		}
 		b.phase, b.started, b.count = phase, time.Now(), 0
+		b.drawn = time.Time{} // a new phase is drawn at once
 	}
 	if total == 0 {
 		b.count += done
