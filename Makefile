@@ -1,7 +1,8 @@
 # Two commands matter on a fresh Debian 12 machine with Go:
 #   make run   runs the server (a private PostgreSQL unless DATABASE_URL is set)
 #   make test  runs every test against a real PostgreSQL and Redis
-# Both install the missing Debian packages first when run as root.
+# Both install the missing Debian packages first when run as root (run:
+# postgresql; test: postgresql and redis-server).
 
 SHELL := /bin/bash
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2

@@ -7,7 +7,8 @@
 //	crm projections rebuild NAME|--all
 //	crm projections verify NAME|--all
 //	crm projections skip|retry NAME   step over, or try again, a parked poison event
-//	crm seed [-scale 0.01]            demo data (bulk-loaded; see internal/seed)
+//	crm seed --orgs N --deals N       demo data: a user per role per organization, deals, tasks, comments
+//	crm seed [-scale 0.01]            the benchmark's data set (bulk-loaded; see internal/seed)
 //	crm health                        exit 0 when the server on HTTP_ADDR answers /health with 200
 //	crm version                       print the version
 //
@@ -53,7 +54,9 @@ commands:
                           compare the live read models with a rebuild, row for row
   projections skip NAME   step over the poison event a projector is stopped at
   projections retry NAME  try that event again (after deploying a fix)
-  seed [-scale 0.01]      load demo data (bulk; the projectors build the read models)
+  seed --orgs N --deals N load demo data: per organization a user per role, contacts, deals with
+                          stage histories, tasks, comments (bulk; the projectors build the read models)
+  seed [-scale 0.01]      load the benchmark's data set at a scale (1 = 100k deals, ≥ 1M events)
   health                  GET /health on HTTP_ADDR; exit 0 when the server answers 200 (container healthcheck)
   version                 print the version`
 
