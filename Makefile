@@ -53,13 +53,19 @@ run: deps-run build
 build:
 	CGO_ENABLED=0 go build -trimpath -ldflags="$(LDFLAGS)" -o bin/crm ./cmd/crm
 
-# test prints a header before each step; go test prints a line per package
-# as it finishes (-p 2 on two cores: ≈ 2–3 min when the machine is quiet).
+# test prints a header before each step. go test prints a line per
+# package, in list order (a slow package holds back the lines of the ones
+# after it), so a heartbeat line every minute says it is still at work.
+# ≈ 2–3 min on a quiet 2-core machine; much longer when the cores are busy.
 test: deps-test
 	@echo "== go vet ./..."
 	go vet ./...
-	@echo "== go test -race ./... (a line per package as each finishes)"
-	go test -race -count=1 -timeout 20m ./...
+	@echo "== go test -race ./... ($$(go list ./... | wc -l) packages; a line per package, in order)"
+	@start=$$(date +%s); \
+	( while sleep 60 >/dev/null; do echo "   … go test still running, $$(( ($$(date +%s) - start) / 60 )) min so far"; done ) & tick=$$!; \
+	go test -race -count=1 -timeout 20m ./...; rc=$$?; \
+	kill $$tick 2>/dev/null; wait $$tick 2>/dev/null; \
+	echo "== go test: exit status $$rc after $$(( $$(date +%s) - start )) s"; exit $$rc
 	@echo "== bench-smoke"
 	$(MAKE) --no-print-directory bench-smoke
 	@echo "== make test: all green"
