@@ -21,8 +21,10 @@ FROM debian:12.12-slim
 RUN apt-get update \
     && apt-get install -y --no-install-recommends ca-certificates tzdata \
     && rm -rf /var/lib/apt/lists/* \
-    && useradd --system --uid 10001 --no-create-home --shell /usr/sbin/nologin crm
+    && groupadd --system --gid 10001 crm \
+    && useradd --system --uid 10001 --gid 10001 --no-create-home --shell /usr/sbin/nologin crm
 COPY --from=build /out/crm /usr/local/bin/crm
+# Numeric, so runtimes can check it is not root without reading /etc/passwd.
 USER 10001:10001
 ENV HTTP_ADDR=:8000
 EXPOSE 8000
