@@ -46,7 +46,6 @@ WHERE (transaction_id, position) > ($1::text::xid8, $2::bigint)
 ORDER BY transaction_id, position
 LIMIT $3`
 
-
 // item is one event read from the log; err is set when its payload could
 // not be decoded (its Data is then nil).
 type item struct {
