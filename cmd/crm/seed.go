@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"strings"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
@@ -97,6 +98,12 @@ func seedCommand(ctx context.Context, cfg app.Config, log *slog.Logger, args []s
 			}
 		}
 		fmt.Fprintf(out, "password of every seeded user: %s\n", res.Password)
+		if base, err := healthURL(cfg.HTTPAddr); err == nil && len(res.Orgs) > 0 {
+			base = strings.TrimSuffix(base, "/health")
+			fmt.Fprintf(out, "try it (with crm serve running):\n  curl -s -X POST %s/api/v1/auth/login -H 'Content-Type: application/json' -d '{\"email\":\"%s\",\"password\":\"%s\"}'\n",
+				base, res.Orgs[0].Owner.Email, res.Password)
+			fmt.Fprintf(out, "  then send Authorization: Bearer <access_token> and X-Organization-Id: %s\n", res.Orgs[0].ID)
+		}
 		return nil
 	})
 }

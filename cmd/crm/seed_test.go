@@ -27,7 +27,7 @@ func TestSeedCommandCreatesOrgsUsersAndDeals(t *testing.T) {
 	dsn := testenv.Postgres(t)
 	var out, progress bytes.Buffer
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	err := seedCommand(ctx, app.Config{DatabaseURL: dsn}, log,
+	err := seedCommand(ctx, app.Config{DatabaseURL: dsn, HTTPAddr: ":8000"}, log,
 		[]string{"--orgs", "2", "--deals", "30", "--password", "seed-command-test"}, &out, &progress)
 	if err != nil {
 		t.Fatalf("crm seed: %v\n%s", err, out.String())
@@ -40,6 +40,9 @@ func TestSeedCommandCreatesOrgsUsersAndDeals(t *testing.T) {
 		if n := len(regexp.MustCompile(`(?m)^  `+role+`: +\S+@`).FindAllString(text, -1)); n != 2 {
 			t.Errorf("%d %s users printed, want 2:\n%s", n, role, text)
 		}
+	}
+	if !strings.Contains(text, "curl -s -X POST http://127.0.0.1:8000/api/v1/auth/login") || !strings.Contains(text, "X-Organization-Id: ") {
+		t.Errorf("no login hint:\n%s", text)
 	}
 	if !strings.Contains(progress.String(), "events") || !strings.Contains(progress.String(), "[") {
 		t.Errorf("no progress bar drawn: %q", progress.String())
