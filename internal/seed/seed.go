@@ -1,7 +1,10 @@
 // Package seed creates a large, valid data set quickly: the W3/W4 benchmark
 // organization (100k deals, 30k contacts, 200k tasks, ≥ 1M events, one deal
 // with 1,000 events) plus a second, smaller organization, and the demo data
-// of `crm seed`.
+// of `crm seed --orgs N --deals N` (Options.Orgs organizations of one size,
+// each with an owner, an admin, a manager and a member; deals with stage
+// histories that skip and roll back stages and end won or lost; tasks and
+// comments).
 //
 // Going through HTTP would take hours, so only the identity part (users,
 // organizations, memberships: they need the inline tables written inside
