@@ -7,7 +7,9 @@
 //	crm projections rebuild NAME|--all
 //	crm projections verify NAME|--all
 //	crm projections skip|retry NAME   step over, or try again, a parked poison event
-//	crm seed [-scale 0.01]            demo data (bulk-loaded; see internal/seed)
+//	crm seed --orgs N --deals N       demo data: a user per role per organization, deals, tasks, comments
+//	crm seed [-scale 0.01]            the benchmark's data set (bulk-loaded; see internal/seed)
+//	crm health                        exit 0 when the server on HTTP_ADDR answers /health with 200
 //	crm version                       print the version
 //
 // Configuration comes from the environment (see config.go and README).
@@ -52,7 +54,10 @@ commands:
                           compare the live read models with a rebuild, row for row
   projections skip NAME   step over the poison event a projector is stopped at
   projections retry NAME  try that event again (after deploying a fix)
-  seed [-scale 0.01]      load demo data (bulk; the projectors build the read models)
+  seed --orgs N --deals N load demo data: per organization a user per role, contacts, deals with
+                          stage histories, tasks, comments (bulk; the projectors build the read models)
+  seed [-scale 0.01]      load the benchmark's data set at a scale (1 = 100k deals, ≥ 1M events)
+  health                  GET /health on HTTP_ADDR; exit 0 when the server answers 200 (container healthcheck)
   version                 print the version`
 
 func run(ctx context.Context, args []string, out io.Writer) error {
@@ -74,6 +79,8 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	slog.SetDefault(log)
 
 	switch args[0] {
+	case "health":
+		return healthCommand(ctx, cfg.HTTPAddr, out)
 	case "serve":
 		roles, err := parseServe(args[1:])
 		if err != nil {
@@ -89,7 +96,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 			return err
 		})
 	case "seed":
-		return seedCommand(ctx, cfg, log, args[1:], out)
+		return seedCommand(ctx, cfg, log, args[1:], out, os.Stderr)
 	case "projections":
 		if len(args) < 2 {
 			return errors.New(usage)
@@ -113,10 +120,23 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	return errors.New(usage)
 }
 
+// newLogger is the process's logger: cfg's level and format, with every
+// time.Duration written as a Go duration string ("1.5s", "230µs") rather
+// than slog's default integer nanoseconds, so a reader sees units.
 func newLogger(cfg app.Config, w io.Writer) *slog.Logger {
-	opts := &slog.HandlerOptions{Level: cfg.LogLevel}
+	opts := &slog.HandlerOptions{Level: cfg.LogLevel, ReplaceAttr: durationsAsStrings}
 	if cfg.LogFormat == "text" {
 		return slog.New(slog.NewTextHandler(w, opts))
 	}
 	return slog.New(slog.NewJSONHandler(w, opts))
+}
+
+// durationsAsStrings is the handlers' ReplaceAttr: a duration becomes its
+// String() form. slog calls it for attributes inside groups too (the
+// configuration's timeouts, the access log's duration).
+func durationsAsStrings(_ []string, a slog.Attr) slog.Attr {
+	if a.Value.Kind() == slog.KindDuration {
+		a.Value = slog.StringValue(a.Value.Duration().String())
+	}
+	return a
 }

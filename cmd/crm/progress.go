@@ -29,6 +29,7 @@ func (b *progressBar) update(phase string, done, total int64) {
 			fmt.Fprintln(b.w)
 		}
 		b.phase, b.started, b.count = phase, time.Now(), 0
+		b.drawn = time.Time{} // a new phase is drawn at once
 	}
 	if total == 0 {
 		b.count += done
@@ -40,8 +41,12 @@ func (b *progressBar) update(phase string, done, total int64) {
 	b.drawn = time.Now()
 	elapsed := time.Since(b.started).Seconds()
 	rate := float64(done) / max(elapsed, 1e-9)
+	rateText := fmt.Sprintf("%.0f/s", rate)
+	if elapsed < 0.1 { // too early for a meaningful rate
+		rateText, rate = "-/s", 0
+	}
 	if total == 0 {
-		fmt.Fprintf(b.w, "\r%-9s %d (%.0f/s)   ", phase, done, rate)
+		fmt.Fprintf(b.w, "\r%-9s %d (%s)   ", phase, done, rateText)
 		return
 	}
 	frac := float64(done) / float64(total)
@@ -50,7 +55,7 @@ func (b *progressBar) update(phase string, done, total int64) {
 	if rate > 0 && done < total {
 		eta = (time.Duration(float64(total-done)/rate) * time.Second).Round(time.Second).String()
 	}
-	fmt.Fprintf(b.w, "\r%-9s [%s] %d/%d  %.0f/s  ETA %s   ", phase, bar, done, total, rate, eta)
+	fmt.Fprintf(b.w, "\r%-9s [%s] %d/%d  %s  ETA %s   ", phase, bar, done, total, rateText, eta)
 }
 
 func (b *progressBar) done() {

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"text/tabwriter"
 	"time"
 
@@ -25,12 +26,23 @@ import (
 // private PostgreSQL started from the machine's binaries under DataDir,
 // reused across runs and stopped when fn returns.
 func withDatabase(ctx context.Context, cfg app.Config, log *slog.Logger, fn func(dsn string) error) error {
+	dsn, release, err := openDatabase(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	defer release()
+	return fn(dsn)
+}
+
+// openDatabase returns the database URL and what to do when done with it;
+// release reports what it did (for the shutdown line).
+func openDatabase(ctx context.Context, cfg app.Config, log *slog.Logger) (dsn string, release func() string, err error) {
 	if cfg.DatabaseURL != "" {
-		return fn(cfg.DatabaseURL)
+		return cfg.DatabaseURL, func() string { return "PostgreSQL (DATABASE_URL) left as it was" }, nil
 	}
 	dir, err := filepath.Abs(filepath.Join(cfg.DataDir, "postgres"))
 	if err != nil {
-		return err
+		return "", nil, err
 	}
 	log.Info("DATABASE_URL is unset: running a private PostgreSQL", "data_dir", dir)
 	cluster, err := localpg.Start(ctx, localpg.Options{
@@ -38,15 +50,20 @@ func withDatabase(ctx context.Context, cfg app.Config, log *slog.Logger, fn func
 		Logf:    func(format string, args ...any) { log.Info(fmt.Sprintf(format, args...)) },
 	})
 	if err != nil {
-		return err
+		return "", nil, err
 	}
-	defer func() {
+	log.Info("private PostgreSQL is up", "data_dir", dir, "url", cluster.URL("crm"))
+	release = func() string {
+		if cluster.Attached() {
+			return "private PostgreSQL left running (another crm process started it)"
+		}
 		if err := cluster.Stop(); err != nil {
 			log.Error("stopping the private PostgreSQL", "err", err)
+			return "private PostgreSQL failed to stop: " + err.Error()
 		}
-	}()
-	log.Info("private PostgreSQL is up", "data_dir", dir, "url", cluster.URL("crm"))
-	return fn(cluster.URL("crm"))
+		return "private PostgreSQL stopped"
+	}
+	return cluster.URL("crm"), release, nil
 }
 
 func migrateUp(ctx context.Context, dsn string) (int, error) {
@@ -76,11 +93,24 @@ func parseServe(args []string) (serveRoles, error) {
 	return r, nil
 }
 
-// serve runs the API and/or the projectors until ctx ends.
+// serve runs the API and/or the projectors until ctx ends, then drains
+// them in order — HTTP server (in-flight requests finish), projectors
+// (their current batch commits), PostgreSQL — and logs one line saying
+// what was drained and how long it took.
 func serve(ctx context.Context, cfg app.Config, log *slog.Logger, roles serveRoles) error {
 	log.Info("starting crm", "version", version, "api", roles.api, "projectors", roles.projectors, "config", cfg)
-	return withDatabase(ctx, cfg, log, func(dsn string) error {
-		started := time.Now()
+	started := time.Now()
+	var stopping atomic.Int64 // when ctx ended (unix nanoseconds)
+	defer context.AfterFunc(ctx, func() {
+		stopping.Store(time.Now().UnixNano())
+		log.Info("shutting down: draining", "signal", context.Cause(ctx).Error())
+	})()
+	dsn, release, err := openDatabase(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	var drained []string
+	err = func() error {
 		n, err := migrateUp(ctx, dsn)
 		if err != nil {
 			return err
@@ -94,12 +124,29 @@ func serve(ctx context.Context, cfg app.Config, log *slog.Logger, roles serveRol
 		if err != nil {
 			return err
 		}
-		defer a.Close()
-		if !roles.api {
-			return a.RunProjectors(ctx, started)
+		if roles.api {
+			err = a.Run(ctx, started)
+			drained = append(drained, "HTTP server shut down")
+		} else {
+			err = a.RunProjectors(ctx, started)
 		}
-		return a.Run(ctx, started)
-	})
+		a.Close()
+		if roles.projectors {
+			drained = append(drained, "projectors stopped")
+		}
+		return err
+	}()
+	drained = append(drained, release())
+	took := time.Duration(0)
+	if at := stopping.Load(); at != 0 {
+		took = time.Since(time.Unix(0, at))
+	}
+	if err != nil {
+		log.Error("crm stopped", "err", err, "drained", strings.Join(drained, ", "), "shutdown", took)
+		return err
+	}
+	log.Info("crm stopped", "drained", strings.Join(drained, ", "), "shutdown", took)
+	return nil
 }
 
 func projectionsStatus(ctx context.Context, dsn string, out io.Writer) error {

@@ -309,6 +309,9 @@ func (r *runner) seedPhase(ctx context.Context) error {
 	o := seed.Scaled(r.cfg.Scale)
 	last := time.Time{}
 	o.Progress = func(p seed.Progress) {
+		if p.Phase != "events" {
+			return
+		}
 		if time.Since(last) < 3*time.Second && p.Done < p.Total {
 			return
 		}

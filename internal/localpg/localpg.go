@@ -147,6 +147,10 @@ func (c *Cluster) Stop() error {
 	return c.stopErr
 }
 
+// Attached reports whether this server was started by another process
+// (and so is left running by Stop).
+func (c *Cluster) Attached() bool { return c.attached }
+
 // attach reports whether a live server of this data directory answers;
 // c then uses it (its port comes from postmaster.pid's fourth line).
 func (c *Cluster) attach(ctx context.Context) (bool, error) {

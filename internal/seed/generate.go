@@ -15,12 +15,12 @@ import (
 type plan struct {
 	org                               *Org
 	contacts, deals, tasks, minEvents int
-	bigDeal                           int
+	comments, bigDeal                 int
 }
 
 // estimate is how many events plan will append, for progress.
 func (p plan) estimate() int {
-	base := p.contacts + 2*p.deals + 2*p.deals + 2*p.tasks + p.tasks*2/5 + p.bigDeal
+	base := p.contacts + 2*p.deals + 3*p.deals + 2*p.tasks + p.tasks*2/5 + p.comments + p.bigDeal
 	return max(base, p.minEvents+p.bigDeal)
 }
 
@@ -136,24 +136,10 @@ func (l *loader) generate(p plan, start, end time.Time) error {
 	}
 	p.org.Deals = len(deals)
 
-	// Deals move through the pipeline: most advance a few stages, some
-	// close as won or lost.
+	// Deals move through the pipeline (with skips and rollbacks), and
+	// some close as won or lost.
 	for _, d := range deals {
-		stages := rng.IntN(4) // 0..3 steps forward
-		for s := 1; s <= stages; s++ {
-			if err := g.update(d, aggregates.DealPatch{Stage: aggregates.SetTo(aggregates.DealStages()[s])}); err != nil {
-				return err
-			}
-		}
-		switch r := rng.IntN(10); {
-		case r < 5:
-			err = g.update(d, aggregates.DealPatch{Status: aggregates.SetTo(aggregates.StatusInProgress)})
-		case r < 7:
-			err = g.update(d, aggregates.DealPatch{Status: aggregates.SetTo(aggregates.StatusWon)})
-		case r < 8:
-			err = g.update(d, aggregates.DealPatch{Status: aggregates.SetTo(aggregates.StatusLost)})
-		}
-		if err != nil {
+		if err := g.pipeline(d); err != nil {
 			return err
 		}
 	}
@@ -194,8 +180,9 @@ func (l *loader) generate(p plan, start, end time.Time) error {
 	}
 	p.org.Tasks = p.tasks
 
-	// Comments until the organization reaches its event target.
-	for n := 0; p.org.Events < p.minEvents; n++ {
+	// Comments on random deals: the ones asked for, then more until the
+	// organization reaches its event target.
+	for n := 0; n < p.comments || p.org.Events < p.minEvents; n++ {
 		if err := g.comment(deals[rng.IntN(len(deals))], fmt.Sprintf("Spoke with them about the %s (%d)", products[rng.IntN(len(products))], n)); err != nil {
 			return err
 		}
@@ -222,6 +209,54 @@ func (l *loader) generate(p plan, start, end time.Time) error {
 		p.org.Deals++
 	}
 	return nil
+}
+
+// pipeline gives d a realistic stage history, as an owner would make it:
+// most deals advance a stage or a few (one in five jumps over a stage),
+// one in six moves back a stage and forward again, and then half are in
+// progress, two in ten won and one in ten lost (closed deals also reach
+// the closed stage).
+func (g *gen) pipeline(d *aggregates.Deal) error {
+	rng, stages := g.l.rng, aggregates.DealStages()
+	rank := 0
+	setStage := func(r int) error {
+		rank = r
+		return g.update(d, aggregates.DealPatch{Stage: aggregates.SetTo(stages[r])})
+	}
+	for steps := rng.IntN(4); steps > 0 && rank < len(stages)-2; steps-- {
+		next := rank + 1
+		if rng.IntN(5) == 0 {
+			next = rank + 2 // a skipped stage
+		}
+		if err := setStage(min(next, len(stages)-2)); err != nil {
+			return err
+		}
+	}
+	if rank > 0 && rng.IntN(6) == 0 { // a rollback, then forward again
+		if err := setStage(rank - 1); err != nil {
+			return err
+		}
+		if err := setStage(rank + 1); err != nil {
+			return err
+		}
+	}
+	var status string
+	switch r := rng.IntN(10); {
+	case r < 5:
+		status = aggregates.StatusInProgress
+	case r < 7:
+		status = aggregates.StatusWon
+	case r < 8:
+		status = aggregates.StatusLost
+	default:
+		return nil // still new
+	}
+	if aggregates.IsClosedStatus(status) {
+		if err := setStage(len(stages) - 1); err != nil {
+			return err
+		}
+	}
+	return g.update(d, aggregates.DealPatch{Status: aggregates.SetTo(status)})
 }
 
 // update decides a deal PATCH and emits it.

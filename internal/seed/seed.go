@@ -1,7 +1,10 @@
 // Package seed creates a large, valid data set quickly: the W3/W4 benchmark
 // organization (100k deals, 30k contacts, 200k tasks, ≥ 1M events, one deal
 // with 1,000 events) plus a second, smaller organization, and the demo data
-// of `crm seed`.
+// of `crm seed --orgs N --deals N` (Options.Orgs organizations of one size,
+// each with an owner, an admin, a manager and a member; deals with stage
+// histories that skip and roll back stages and end won or lost; tasks and
+// comments).
 //
 // Going through HTTP would take hours, so only the identity part (users,
 // organizations, memberships: they need the inline tables written inside
@@ -36,8 +39,12 @@ import (
 
 // Options size the data set. The zero value of a count means none.
 type Options struct {
-	// Contacts, Deals and Tasks of the main organization.
-	Contacts, Deals, Tasks int
+	// Contacts, Deals, Tasks and Comments of the main organization (and
+	// of each of the Orgs).
+	Contacts, Deals, Tasks, Comments int
+	// Orgs is how many organizations of the main one's size to seed
+	// (0 and 1: the main one alone). Each has a user per role.
+	Orgs int
 	// MinEvents: comments are added on random deals until the main
 	// organization has at least this many events (0: none added).
 	MinEvents int
@@ -100,8 +107,11 @@ type Org struct {
 
 // Result is what Run created.
 type Result struct {
-	Main     Org
-	Small    *Org
+	Main  Org
+	Small *Org
+	// Orgs is every organization seeded: Main first, then the others
+	// of Options.Orgs, then Small.
+	Orgs     []*Org
 	Password string
 	// Events is the number of sales events loaded with COPY (both orgs).
 	Events int
@@ -128,25 +138,44 @@ func Run(ctx context.Context, pool *pgxpool.Pool, o Options) (Result, error) {
 	app := commands.New(commands.Deps{
 		Store: pgstore.New(pool, events.Domain(), pgstore.Hooks{}, identityproj.New()),
 		// Directory and Users: the identity read side, as the server wires it.
-		Directory: dir, Users: dir, Passwords: hasher,
+		Directory: dir, Users: dir, Passwords: &onceHasher{h: hasher},
 	})
 	res := Result{Password: o.Password}
 	rng := rand.New(rand.NewPCG(o.RandSeed, 0x5eed))
 
-	main, err := identity(ctx, app, "main", tag, o.Password, true)
+	users, usersTotal, usersStarted := 0, 4*max(1, o.Orgs), time.Now()
+	if o.SmallOrgDivisor > 0 {
+		usersTotal++
+	}
+	userDone := func() {
+		users++
+		if o.Progress != nil {
+			o.Progress(Progress{Phase: "users", Done: users, Total: usersTotal, Elapsed: time.Since(usersStarted)})
+		}
+	}
+	main, err := identity(ctx, app, "main", tag, o.Password, true, userDone)
 	if err != nil {
 		return res, err
 	}
-	plans := []plan{{org: &main, contacts: o.Contacts, deals: o.Deals, tasks: o.Tasks, minEvents: o.MinEvents, bigDeal: o.BigDealEvents}}
+	plans := []plan{{org: &main, contacts: o.Contacts, deals: o.Deals, tasks: o.Tasks, comments: o.Comments,
+		minEvents: o.MinEvents, bigDeal: o.BigDealEvents}}
+	for i := 2; i <= o.Orgs; i++ {
+		org, err := identity(ctx, app, fmt.Sprintf("org%d", i), tag, o.Password, true, userDone)
+		if err != nil {
+			return res, err
+		}
+		plans = append(plans, plan{org: &org, contacts: o.Contacts, deals: o.Deals, tasks: o.Tasks, comments: o.Comments,
+			minEvents: o.MinEvents})
+	}
 	if o.SmallOrgDivisor > 0 {
-		small, err := identity(ctx, app, "small", tag, o.Password, false)
+		small, err := identity(ctx, app, "small", tag, o.Password, false, userDone)
 		if err != nil {
 			return res, err
 		}
 		res.Small = &small
 		d := o.SmallOrgDivisor
 		plans = append(plans, plan{org: res.Small, contacts: max(1, o.Contacts/d), deals: max(1, o.Deals/d),
-			tasks: o.Tasks / d, minEvents: o.MinEvents / d})
+			tasks: o.Tasks / d, comments: o.Comments / d, minEvents: o.MinEvents / d})
 	}
 	total := 0
 	for _, p := range plans {
@@ -167,7 +196,19 @@ func Run(ctx context.Context, pool *pgxpool.Pool, o Options) (Result, error) {
 	if err := l.finish(); err != nil {
 		return res, fmt.Errorf("seed: %w", err)
 	}
+	if o.Progress != nil {
+		o.Progress(Progress{Phase: "events", Done: l.loaded, Total: l.loaded, Elapsed: time.Since(l.started)})
+	}
 	res.Main = main
+	res.Orgs = append(res.Orgs, &res.Main)
+	for _, p := range plans[1:] {
+		if p.org != res.Small {
+			res.Orgs = append(res.Orgs, p.org)
+		}
+	}
+	if res.Small != nil {
+		res.Orgs = append(res.Orgs, res.Small)
+	}
 	res.Events = l.loaded
 	if _, err := pool.Exec(ctx, "ANALYZE events"); err != nil {
 		return res, err
@@ -176,9 +217,11 @@ func Run(ctx context.Context, pool *pgxpool.Pool, o Options) (Result, error) {
 }
 
 // identity registers an owner (and their organization) through the real
-// Register command and, for the main organization, adds a manager and a
-// member through AddMember: these write the inline identity tables.
-func identity(ctx context.Context, app *commands.Application, name, tag, password string, members bool) (Org, error) {
+// Register command and, when members is set, adds an admin, a manager and
+// a member through AddMember (each registered first, with an organization
+// of their own, as a real user would be): these write the inline identity
+// tables.
+func identity(ctx context.Context, app *commands.Application, name, tag, password string, members bool, registered func()) (Org, error) {
 	email := func(role string) string { return fmt.Sprintf("%s-%s-%s@seed.example.com", name, role, tag) }
 	reg, err := app.Register(ctx, commands.RegisterInput{
 		Email: email("owner"), Password: password, Name: "Seed " + name + " owner",
@@ -187,12 +230,13 @@ func identity(ctx context.Context, app *commands.Application, name, tag, passwor
 	if err != nil {
 		return Org{}, fmt.Errorf("seed: register %s owner: %w", name, err)
 	}
+	registered()
 	org := Org{ID: reg.Organization.ID, Owner: User{ID: reg.User.ID, Email: email("owner"), Role: crm.RoleOwner}}
 	if !members {
 		return org, nil
 	}
 	octx := crm.WithTenant(crm.WithActor(ctx, crm.Actor{UserID: org.Owner.ID}), crm.Tenant{OrgID: org.ID, Role: crm.RoleOwner})
-	for _, role := range []crm.Role{crm.RoleManager, crm.RoleMember} {
+	for _, role := range []crm.Role{crm.RoleAdmin, crm.RoleManager, crm.RoleMember} {
 		r, err := app.Register(ctx, commands.RegisterInput{
 			Email: email(string(role)), Password: password, Name: "Seed " + name + " " + string(role),
 			OrganizationName: "Seed " + name + " " + string(role) + " " + tag,
@@ -205,8 +249,29 @@ func identity(ctx context.Context, app *commands.Application, name, tag, passwor
 			return Org{}, fmt.Errorf("seed: add %s %s: %w", name, role, err)
 		}
 		org.Members = append(org.Members, User{ID: r.User.ID, Email: e, Role: role})
+		registered()
 	}
 	return org, nil
+}
+
+// onceHasher hashes the one password every seeded user shares once and
+// hands every user that hash: a dozen bcrypt runs would be most of a small
+// seed's time. (One salt for all of them: they share the password anyway,
+// and the command prints it.)
+type onceHasher struct {
+	h              *passwords.Hasher
+	password, hash string
+}
+
+func (o *onceHasher) Hash(password string) (string, error) {
+	if o.hash != "" && password == o.password {
+		return o.hash, nil
+	}
+	hash, err := o.h.Hash(password)
+	if err == nil {
+		o.password, o.hash = password, hash
+	}
+	return hash, err
 }
 
 // loader turns decided events into rows and COPYs them into the events
@@ -241,6 +306,10 @@ func (l *loader) add(meta []byte, s events.Stream, version int, p events.Pending
 	}
 	l.rows = append(l.rows, []any{uuid.Must(uuid.NewV7()), s.TenantID, s.Type, s.ID, int32(version),
 		name, int32(sv), body, meta, p.OccurredAt.UTC()})
+	if l.progress != nil && len(l.rows)%1000 == 0 {
+		done := l.loaded + len(l.rows) // decided; COPYed at the next flush
+		l.progress(Progress{Phase: "events", Done: done, Total: max(l.total, done), Elapsed: time.Since(l.started)})
+	}
 	if len(l.rows) >= copyChunk {
 		return l.flush()
 	}

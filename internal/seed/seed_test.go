@@ -110,7 +110,7 @@ func TestSmallSeedProducesValidStreams(t *testing.T) {
 	if err := pool.QueryRow(ctx, "SELECT count(*) FROM memberships WHERE org_id = $1", res.Main.ID).Scan(&members); err != nil {
 		t.Fatal(err)
 	}
-	if members != 3 {
-		t.Errorf("main organization has %d members, want 3 (owner, manager, member)", members)
+	if members != 4 {
+		t.Errorf("main organization has %d members, want 4 (owner, admin, manager, member)", members)
 	}
 }
