@@ -3,12 +3,14 @@ package app_test
 import (
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
 
 	"github.com/gorilla/mux"
 
+	"example.com/crm/httpapi"
 	"example.com/crm/internal/apitest"
 )
 
@@ -144,26 +146,12 @@ func TestTenantIsolationMatrix(t *testing.T) {
 	a := newIsolationFixture(t, s, "alpha")
 	b := newIsolationFixture(t, s, "bravo")
 
-	type op struct{ method, path string }
-	var ops []op
-	err := s.App.Router().Walk(func(route *mux.Route, _ *mux.Router, _ []*mux.Route) error {
-		tpl, err := route.GetPathTemplate()
-		if route.GetHandler() == nil || err != nil {
-			return nil
-		}
-		methods, _ := route.GetMethods()
-		for _, m := range methods {
-			if m != http.MethodHead && m != http.MethodOptions {
-				ops = append(ops, op{m, tpl})
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	ops := routerOperations(t, s)
 	if len(ops) < 40 {
 		t.Fatalf("only %d operations walked", len(ops))
+	}
+	for _, key := range uncoveredOperations(ops) {
+		t.Errorf("%s: no tenant-isolation case; add a case for %q to isolationRoutes", key, key)
 	}
 	known := map[string]bool{}
 	checked := 0
@@ -172,8 +160,7 @@ func TestTenantIsolationMatrix(t *testing.T) {
 		known[key] = true
 		c, ok := isolationRoutes[key]
 		if !ok {
-			t.Errorf("%s: no tenant-isolation case; add a case for %q to isolationRoutes", key, key)
-			continue
+			continue // reported above
 		}
 		for _, role := range isolationRoles {
 			caller := a.team.ByRole(role)
@@ -248,6 +235,58 @@ func TestTenantIsolationMatrix(t *testing.T) {
 	// B's data is untouched by everything A's team tried.
 	b.mustBeIntact(t, s)
 	t.Logf("%d operations × %d roles, %d requests", len(ops), len(isolationRoles), checked)
+}
+
+// operation is one method of one route template.
+type operation struct{ method, path string }
+
+// routerOperations walks the server's router: every method (but HEAD and
+// OPTIONS, which the middleware derives) of every route with a handler.
+func routerOperations(t *testing.T, s *apitest.Server) []operation {
+	t.Helper()
+	var ops []operation
+	err := s.App.Router().Walk(func(route *mux.Route, _ *mux.Router, _ []*mux.Route) error {
+		tpl, err := route.GetPathTemplate()
+		if route.GetHandler() == nil || err != nil {
+			return nil
+		}
+		methods, _ := route.GetMethods()
+		for _, m := range methods {
+			if m != http.MethodHead && m != http.MethodOptions {
+				ops = append(ops, operation{m, tpl})
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ops
+}
+
+// uncoveredOperations are the operations isolationRoutes has no case for.
+func uncoveredOperations(ops []operation) []string {
+	var missing []string
+	for _, o := range ops {
+		if _, ok := isolationRoutes[o.method+" "+o.path]; !ok {
+			missing = append(missing, o.method+" "+o.path)
+		}
+	}
+	return missing
+}
+
+// A route added without an isolation case is reported by name: the
+// matrix cannot silently skip it.
+func TestTenantIsolationMatrixReportsANewRoute(t *testing.T) {
+	t.Parallel()
+	s := apitest.Start(t, apitest.Options{Routes: func(api *httpapi.API) {
+		stub := http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusOK) })
+		api.OrgScoped().Handle("/invoices/{id}", stub).Methods(http.MethodGet)
+	}})
+	got := uncoveredOperations(routerOperations(t, s))
+	if want := []string{"GET /api/v1/invoices/{id}"}; !slices.Equal(got, want) {
+		t.Errorf("uncovered operations %q, want %q", got, want)
+	}
 }
 
 // newIsolationFixture registers a team and gives it a contact, a deal and
