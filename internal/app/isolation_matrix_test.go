@@ -148,6 +148,13 @@ func TestTenantIsolationMatrix(t *testing.T) {
 	s := apitest.Start(t, apitest.Options{})
 	a := newIsolationFixture(t, s, "alpha")
 	b := newIsolationFixture(t, s, "bravo")
+	// bridge is an admin of both A and B: with A's header, B's data is
+	// still another organization's (the header, not the caller's
+	// memberships, scopes a request).
+	bridge := s.Member(t, b.team.Owner, "admin")
+	expect(t, s.As(a.team.Owner, post("/organizations/"+a.team.Owner.Org+"/members", obj{"email": bridge.Email, "role": "admin"})), http.StatusCreated)
+	callers := []string{"owner", "admin", "manager", "member", "admin of A and B"}
+	b.snapshot(t, s)
 
 	ops := routerOperations(t, s)
 	if len(ops) < 40 {
@@ -165,8 +172,11 @@ func TestTenantIsolationMatrix(t *testing.T) {
 		if !ok {
 			continue // reported above
 		}
-		for _, role := range isolationRoles {
-			caller := a.team.ByRole(role)
+		for _, role := range callers {
+			caller, inB := a.team.ByRole(role), false
+			if role == "admin of A and B" {
+				caller, inB = bridge, true
+			}
 			name := key + " as " + role
 			send := func(check, path, org string, body any) *apitest.Response {
 				req := apitest.Request{Method: o.method, Path: path, Token: caller.Token, Org: org, Body: body}
@@ -182,6 +192,9 @@ func TestTenantIsolationMatrix(t *testing.T) {
 				body = obj{}
 			}
 			if c.public {
+				if inB {
+					continue // B is rightly among the caller's organizations
+				}
 				if o.method == http.MethodGet || role == "owner" {
 					send("public", o.path, "", body)
 				}
@@ -190,15 +203,17 @@ func TestTenantIsolationMatrix(t *testing.T) {
 			// 1. B's organization, from outside → 403 NOT_A_MEMBER. The
 			// path names B's entities, so an entity lookup done before the
 			// membership check shows as 200 or 404.
-			// Under /organizations/{org_id} the path names the organization:
-			// A's header beside it must not lend A's membership to B.
-			header := b.team.Owner.Org
-			if strings.Contains(o.path, "{org_id}") {
-				header = a.team.Owner.Org
-			}
-			r := send("other organization", b.path(o.path), header, body)
-			if r.Status != http.StatusForbidden || r.Code() != "NOT_A_MEMBER" {
-				t.Errorf("%s with B's organization: %d %s, want 403 NOT_A_MEMBER", name, r.Status, r.Body)
+			if !inB {
+				// Under /organizations/{org_id} the path names the organization:
+				// A's header beside it must not lend A's membership to B.
+				header := b.team.Owner.Org
+				if strings.Contains(o.path, "{org_id}") {
+					header = a.team.Owner.Org
+				}
+				r := send("other organization", b.path(o.path), header, body)
+				if r.Status != http.StatusForbidden || r.Code() != "NOT_A_MEMBER" {
+					t.Errorf("%s with B's organization: %d %s, want 403 NOT_A_MEMBER", name, r.Status, r.Body)
+				}
 			}
 			// 2. A's organization, B's entity → 404.
 			if c.foreign != "" {
@@ -245,7 +260,7 @@ func TestTenantIsolationMatrix(t *testing.T) {
 	}
 	// B's data is untouched by everything A's team tried.
 	b.mustBeIntact(t, s)
-	t.Logf("%d operations × %d roles, %d requests", len(ops), len(isolationRoles), checked)
+	t.Logf("%d operations × %d callers, %d requests", len(ops), len(callers), checked)
 }
 
 // operation is one method of one route template.
@@ -315,12 +330,6 @@ func newIsolationFixture(t *testing.T, s *apitest.Server, name string) isolation
 	expect(t, r, http.StatusCreated)
 	f.task = r.JSON(t)["id"].(string)
 	expect(t, s.As(owner, post("/deals/"+f.deal+"/activities", obj{"type": "comment", "payload": obj{"text": f.marker + " comment"}})), http.StatusCreated)
-	f.bodies = map[string]string{}
-	for _, path := range f.entityPaths() {
-		r := s.As(owner, get(path))
-		expect(t, r, http.StatusOK)
-		f.bodies[path] = string(r.Body)
-	}
 	return f
 }
 
@@ -382,6 +391,17 @@ func (f isolationFixture) entityPaths() []string {
 	org := "/organizations/" + f.team.Owner.Org
 	return []string{"/contacts/" + f.contact, "/deals/" + f.deal, "/tasks/" + f.task,
 		"/deals/" + f.deal + "/activities", org, org + "/members"}
+}
+
+// snapshot records how f's entities answer, for mustBeIntact.
+func (f *isolationFixture) snapshot(t *testing.T, s *apitest.Server) {
+	t.Helper()
+	f.bodies = map[string]string{}
+	for _, path := range f.entityPaths() {
+		r := s.As(f.team.Owner, get(path))
+		expect(t, r, http.StatusOK)
+		f.bodies[path] = string(r.Body)
+	}
 }
 
 // mustBeIntact fails t unless f's entities, organization and members
