@@ -136,8 +136,9 @@ func isoSeq() int64 { return isoCounter.Add(1) }
 
 var isolationRoles = []string{"owner", "admin", "manager", "member"}
 
-// Tenant isolation, generated from the router: for every operation and
-// every role of organization A, against organization B's data,
+// Tenant isolation, generated from the router: for every operation, as
+// every role of organization A (and as an admin of both A and B, for
+// checks 2 and 3), against organization B's data,
 //
 //  1. B's organization (header or {org_id}) → 403 NOT_A_MEMBER;
 //  2. A's organization with B's entity in the path (or a create's body)
