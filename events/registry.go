@@ -91,6 +91,12 @@ func (r *Registry) Decode(name string, schemaVersion int, body []byte) (Payload,
 	if !ok {
 		return nil, fmt.Errorf("events: decode: %q is not registered", name)
 	}
+	if schemaVersion < 1 {
+		// Versions start at 1; a zero or negative one (a corrupt row, a
+		// writer that forgot to set it) has no upcaster to run and would
+		// otherwise call a nil function.
+		return nil, fmt.Errorf("events: decode %q: stored v%d is not a schema version (they start at 1)", name, schemaVersion)
+	}
 	if schemaVersion > e.version {
 		return nil, fmt.Errorf("events: decode %q: stored v%d is newer than this binary's v%d", name, schemaVersion, e.version)
 	}

@@ -59,3 +59,15 @@ func TestRegistryRefusesMissingUpcaster(t *testing.T) {
 	}()
 	events.NewRegistry().Register(renamed{}, 2)
 }
+
+// Found by FuzzRegistryDecode: a stored schema version below 1 ran the
+// (missing) upcaster from v0 and crashed with a nil function call.
+func TestRegistryRefusesVersionsBelowOne(t *testing.T) {
+	t.Parallel()
+	reg := events.Domain()
+	for _, v := range []int{0, -1, -1 << 31} {
+		if p, err := reg.Decode("contact.created", v, []byte(`{}`)); err == nil {
+			t.Errorf("Decode(contact.created, v%d) = %#v, want an error", v, p)
+		}
+	}
+}
