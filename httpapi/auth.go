@@ -31,11 +31,7 @@ type UserChecker interface {
 func Authenticate(tokens TokenVerifier, users UserChecker) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		return HandlerFunc(func(w http.ResponseWriter, r *http.Request) error {
-			token, ok := bearer(r.Header.Get("Authorization"))
-			if !ok {
-				return crm.Errorf(crm.CodeUnauthenticated, "an Authorization: Bearer <access token> header is required")
-			}
-			user, err := tokens.Verify(token)
+			user, err := verifiedUser(tokens, r)
 			if err != nil {
 				return err
 			}
@@ -61,4 +57,14 @@ func bearer(h string) (string, bool) {
 	}
 	token = strings.TrimSpace(token)
 	return token, token != ""
+}
+
+// verifiedUser is the user of the request's verified bearer token (401
+// without one).
+func verifiedUser(tokens TokenVerifier, r *http.Request) (uuid.UUID, error) {
+	token, ok := bearer(r.Header.Get("Authorization"))
+	if !ok {
+		return uuid.Nil, crm.Errorf(crm.CodeUnauthenticated, "an Authorization: Bearer <access token> header is required")
+	}
+	return tokens.Verify(token)
 }

@@ -86,11 +86,7 @@ type AccessReader interface {
 func AuthenticateInOrg(tokens TokenVerifier, users UserChecker, access AccessReader) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		return HandlerFunc(func(w http.ResponseWriter, r *http.Request) error {
-			token, ok := bearer(r.Header.Get("Authorization"))
-			if !ok {
-				return crm.Errorf(crm.CodeUnauthenticated, "an Authorization: Bearer <access token> header is required")
-			}
-			user, err := tokens.Verify(token)
+			user, err := verifiedUser(tokens, r)
 			if err != nil {
 				return err
 			}

@@ -83,21 +83,27 @@ func closedLoop(ctx context.Context, clients int, dur time.Duration, maxOps int6
 			for time.Now().Before(deadline) && started.Add(1) <= maxOps && ctx.Err() == nil {
 				t := time.Now()
 				err := op(ctx, c)
-				switch {
-				case err == nil:
-					rec.Add(time.Since(t))
-				case isStatus(err, 503):
-					rec.s503.Add(1)
-					rec.errors.Add(1)
-				default:
-					rec.errors.Add(1)
-					noteError(err)
-				}
+				rec.outcome(err, time.Since(t))
 			}
 		}()
 	}
 	wg.Wait()
 	return rec.Summarize(time.Since(begin))
+}
+
+// outcome records one operation: its latency when it succeeded,
+// otherwise an error (and a 503 separately).
+func (r *Recorder) outcome(err error, d time.Duration) {
+	switch {
+	case err == nil:
+		r.Add(d)
+	case isStatus(err, 503):
+		r.s503.Add(1)
+		r.errors.Add(1)
+	default:
+		r.errors.Add(1)
+		noteError(err)
+	}
 }
 
 // openLoop starts op at a steady rate (per second) for dur on a pool of
@@ -116,16 +122,7 @@ func openLoop(ctx context.Context, rate float64, workers int, dur time.Duration,
 			for range jobs {
 				t := time.Now()
 				err := op(ctx, w)
-				switch {
-				case err == nil:
-					rec.Add(time.Since(t))
-				case isStatus(err, 503):
-					rec.s503.Add(1)
-					rec.errors.Add(1)
-				default:
-					rec.errors.Add(1)
-					noteError(err)
-				}
+				rec.outcome(err, time.Since(t))
 			}
 		}()
 	}
