@@ -430,16 +430,25 @@ func swap(ctx context.Context, opts RebuildOptions, at Checkpoint, tables []Tabl
 }
 
 // swapTable drops the live table and renames the shadow copy (and its
-// indexes) to the live names.
+// indexes) to the live names; the views that read the table are created
+// again on the copy, with their privileges.
 func swapTable(ctx context.Context, tx pgx.Tx, table string) error {
 	idx, err := indexesOf(ctx, tx, Shadow(table))
 	if err != nil {
 		return err
 	}
-	stmts := []string{
+	views, err := dependentViews(ctx, tx, table)
+	if err != nil {
+		return fmt.Errorf("projections: views of %s: %w", table, err)
+	}
+	var stmts []string
+	for _, v := range views {
+		stmts = append(stmts, `DROP VIEW `+v.name)
+	}
+	stmts = append(stmts,
 		fmt.Sprintf(`DROP TABLE %s`, pgx.Identifier{table}.Sanitize()),
 		fmt.Sprintf(`ALTER TABLE %s RENAME TO %s`, pgx.Identifier{Shadow(table)}.Sanitize(), pgx.Identifier{table}.Sanitize()),
-	}
+	)
 	for _, ix := range idx {
 		live := strings.TrimSuffix(ix.name, shadowSuffix)
 		if ix.primary {
@@ -448,6 +457,14 @@ func swapTable(ctx context.Context, tx pgx.Tx, table string) error {
 			continue
 		}
 		stmts = append(stmts, fmt.Sprintf(`ALTER INDEX %s RENAME TO %s`, pgx.Identifier{ix.name}.Sanitize(), pgx.Identifier{live}.Sanitize()))
+	}
+	for _, v := range views {
+		with := ""
+		if v.options != "" {
+			with = " WITH (" + v.options + ")"
+		}
+		stmts = append(stmts, `CREATE VIEW `+v.name+with+` AS `+strings.TrimSuffix(strings.TrimSpace(v.query), ";"))
+		stmts = append(stmts, v.security...)
 	}
 	for _, s := range stmts {
 		if _, err := tx.Exec(ctx, s); err != nil {
@@ -572,8 +589,88 @@ func createShadows(ctx context.Context, conn *pgx.Conn, tables []TableInfo) erro
 				return fmt.Errorf("projections: storage of the shadow of %s: %w", t.Name, err)
 			}
 		}
+		// Nor are row-level security and privileges: a rebuilt read model
+		// must confine the reader role as the old one did (migrations/00040).
+		stmts, err := securityOf(ctx, conn, t.Name, shadow)
+		if err != nil {
+			return fmt.Errorf("projections: security of %s: %w", t.Name, err)
+		}
+		for _, st := range stmts {
+			if _, err := conn.Exec(ctx, st); err != nil {
+				return fmt.Errorf("projections: security of the shadow of %s: %w", t.Name, err)
+			}
+		}
 	}
 	return nil
+}
+
+// securityOf returns the statements that give target (a sanitized name)
+// the row-level security of the relation rel (whether it is enabled or
+// forced, and every policy) and its privileges (what rel's owner granted
+// others). CREATE TABLE LIKE copies none of them; the policies and
+// grants of migrations/00040 must survive a rebuild. The owner bypasses
+// RLS unless it is forced, so the rebuild's own writes are not filtered.
+func securityOf(ctx context.Context, q interface {
+	Query(context.Context, string, ...any) (pgx.Rows, error)
+}, rel, target string) ([]string, error) {
+	rows, err := q.Query(ctx, `
+		SELECT format('ALTER TABLE %s ENABLE ROW LEVEL SECURITY', $2) FROM pg_class WHERE oid = $1::regclass AND relrowsecurity
+		UNION ALL
+		SELECT format('ALTER TABLE %s FORCE ROW LEVEL SECURITY', $2) FROM pg_class WHERE oid = $1::regclass AND relforcerowsecurity
+		UNION ALL
+		SELECT format('CREATE POLICY %I ON %s AS %s FOR %s TO %s%s%s', p.polname, $2,
+		       CASE WHEN p.polpermissive THEN 'PERMISSIVE' ELSE 'RESTRICTIVE' END,
+		       CASE p.polcmd WHEN 'r' THEN 'SELECT' WHEN 'a' THEN 'INSERT' WHEN 'w' THEN 'UPDATE' WHEN 'd' THEN 'DELETE' ELSE 'ALL' END,
+		       (SELECT string_agg(CASE WHEN r = 0 THEN 'PUBLIC' ELSE quote_ident(pg_get_userbyid(r)) END, ', ')
+		        FROM unnest(p.polroles) r),
+		       ' USING (' || pg_get_expr(p.polqual, p.polrelid) || ')',
+		       ' WITH CHECK (' || pg_get_expr(p.polwithcheck, p.polrelid) || ')')
+		FROM pg_policy p WHERE p.polrelid = $1::regclass
+		UNION ALL
+		SELECT format('GRANT %s ON %s TO %s%s', a.privilege_type, $2,
+		       CASE WHEN a.grantee = 0 THEN 'PUBLIC' ELSE quote_ident(pg_get_userbyid(a.grantee)) END,
+		       CASE WHEN a.is_grantable THEN ' WITH GRANT OPTION' ELSE '' END)
+		FROM pg_class c, aclexplode(c.relacl) a WHERE c.oid = $1::regclass AND a.grantee <> c.relowner`, rel, target)
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, pgx.RowTo[string])
+}
+
+// viewDef is a view to recreate: its name (sanitized), its query, its
+// options and the statements of securityOf.
+type viewDef struct {
+	name, query, options string
+	security             []string
+}
+
+// dependentViews returns the views that read table (the searches' views
+// of migrations/00040). DROP TABLE refuses to drop a table that views
+// read, and a view is bound to its table, not to its name: swapping a
+// table in means dropping its views and creating them again on the new
+// table.
+func dependentViews(ctx context.Context, tx pgx.Tx, table string) ([]viewDef, error) {
+	rows, err := tx.Query(ctx, `
+		SELECT DISTINCT v.oid::regclass::text, pg_get_viewdef(v.oid), coalesce(array_to_string(v.reloptions, ', '), '')
+		FROM pg_depend d JOIN pg_rewrite r ON r.oid = d.objid JOIN pg_class v ON v.oid = r.ev_class
+		WHERE d.classid = 'pg_rewrite'::regclass AND d.refclassid = 'pg_class'::regclass
+		  AND d.refobjid = $1::regclass AND v.oid <> $1::regclass AND v.relkind = 'v'`, table)
+	if err != nil {
+		return nil, err
+	}
+	views, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (viewDef, error) {
+		var v viewDef
+		return v, r.Scan(&v.name, &v.query, &v.options)
+	})
+	if err != nil {
+		return nil, err
+	}
+	for i := range views {
+		if views[i].security, err = securityOf(ctx, tx, views[i].name, views[i].name); err != nil {
+			return nil, err
+		}
+	}
+	return views, nil
 }
 
 func dropShadows(ctx context.Context, conn *pgx.Conn, tables []TableInfo) {

@@ -171,6 +171,13 @@ func New(ctx context.Context, cfg Config, dsn, version string, log *slog.Logger,
 		a.Close()
 		return nil, err
 	}
+	// The read path runs as the reader role under row-level security
+	// (readapi/pgread, migrations/00040): without that role it could
+	// not answer at all, so refuse to start and say why.
+	if err := pgread.CheckReader(ctx, pool); err != nil {
+		a.Close()
+		return nil, err
+	}
 	if !a.noProjectors {
 		if a.projPool, err = projectorPool(ctx, dsn, len(projectorsFor(a.reg))); err != nil {
 			a.Close()

@@ -31,7 +31,7 @@ func (s *Store) ListActivities(ctx context.Context, orgID, dealID uuid.UUID, f r
 		return l, err
 	}
 	var live bool
-	if err := s.pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM deals WHERE org_id = $1 AND id = $2 AND NOT deleted)`,
+	if err := s.db.as(orgID).QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM deals WHERE org_id = $1 AND id = $2 AND NOT deleted)`,
 		orgID, dealID).Scan(&live); err != nil {
 		return l, err
 	}
@@ -55,6 +55,6 @@ func (s *Store) GetActivity(ctx context.Context, orgID, id uuid.UUID) (a readapi
 	if err := s.begin(ctx, orgID, activitiesProjector); err != nil {
 		return a, err
 	}
-	return getOne(ctx, s.pool, `SELECT `+activityColumns+` FROM activities WHERE org_id = $1 AND id = $2`,
+	return getOne(ctx, s.db.as(orgID), `SELECT `+activityColumns+` FROM activities WHERE org_id = $1 AND id = $2`,
 		scanActivity, crm.Errorf(crm.CodeNotFound, "activity %s not found", id), orgID, id)
 }

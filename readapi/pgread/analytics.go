@@ -27,7 +27,7 @@ import (
 // Consistency: eventual, every event of the organization acknowledged
 // before the query began lies at or before it (the query waits for that).
 type Analytics struct {
-	pool   *pgxpool.Pool
+	db     reader
 	waiter *projections.Waiter
 	now    func() time.Time
 }
@@ -37,7 +37,7 @@ var _ readapi.Analytics = (*Analytics)(nil)
 // NewAnalytics returns the analytics queries reading through pool.
 // waiter gives read-your-writes; nil makes every query eventual.
 func NewAnalytics(pool *pgxpool.Pool, waiter *projections.Waiter) *Analytics {
-	return &Analytics{pool: pool, waiter: waiter, now: time.Now}
+	return &Analytics{db: reader{pool: pool}, waiter: waiter, now: time.Now}
 }
 
 func (a *Analytics) begin(ctx context.Context, orgID uuid.UUID) error {
@@ -112,7 +112,7 @@ func (a *Analytics) DealSummary(ctx context.Context, orgID uuid.UUID) (s readapi
 	var total, average *string
 	now := a.now()
 	since, firstHour, lastHour := newDealsWindow(now)
-	rows, err := a.pool.Query(ctx, summarySQL, orgID, analytics.Name, since, firstHour, lastHour, now)
+	rows, err := a.db.as(orgID).Query(ctx, summarySQL, orgID, analytics.Name, since, firstHour, lastHour, now)
 	if err != nil {
 		return s, err
 	}
@@ -187,7 +187,7 @@ func (a *Analytics) DealFunnel(ctx context.Context, orgID uuid.UUID) (f readapi.
 	furthest := make([]int64, len(stages))
 	var kind, k1, k2 string
 	var n int64
-	rows, err := a.pool.Query(ctx, funnelSQL, orgID, analytics.Name)
+	rows, err := a.db.as(orgID).Query(ctx, funnelSQL, orgID, analytics.Name)
 	if err != nil {
 		return f, err
 	}

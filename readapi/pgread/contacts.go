@@ -26,7 +26,7 @@ func (s *Store) GetContact(ctx context.Context, orgID, id uuid.UUID) (c readapi.
 	if err := s.begin(ctx, orgID, contactsProjector); err != nil {
 		return c, err
 	}
-	return getOne(ctx, s.pool,
+	return getOne(ctx, s.db.as(orgID),
 		`SELECT `+contactColumns+` FROM contacts WHERE org_id = $1 AND id = $2 AND NOT deleted`,
 		scanContact, crm.Errorf(crm.CodeContactNotFound, "contact %s not found", id), orgID, id)
 }

@@ -31,7 +31,7 @@ func (s *Store) GetDeal(ctx context.Context, orgID, id uuid.UUID) (d readapi.Dea
 	if err := s.begin(ctx, orgID, dealsProjector); err != nil {
 		return d, err
 	}
-	return getOne(ctx, s.pool,
+	return getOne(ctx, s.db.as(orgID),
 		`SELECT `+dealColumns+` FROM deals WHERE org_id = $1 AND id = $2 AND NOT deleted`,
 		scanDeal, dealNotFound(id), orgID, id)
 }

@@ -40,7 +40,7 @@ import (
 
 // Store answers queries from the read models.
 type Store struct {
-	pool   *pgxpool.Pool
+	db     reader
 	waiter *projections.Waiter
 	// searchMax is the number of matches of a search up to which a page
 	// is sorted from the matches themselves, and counted (see list).
@@ -59,7 +59,7 @@ var _ readapi.Queries = (*Store)(nil)
 // nil makes every query eventual (for tools that compare read models, not
 // for serving requests).
 func New(pool *pgxpool.Pool, waiter *projections.Waiter) *Store {
-	return &Store{pool: pool, waiter: waiter, searchMax: searchMaterializeMax, countMax: countMax, deepOffset: deepOffset}
+	return &Store{db: reader{pool: pool}, waiter: waiter, searchMax: searchMaterializeMax, countMax: countMax, deepOffset: deepOffset}
 }
 
 // begin checks the tenant and waits for the projectors a query reads.
@@ -75,6 +75,7 @@ func (s *Store) begin(ctx context.Context, orgID uuid.UUID, projectors ...string
 
 // query accumulates the WHERE clause of a list and its arguments.
 type query struct {
+	org   uuid.UUID
 	table string // of a counter query only
 	conds []string
 	args  []any
@@ -90,7 +91,7 @@ func newCounter(table string, orgID uuid.UUID) *query {
 
 // newQuery starts a query scoped to orgID: org_id leads every index.
 func newQuery(orgID uuid.UUID, conds ...string) *query {
-	q := &query{}
+	q := &query{org: orgID}
 	q.where("org_id = " + q.arg(orgID))
 	for _, c := range conds {
 		q.where(c)
@@ -193,7 +194,15 @@ const (
 // Only when there are more than that is the page found by walking the
 // sort index, where the matches are then dense.
 func list[T any](ctx context.Context, s *Store, q *query, spec listSpec[T]) (readapi.List[T], error) {
-	db := s.pool
+	db := s.db.as(q.org)
+	// A search reads the table through its view org_<table>
+	// (migrations/00040), which filters on crm.org_id itself: under
+	// row-level security PostgreSQL would not use the trigram index for
+	// ILIKE (not a leakproof operator), and would scan the organization.
+	from := spec.table
+	if spec.search {
+		from = "org_" + spec.table
+	}
 	where := strings.Join(q.conds, " AND ")
 	offset := spec.page.Offset()
 	limit := int64(spec.page.PageSize)
@@ -221,11 +230,11 @@ func list[T any](ctx context.Context, s *Store, q *query, spec listSpec[T]) (rea
 		order := fmt.Sprintf(" ORDER BY %s %s, id %s", spec.orderBy, dir, dir)
 		window := fmt.Sprintf(" LIMIT $%d OFFSET $%d", n+1, n+2)
 		if offset < s.deepOffset || spec.search {
-			return read("SELECT "+spec.columns+" FROM "+spec.table+" WHERE "+where+order+window, args)
+			return read("SELECT "+spec.columns+" FROM "+from+" WHERE "+where+order+window, args)
 		}
 		// Deep: the ids from the sort index alone, then their rows.
-		return read("SELECT "+spec.columns+" FROM "+spec.table+" WHERE "+where+
-			" AND id IN (SELECT id FROM "+spec.table+" WHERE "+where+order+window+")"+order, args)
+		return read("SELECT "+spec.columns+" FROM "+from+" WHERE "+where+
+			" AND id IN (SELECT id FROM "+from+" WHERE "+where+order+window+")"+order, args)
 	}
 	desc := spec.order == readapi.Desc
 	capped := func(n int64) {
@@ -235,7 +244,7 @@ func list[T any](ctx context.Context, s *Store, q *query, spec listSpec[T]) (rea
 
 	if spec.search {
 		sql := fmt.Sprintf("WITH m AS MATERIALIZED (SELECT %s FROM %s WHERE %s LIMIT %d) SELECT *, count(*) OVER () FROM m",
-			spec.columns, spec.table, where, s.searchMax+1)
+			spec.columns, from, where, s.searchMax+1)
 		dir := "ASC"
 		if desc {
 			dir = "DESC"
@@ -256,7 +265,7 @@ func list[T any](ctx context.Context, s *Store, q *query, spec listSpec[T]) (rea
 			return out, nil // every match was read and counted
 		case len(items) == 0:
 			// Past the end of the first matches: how many are there?
-			n, err := countUpTo(ctx, s, spec.table, where, q.args, s.searchMax)
+			n, err := countUpTo(ctx, db, from, where, q.args, s.searchMax)
 			if err != nil {
 				return readapi.List[T]{}, err
 			}
@@ -347,7 +356,7 @@ func list[T any](ctx context.Context, s *Store, q *query, spec listSpec[T]) (rea
 		return out, nil
 	}
 	// Count the matches, up to the cap.
-	n, err := countUpTo(ctx, s, spec.table, where, q.args, s.countMax)
+	n, err := countUpTo(ctx, db, from, where, q.args, s.countMax)
 	if err != nil {
 		return readapi.List[T]{}, err
 	}
@@ -360,9 +369,9 @@ func list[T any](ctx context.Context, s *Store, q *query, spec listSpec[T]) (rea
 }
 
 // countUpTo counts the rows of table matching where, up to limit+1.
-func countUpTo(ctx context.Context, s *Store, table, where string, args []any, limit int64) (int64, error) {
+func countUpTo(ctx context.Context, db scoped, table, where string, args []any, limit int64) (int64, error) {
 	var n int64
-	err := s.pool.QueryRow(ctx, fmt.Sprintf("SELECT count(*) FROM (SELECT 1 FROM %s WHERE %s LIMIT %d) m",
+	err := db.QueryRow(ctx, fmt.Sprintf("SELECT count(*) FROM (SELECT 1 FROM %s WHERE %s LIMIT %d) m",
 		table, where, limit+1), args...).Scan(&n)
 	if err != nil {
 		return 0, fmt.Errorf("count %s: %w", table, err)
@@ -371,7 +380,7 @@ func countUpTo(ctx context.Context, s *Store, table, where string, args []any, l
 }
 
 // getOne reads the single row of a by-id query, or returns notFound.
-func getOne[T any](ctx context.Context, db *pgxpool.Pool, sql string, scan func(pgx.CollectableRow, ...any) (T, error), notFound error, args ...any) (T, error) {
+func getOne[T any](ctx context.Context, db scoped, sql string, scan func(pgx.CollectableRow, ...any) (T, error), notFound error, args ...any) (T, error) {
 	rows, err := db.Query(ctx, sql, args...)
 	if err != nil {
 		var zero T

@@ -36,7 +36,7 @@ func (s *Store) GetTask(ctx context.Context, orgID, id uuid.UUID) (t readapi.Tas
 	if err := s.begin(ctx, orgID, tasksProjector); err != nil {
 		return t, err
 	}
-	return getOne(ctx, s.pool,
+	return getOne(ctx, s.db.as(orgID),
 		`SELECT `+taskColumns+` FROM tasks WHERE org_id = $1 AND id = $2 AND NOT deleted AND NOT deal_deleted`,
 		scanTask, crm.Errorf(crm.CodeNotFound, "task %s not found", id), orgID, id)
 }
@@ -94,7 +94,7 @@ func (s *Store) ListTasks(ctx context.Context, orgID uuid.UUID, f readapi.TaskFi
 		n := len(c.args)
 		var day *time.Time
 		var before, total int64
-		err := s.pool.QueryRow(ctx, `
+		err := s.db.as(orgID).QueryRow(ctx, `
 			WITH d AS (SELECT due_date, sum(n) AS n FROM task_counts WHERE `+strings.Join(c.conds, " AND ")+` GROUP BY due_date),
 			     b AS (SELECT due_date, coalesce(sum(n) OVER (ORDER BY due_date `+dir+` ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), 0)::bigint AS before FROM d)
 			SELECT (SELECT due_date FROM b WHERE before <= $`+strconv.Itoa(n+1)+` ORDER BY due_date `+flip(dir)+` LIMIT 1),

@@ -1,0 +1,162 @@
+package pgread
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+// ReaderRole is the role every statement of the read path runs as
+// (migrations/00040). Row-level security confines it to the rows of the
+// organization in the setting crm.org_id, and it may only SELECT: a
+// query that forgets its `org_id = $1` still answers for that
+// organization only, and one run with no organization set sees nothing.
+// The tables' owner (the application's login role: command path,
+// projectors, rebuilds) is not subject to the policies.
+const ReaderRole = "crm_reader"
+
+// scopeSQL opens every read transaction: it becomes ReaderRole and sets
+// the organization, both for this transaction only (is_local = true), so
+// a connection returns to the pool as the login role with no
+// organization. The role is set per transaction rather than per
+// connection so that the read path can share the main pool and nothing
+// else ever runs as the reader (or as the owner with a stale
+// organization).
+const scopeSQL = `SELECT set_config('role', '` + ReaderRole + `', true), set_config('crm.org_id', $1, true)`
+
+// reader is the read path's only way to the database: each statement it
+// runs is a transaction of its own, sent as one pgx batch (scopeSQL, then
+// the statement, and one Sync: the server runs them in one implicit
+// transaction), so scoping costs no round trip.
+type reader struct {
+	pool *pgxpool.Pool
+}
+
+// as returns the statements' runner for one organization.
+func (r reader) as(orgID uuid.UUID) scoped {
+	return scoped{pool: r.pool, org: orgID.String()}
+}
+
+// scoped runs statements as ReaderRole with crm.org_id set to org.
+type scoped struct {
+	pool *pgxpool.Pool
+	org  string
+}
+
+// Query runs sql in a transaction of its own, scoped to the organization.
+// The connection goes back to the pool when the rows are closed (or read
+// to the end).
+func (d scoped) Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error) {
+	b := &pgx.Batch{}
+	b.Queue(scopeSQL, d.org)
+	b.Queue(sql, args...)
+	br := d.pool.SendBatch(ctx, b)
+	if _, err := br.Exec(); err != nil {
+		_ = br.Close()
+		return nil, fmt.Errorf("pgread: becoming %s: %w", ReaderRole, err)
+	}
+	rows, err := br.Query()
+	if err != nil {
+		_ = br.Close()
+		return nil, err
+	}
+	return &batchRows{Rows: rows, br: br}, nil
+}
+
+// QueryRow is Query for a statement of one row (pgx.ErrNoRows if none).
+func (d scoped) QueryRow(ctx context.Context, sql string, args ...any) pgx.Row {
+	rows, err := d.Query(ctx, sql, args...)
+	return oneRow{rows: rows, err: err}
+}
+
+// batchRows are the rows of the statement of a batch: closing them (or
+// reading past the last) ends the batch, which releases the connection;
+// an error doing so is the rows' error.
+type batchRows struct {
+	pgx.Rows
+	br       pgx.BatchResults
+	closed   bool
+	closeErr error
+}
+
+func (r *batchRows) Next() bool {
+	if r.Rows.Next() {
+		return true
+	}
+	r.Close()
+	return false
+}
+
+func (r *batchRows) Close() {
+	if r.closed {
+		return
+	}
+	r.closed = true
+	r.Rows.Close()
+	r.closeErr = r.br.Close()
+}
+
+func (r *batchRows) Err() error {
+	if err := r.Rows.Err(); err != nil {
+		return err
+	}
+	return r.closeErr
+}
+
+// oneRow is a pgx.Row over rows.
+type oneRow struct {
+	rows pgx.Rows
+	err  error
+}
+
+func (r oneRow) Scan(dest ...any) error {
+	if r.err != nil {
+		return r.err
+	}
+	defer r.rows.Close()
+	if !r.rows.Next() {
+		if err := r.rows.Err(); err != nil {
+			return err
+		}
+		return pgx.ErrNoRows
+	}
+	if err := r.rows.Scan(dest...); err != nil {
+		return err
+	}
+	r.rows.Close()
+	return r.rows.Err()
+}
+
+// readRelations lists every relation the read path reads: what
+// CheckReader probes, and what the reader role is granted (migrations/00040).
+// org_contacts and org_deals are the views searches read (see list).
+var readRelations = []string{
+	"contacts", "deals", "tasks", "activities", "contact_counts", "deal_counts", "task_counts",
+	"analytics_deals", "analytics_deal_cells", "analytics_deal_reached", "analytics_deal_created",
+	"projector_checkpoints", "org_contacts", "org_deals",
+}
+
+// CheckReader verifies, at start, that the read path can run: that the
+// login role may become ReaderRole and that the reader may read every
+// relation the queries read. A database whose migration could not create
+// the role (a login role without CREATEROLE) fails here, closed, with
+// what to do, rather than on every request.
+func CheckReader(ctx context.Context, pool *pgxpool.Pool) error {
+	b := &pgx.Batch{}
+	b.Queue(scopeSQL, uuid.Nil.String())
+	for _, rel := range readRelations {
+		b.Queue(`SELECT NULL FROM ` + pgx.Identifier{rel}.Sanitize() + ` LIMIT 0`)
+	}
+	br := pool.SendBatch(ctx, b)
+	for range b.QueuedQueries {
+		if _, err := br.Exec(); err != nil {
+			_ = br.Close()
+			return fmt.Errorf("pgread: the read path cannot run as %s (see the README, Security: an administrator "+
+				"creates the role and grants it to the application's role): %w", ReaderRole, err)
+		}
+	}
+	return br.Close()
+}
