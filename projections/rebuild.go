@@ -614,11 +614,11 @@ func securityOf(ctx context.Context, q interface {
 	Query(context.Context, string, ...any) (pgx.Rows, error)
 }, rel, target string) ([]string, error) {
 	rows, err := q.Query(ctx, `
-		SELECT format('ALTER TABLE %s ENABLE ROW LEVEL SECURITY', $2) FROM pg_class WHERE oid = $1::regclass AND relrowsecurity
+		SELECT format('ALTER TABLE %s ENABLE ROW LEVEL SECURITY', $2::text) FROM pg_class WHERE oid = $1::regclass AND relrowsecurity
 		UNION ALL
-		SELECT format('ALTER TABLE %s FORCE ROW LEVEL SECURITY', $2) FROM pg_class WHERE oid = $1::regclass AND relforcerowsecurity
+		SELECT format('ALTER TABLE %s FORCE ROW LEVEL SECURITY', $2::text) FROM pg_class WHERE oid = $1::regclass AND relforcerowsecurity
 		UNION ALL
-		SELECT format('CREATE POLICY %I ON %s AS %s FOR %s TO %s%s%s', p.polname, $2,
+		SELECT format('CREATE POLICY %I ON %s AS %s FOR %s TO %s%s%s', p.polname, $2::text,
 		       CASE WHEN p.polpermissive THEN 'PERMISSIVE' ELSE 'RESTRICTIVE' END,
 		       CASE p.polcmd WHEN 'r' THEN 'SELECT' WHEN 'a' THEN 'INSERT' WHEN 'w' THEN 'UPDATE' WHEN 'd' THEN 'DELETE' ELSE 'ALL' END,
 		       (SELECT string_agg(CASE WHEN r = 0 THEN 'PUBLIC' ELSE quote_ident(pg_get_userbyid(r)) END, ', ')
@@ -627,7 +627,7 @@ func securityOf(ctx context.Context, q interface {
 		       ' WITH CHECK (' || pg_get_expr(p.polwithcheck, p.polrelid) || ')')
 		FROM pg_policy p WHERE p.polrelid = $1::regclass
 		UNION ALL
-		SELECT format('GRANT %s ON %s TO %s%s', a.privilege_type, $2,
+		SELECT format('GRANT %s ON %s TO %s%s', a.privilege_type, $2::text,
 		       CASE WHEN a.grantee = 0 THEN 'PUBLIC' ELSE quote_ident(pg_get_userbyid(a.grantee)) END,
 		       CASE WHEN a.is_grantable THEN ' WITH GRANT OPTION' ELSE '' END)
 		FROM pg_class c, aclexplode(c.relacl) a WHERE c.oid = $1::regclass AND a.grantee <> c.relowner`, rel, target)

@@ -1,5 +1,13 @@
 package pgread
 
+import (
+	"context"
+	"slices"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
 // WithSearchMax returns a copy of s that sorts a search's matches itself
 // only up to n matches (0: always walks the sort index), so tests can take
 // both paths of list.
@@ -16,3 +24,17 @@ func (s *Store) WithCaps(countMax, deepOffset int64) *Store {
 	c.countMax, c.deepOffset = countMax, deepOffset
 	return &c
 }
+
+// QueryAs runs sql as the read path runs its statements, as ReaderRole
+// with crm.org_id set to org ("": set to nothing), and returns the first
+// column of its rows.
+func QueryAs[T any](ctx context.Context, pool *pgxpool.Pool, org string, sql string, args ...any) ([]T, error) {
+	rows, err := scoped{pool: pool, org: org}.Query(ctx, sql, args...)
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, pgx.RowTo[T])
+}
+
+// ReadRelations lists the relations the read path reads.
+func ReadRelations() []string { return slices.Clone(readRelations) }

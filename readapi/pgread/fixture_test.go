@@ -61,8 +61,14 @@ func newEnv(t *testing.T) *env {
 // called.
 func (e *env) start(t *testing.T) (stop func()) {
 	t.Helper()
+	return e.startWith(t, sales.Projectors()...)
+}
+
+// startWith runs projectors until the test ends or stop is called.
+func (e *env) startWith(t *testing.T, ps ...projections.Projector) (stop func()) {
+	t.Helper()
 	r, err := projections.NewRunner(projections.Config{
-		Pool: e.pool, Registry: e.reg, Hub: e.hub, Progress: e.progress, Projectors: sales.Projectors(),
+		Pool: e.pool, Registry: e.reg, Hub: e.hub, Progress: e.progress, Projectors: ps,
 		ResendInterval: 5 * time.Millisecond,
 	})
 	if err != nil {
