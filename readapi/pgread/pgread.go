@@ -7,6 +7,14 @@
 // organization committed before the query began (read-your-writes across
 // processes: projections.Waiter reads the checkpoints from the database).
 //
+// Every statement also runs as the role crm_reader with the organization
+// set for its transaction, in the same round trip (tenant.go): row-level
+// security on the read models (migrations/00040) is the defence in depth
+// behind the explicit filter, so a query that forgets `org_id = $1` still
+// reads one organization's rows. Searches read the owner's views
+// org_contacts and org_deals, which apply the same rule themselves (see
+// list for why).
+//
 // Lists read one page with LIMIT/OFFSET along an index that matches the
 // sort, and the total with a second statement (see list for which):
 // counting 100k index entries takes tens of milliseconds on a 2-core
