@@ -56,13 +56,21 @@ func TestEveryTenantTableIsConfined(t *testing.T) {
 
 func TestReaderSeesOneOrganizationOrNothing(t *testing.T) {
 	t.Parallel()
+	e, a, b := twoOrganizations(t)
+	assertConfined(t, e.pool, a.id, b.id)
+}
+
+// twoOrganizations seeds two organizations and waits until every read
+// model (sales, analytics, stream stats) holds them.
+func twoOrganizations(t *testing.T) (*env, *org, *org) {
+	t.Helper()
 	e := newEnv(t)
 	e.startWith(t, analytics.Projector(), streamstats.Projector(e.reg))
 	a, b := e.newOrg(t), e.newOrg(t)
 	seed(t, a)
 	seed(t, b)
 	waitAll(t, e, a, b)
-	assertConfined(t, e.pool, a.id, b.id)
+	return e, a, b
 }
 
 func TestTheOrganizationLastsOneTransaction(t *testing.T) {
@@ -107,12 +115,7 @@ func TestTheOrganizationLastsOneTransaction(t *testing.T) {
 
 func TestRebuiltReadModelsStayConfined(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t)
-	e.startWith(t, analytics.Projector(), streamstats.Projector(e.reg))
-	a, b := e.newOrg(t), e.newOrg(t)
-	seed(t, a)
-	seed(t, b)
-	waitAll(t, e, a, b)
+	e, a, b := twoOrganizations(t)
 	ctx := context.Background()
 	oidOf := func() (oid uint32) {
 		t.Helper()
