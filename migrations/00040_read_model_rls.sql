@@ -53,11 +53,13 @@ BEGIN
             -- created meanwhile by the migration of another database of the cluster
             WHEN duplicate_object OR unique_violation THEN NULL;
             WHEN insufficient_privilege THEN
-                RAISE WARNING 'cannot create role crm_reader (%): the read path cannot run until an administrator creates it, see migrations/00040_read_model_rls.sql', SQLERRM;
+                RAISE WARNING 'cannot create role crm_reader (%): the server will refuse to start until an administrator creates it (README, Security)', SQLERRM;
         END;
     END IF;
     IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'crm_reader')
-       AND NOT pg_has_role(current_user, 'crm_reader', 'MEMBER') THEN
+       -- USAGE, not MEMBER: on PostgreSQL 16 a role's creator holds an
+       -- ADMIN grant that may not SET ROLE; this grant may.
+       AND NOT pg_has_role(current_user, 'crm_reader', 'USAGE') THEN
         BEGIN
             GRANT crm_reader TO CURRENT_USER;
         EXCEPTION

@@ -2,6 +2,7 @@ package pgread_test
 
 import (
 	"context"
+	"net/url"
 	"slices"
 	"strings"
 	"testing"
@@ -12,6 +13,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"example.com/crm/internal/testenv"
+	"example.com/crm/migrations"
 	"example.com/crm/projections"
 	"example.com/crm/projections/analytics"
 	"example.com/crm/projections/sales"
@@ -158,6 +160,47 @@ func TestServerRefusesToStartWithoutTheReader(t *testing.T) {
 	}
 	if err := pgread.CheckReader(ctx, pool); err == nil || !strings.Contains(err.Error(), pgread.ReaderRole) {
 		t.Fatalf("without the grant: %v; want an error naming %s", err, pgread.ReaderRole)
+	}
+}
+
+// A login role that may not create roles (a managed database) migrates
+// all the same; the server then refuses to start, until an administrator
+// grants it the reader role.
+func TestALoginRoleThatMayNotCreateRoles(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	admin := newPlainPool(t, 2)
+	suffix := strings.ReplaceAll(uuid.NewString(), "-", "")
+	role, db, password := "crm_test_app_"+suffix, "crm_test_norole_"+suffix, uuid.NewString()
+	exec := func(sql string) {
+		t.Helper()
+		if _, err := admin.Exec(ctx, sql); err != nil {
+			t.Fatalf("%s: %v", sql, err)
+		}
+	}
+	exec(`CREATE ROLE ` + role + ` LOGIN NOCREATEROLE PASSWORD '` + password + `'`)
+	t.Cleanup(func() { _, _ = admin.Exec(context.WithoutCancel(ctx), `DROP ROLE IF EXISTS `+role) })
+	exec(`CREATE DATABASE ` + db + ` OWNER ` + role)
+	t.Cleanup(func() { _, _ = admin.Exec(context.WithoutCancel(ctx), `DROP DATABASE IF EXISTS `+db+` WITH (FORCE)`) })
+	u, err := url.Parse(admin.Config().ConnString())
+	if err != nil {
+		t.Fatal(err)
+	}
+	u.User, u.Path = url.UserPassword(role, password), "/"+db
+	if _, err := migrations.Up(ctx, u.String()); err != nil {
+		t.Fatalf("migrations as a role that may not create roles: %v", err)
+	}
+	pool := newPoolOn(t, u.String(), 2)
+	var rls bool
+	if err := pool.QueryRow(ctx, `SELECT relrowsecurity FROM pg_class WHERE oid = 'deals'::regclass`).Scan(&rls); err != nil || !rls {
+		t.Fatalf("row-level security on deals: %v, %v; want it enabled all the same", rls, err)
+	}
+	if err := pgread.CheckReader(ctx, pool); err == nil || !strings.Contains(err.Error(), pgread.ReaderRole) {
+		t.Fatalf("before an administrator grants the role: %v; want an error naming %s", err, pgread.ReaderRole)
+	}
+	exec(`GRANT ` + pgread.ReaderRole + ` TO ` + role)
+	if err := pgread.CheckReader(ctx, pool); err != nil {
+		t.Fatalf("once granted: %v", err)
 	}
 }
 
