@@ -590,7 +590,7 @@ func createShadows(ctx context.Context, conn *pgx.Conn, tables []TableInfo) erro
 			}
 		}
 		// Nor are row-level security and privileges: a rebuilt read model
-		// must confine the reader role as the old one did (migrations/00040).
+		// must confine the reader role as the old one did (migrations/00060).
 		stmts, err := securityOf(ctx, conn, t.Name, shadow)
 		if err != nil {
 			return fmt.Errorf("projections: security of %s: %w", t.Name, err)
@@ -608,7 +608,7 @@ func createShadows(ctx context.Context, conn *pgx.Conn, tables []TableInfo) erro
 // the row-level security of the relation rel (whether it is enabled or
 // forced, and every policy) and its privileges (what rel's owner granted
 // others). CREATE TABLE LIKE copies none of them; the policies and
-// grants of migrations/00040 must survive a rebuild. The owner bypasses
+// grants of migrations/00060 must survive a rebuild. The owner bypasses
 // RLS unless it is forced, so the rebuild's own writes are not filtered.
 func securityOf(ctx context.Context, q interface {
 	Query(context.Context, string, ...any) (pgx.Rows, error)
@@ -645,7 +645,7 @@ type viewDef struct {
 }
 
 // dependentViews returns the views that read table (the searches' views
-// of migrations/00040). DROP TABLE refuses to drop a table that views
+// of migrations/00060). DROP TABLE refuses to drop a table that views
 // read, and a view is bound to its table, not to its name: swapping a
 // table in means dropping its views and creating them again on the new
 // table.

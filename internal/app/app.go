@@ -172,7 +172,7 @@ func New(ctx context.Context, cfg Config, dsn, version string, log *slog.Logger,
 		return nil, err
 	}
 	// The read path runs as the reader role under row-level security
-	// (readapi/pgread, migrations/00040): without that role it could
+	// (readapi/pgread, migrations/00060): without that role it could
 	// not answer at all, so refuse to start and say why.
 	if err := pgread.CheckReader(ctx, pool); err != nil {
 		a.Close()

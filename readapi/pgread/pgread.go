@@ -9,7 +9,7 @@
 //
 // Every statement also runs as the role crm_reader with the organization
 // set for its transaction, in the same round trip (tenant.go): row-level
-// security on the read models (migrations/00040) is the defence in depth
+// security on the read models (migrations/00060) is the defence in depth
 // behind the explicit filter, so a query that forgets `org_id = $1` still
 // reads one organization's rows. Searches read the owner's views
 // org_contacts and org_deals, which apply the same rule themselves (see
@@ -204,7 +204,7 @@ const (
 func list[T any](ctx context.Context, s *Store, q *query, spec listSpec[T]) (readapi.List[T], error) {
 	db := s.db.as(q.org)
 	// A search reads the table through its view org_<table>
-	// (migrations/00040), which filters on crm.org_id itself: under
+	// (migrations/00060), which filters on crm.org_id itself: under
 	// row-level security PostgreSQL would not use the trigram index for
 	// ILIKE (not a leakproof operator), and would scan the organization.
 	from := spec.table

@@ -22,7 +22,7 @@ import (
 	"example.com/crm/readapi/pgread"
 )
 
-// Row-level security on the read models (migrations/00040): the rules
+// Row-level security on the read models (migrations/00060): the rules
 // these tests check.
 //
 //   - Every table with an organization column is confined by a policy,
@@ -241,7 +241,7 @@ func checkCatalog(t *testing.T, pool *pgxpool.Pool) {
 		switch {
 		case r.kind == "r" && r.tenant && !exempt && (!r.rls || !r.policy):
 			t.Errorf("%s has an organization column but no row-level security (enabled %v, a policy %v): "+
-				"add it to migrations like 00040, or to notConfined with a reason", r.name, r.rls, r.policy)
+				"add it to migrations like 00060, or to notConfined with a reason", r.name, r.rls, r.policy)
 		case exempt && r.reads:
 			t.Errorf("%s is not confined (%s), yet %s may read it", r.name, notConfined[r.name], pgread.ReaderRole)
 		case r.reads && !(r.kind == "r" && r.rls && r.policy) && readableWithoutRLS[r.name] == "":

@@ -10,7 +10,7 @@ import (
 )
 
 // ReaderRole is the role every statement of the read path runs as
-// (migrations/00040). Row-level security confines it to the rows of the
+// (migrations/00060). Row-level security confines it to the rows of the
 // organization in the setting crm.org_id, and it may only SELECT: a
 // query that forgets its `org_id = $1` still answers for that
 // organization only, and one run with no organization set sees nothing.
@@ -131,7 +131,7 @@ func (r oneRow) Scan(dest ...any) error {
 }
 
 // readRelations lists every relation the read path reads: what
-// CheckReader probes, and what the reader role is granted (migrations/00040).
+// CheckReader probes, and what the reader role is granted (migrations/00060).
 // org_contacts and org_deals are the views searches read (see list).
 var readRelations = []string{
 	"contacts", "deals", "tasks", "activities", "contact_counts", "deal_counts", "task_counts",

@@ -15,7 +15,7 @@ import (
 
 // BenchmarkTenantScope measures what row-level security costs one
 // statement: a deal read by id, as the owner with no scope (the read path
-// before migration 00040), through scoped (as crm_reader, role and
+// before migration 00060), through scoped (as crm_reader, role and
 // organization set in the same batch), and on a pool whose connections
 // became crm_reader when they connected (the batch sets the organization
 // only), in turn, so that a busy machine slows them alike. Run with:
