@@ -26,6 +26,7 @@ import (
 	"example.com/crm/commands"
 	"example.com/crm/events"
 	"example.com/crm/events/pgstore"
+	"example.com/crm/feed"
 	"example.com/crm/httpapi"
 	"example.com/crm/httpapi/openapi"
 	"example.com/crm/migrations"
@@ -225,6 +226,7 @@ func (a *App) routes() (http.Handler, error) {
 	})
 	httpapi.Sales{Commands: a.commands, Queries: a.queries, Audit: audit.Deals{Store: a.store}}.Mount(api.OrgScoped())
 	httpapi.Analytics{Queries: a.analytics}.Mount(api.OrgScoped())
+	httpapi.Events{Feed: feed.Reader{Pool: a.pool, Registry: a.reg, Hub: a.hub}}.Mount(api.OrgScoped())
 	openapi.Mount(r)
 	for _, mount := range a.mounts {
 		mount(api)
