@@ -22,10 +22,12 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"example.com/crm/audit"
+	"example.com/crm/audit/pgsnapshots"
 	"example.com/crm/auth"
 	"example.com/crm/commands"
 	"example.com/crm/events"
 	"example.com/crm/events/pgstore"
+	"example.com/crm/feed"
 	"example.com/crm/httpapi"
 	"example.com/crm/httpapi/openapi"
 	"example.com/crm/migrations"
@@ -230,8 +232,9 @@ func (a *App) routes() (http.Handler, error) {
 		Commands: a.commands, Queries: a.identity, Sessions: a.sessions, Tokens: a.issuer,
 		Limiter: a.limiter, Idempotency: a.store, Access: identityproj.NewAccess(a.pool),
 	})
-	httpapi.Sales{Commands: a.commands, Queries: a.queries, Audit: audit.Deals{Store: a.store}}.Mount(api.OrgScoped())
+	httpapi.Sales{Commands: a.commands, Queries: a.queries, Audit: audit.Deals{Store: a.store, Snapshots: pgsnapshots.New(a.pool)}}.Mount(api.OrgScoped())
 	httpapi.Analytics{Queries: a.analytics}.Mount(api.OrgScoped())
+	httpapi.Events{Feed: feed.Reader{Pool: a.pool, Registry: a.reg, Hub: a.hub}}.Mount(api.OrgScoped())
 	openapi.Mount(r)
 	for _, mount := range a.mounts {
 		mount(api)
