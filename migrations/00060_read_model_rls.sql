@@ -20,6 +20,8 @@
 --     identity is read across organizations by design (login by e-mail,
 --     "my organizations" by user id) in the append transaction and by
 --     readapi/identity, never through pgread.
+--   * deal_snapshots (00050): a cache of the event log for audit replays,
+--     read and written by the owner as the events themselves are.
 --   * projector_checkpoints, projector_parked: bookkeeping, no tenant
 --     data. crm_reader may read projector_checkpoints (an analytics answer
 --     reports the position it is as of).

@@ -41,6 +41,7 @@ var notConfined = map[string]string{
 	"events":           "the event store: read across tenants by the projectors and rebuilds, written by the command path",
 	"memberships":      "identity: read across organizations by design (a user's organizations, login), never by pgread",
 	"projector_parked": "operators' bookkeeping of poison events, never read by pgread",
+	"deal_snapshots":   "a cache of the event log for audit replays, read and written by the owner as the events are",
 }
 
 // readableWithoutRLS names what the reader may read that no policy
