@@ -59,23 +59,17 @@ func BenchmarkTenantScope(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer opool.Close()
-	plain := func() error {
-		rows, err := opool.Query(ctx, sql, org, id)
+	// deal reads the one row of a read by id.
+	deal := func(rows pgx.Rows, err error) error {
 		if err != nil {
 			return err
 		}
 		_, err = pgx.CollectExactlyOneRow(rows, func(r pgx.CollectableRow) (any, error) { return scanDeal(r) })
 		return err
 	}
+	plain := func() error { return deal(opool.Query(ctx, sql, org, id)) }
 	db := reader{pool: pool}.as(org)
-	scopedRead := func() error {
-		rows, err := db.Query(ctx, sql, org, id)
-		if err != nil {
-			return err
-		}
-		_, err = pgx.CollectExactlyOneRow(rows, func(r pgx.CollectableRow) (any, error) { return scanDeal(r) })
-		return err
-	}
+	scopedRead := func() error { return deal(db.Query(ctx, sql, org, id)) }
 	// The alternative design: a pool of its own whose connections become
 	// the reader once (SET ROLE on connect), the batch setting only the
 	// organization.
@@ -98,12 +92,7 @@ func BenchmarkTenantScope(b *testing.B) {
 		if _, err := br.Exec(); err != nil {
 			return err
 		}
-		rows, err := br.Query()
-		if err != nil {
-			return err
-		}
-		_, err = pgx.CollectExactlyOneRow(rows, func(r pgx.CollectableRow) (any, error) { return scanDeal(r) })
-		return err
+		return deal(br.Query())
 	}
 	ways := []struct {
 		name string
