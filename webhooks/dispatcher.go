@@ -219,8 +219,17 @@ type source struct{ d *Dispatcher }
 // Subscribe implements message.Subscriber.
 func (s source) Subscribe(ctx context.Context, _ string) (<-chan *message.Message, error) {
 	out := make(chan *message.Message)
+	ctx, cancel := context.WithCancel(ctx)
 	go func() {
 		defer close(out)
+		defer cancel()
+		go func() {
+			select {
+			case <-s.d.closing:
+				cancel() // cuts off the deliveries under way
+			case <-ctx.Done():
+			}
+		}()
 		s.d.schedule(ctx, out)
 	}()
 	return out, nil
