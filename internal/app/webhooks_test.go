@@ -525,7 +525,7 @@ func TestWebhookRoutes(t *testing.T) {
 	// Managers and members: 403 on every route; another organization: 404.
 	routes := []apitest.Request{
 		get("/webhooks"), post("/webhooks", obj{"url": url, "event_types": []string{"deal.*"}}),
-		get("/webhooks/" + id), patch("/webhooks/" + id, obj{"active": true}), del("/webhooks/" + id),
+		get("/webhooks/" + id), patch("/webhooks/"+id, obj{"active": true}), del("/webhooks/" + id),
 		post("/webhooks/"+id+"/rotate-secret", nil), get("/webhooks/" + id + "/deliveries"),
 		post("/webhooks/"+id+"/replay", obj{}),
 	}
