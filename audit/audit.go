@@ -19,6 +19,11 @@ import (
 // Deals reads deal streams.
 type Deals struct {
 	Store events.Store
+	// Snapshots, when set, holds deal states every SnapshotEvery
+	// versions: a replay starts from the nearest one, and writes those it
+	// passes that are missing. Without it every replay starts from the
+	// first event.
+	Snapshots Snapshots
 }
 
 // At is a deal rebuilt as of a point in its history.
@@ -33,44 +38,106 @@ type At struct {
 // a version past the deal's current one, is DEAL_NOT_FOUND with a detail
 // saying which. Once a deal is deleted, its past is for owners and
 // admins only, as its history is (FORBIDDEN for role manager or member).
+//
+// "Up to asOf" is the longest run of the stream's first events that all
+// occurred at or before asOf.
 func (d Deals) DealAt(ctx context.Context, org, id uuid.UUID, role crm.Role, version int, asOf time.Time) (At, error) {
-	// The whole stream: whether the deal is deleted now decides who may
-	// see its past.
-	evs, err := d.Store.Load(ctx, org, id, events.LoadOptions{})
+	// The deal now: whether it is deleted decides who may see its past.
+	now, err := d.current(ctx, org, id)
 	if err != nil {
 		return At{}, fmt.Errorf("audit.DealAt: %w", err)
 	}
-	var now aggregates.Deal
-	aggregates.Replay(&now, evs)
-	if now.ID != id {
+	if now.deal.ID != id {
 		return At{}, crm.Errorf(crm.CodeDealNotFound, "deal %s not found", id)
 	}
-	if err := mayReadDeleted(now, role); err != nil {
+	if err := mayReadDeleted(now.deal, role); err != nil {
 		return At{}, err
 	}
 	// A version past the current one is not the past: say so, with the
 	// count, rather than "did not exist" (the deal does exist).
-	if last := evs[len(evs)-1].Version; version > last {
+	if last := now.deal.Version; version > last {
 		return At{}, crm.Errorf(crm.CodeDealNotFound, "deal %s has %d versions; version %d does not exist yet", id, last, version)
 	}
-	n := 0
-	for n < len(evs) && (version <= 0 || evs[n].Version <= version) && (asOf.IsZero() || !evs[n].OccurredAt.After(asOf)) {
-		n++
+	// The past: from the snapshot the current state started at when the
+	// point lies after it, else from the nearest snapshot before it.
+	start, evs := now.base, now.tail
+	if !start.reaches(version, asOf) {
+		if start, err = d.nearest(ctx, org, id, version, asOf); err != nil {
+			return At{}, fmt.Errorf("audit.DealAt: %w", err)
+		}
+		upTo := now.base.Deal.Version
+		if version > 0 {
+			upTo = version
+		}
+		if evs, err = d.Store.Load(ctx, org, id, events.LoadOptions{AfterVersion: start.Deal.Version, UpToVersion: upTo}); err != nil {
+			return At{}, fmt.Errorf("audit.DealAt: %w", err)
+		}
 	}
-	var deal aggregates.Deal
-	aggregates.Replay(&deal, evs[:n])
+	past := fold{Snapshot: start}
+	for _, e := range evs {
+		if (version > 0 && e.Version > version) || (!asOf.IsZero() && e.OccurredAt.After(asOf)) {
+			break
+		}
+		past.apply(e)
+	}
+	deal := past.Deal
 	switch {
 	case deal.ID != id && asOf.IsZero():
 		return At{}, crm.Errorf(crm.CodeDealNotFound, "deal %s did not exist at version %d", id, version)
 	case deal.ID != id:
 		return At{}, crm.Errorf(crm.CodeDealNotFound, "deal %s did not exist yet at %s (it was created at %s)",
-			id, asOf.UTC().Format(time.RFC3339Nano), evs[0].OccurredAt.UTC().Format(time.RFC3339Nano))
+			id, asOf.UTC().Format(time.RFC3339Nano), now.deal.CreatedAt.UTC().Format(time.RFC3339Nano))
 	case deal.Deleted:
 		return At{}, crm.Errorf(crm.CodeDealNotFound, "deal %s was deleted at that point (version %d)", id, deal.Version)
 	case version > 0 && deal.Version < version:
 		return At{}, crm.Errorf(crm.CodeDealNotFound, "deal %s has no version %d", id, version)
 	}
 	return At{Deal: deal, AsOfVersion: deal.Version}, nil
+}
+
+// now is a deal's current state, the snapshot it was folded from and
+// the events after that snapshot.
+type now struct {
+	deal aggregates.Deal
+	base Snapshot
+	tail []events.Event
+}
+
+// current folds deal id from its latest snapshot, and saves the
+// snapshots the fold passed.
+func (d Deals) current(ctx context.Context, org, id uuid.UUID) (now, error) {
+	base, err := d.nearest(ctx, org, id, 0, time.Time{})
+	if err != nil {
+		return now{}, err
+	}
+	tail, err := d.Store.Load(ctx, org, id, events.LoadOptions{AfterVersion: base.Deal.Version})
+	if err != nil {
+		return now{}, err
+	}
+	f := fold{Snapshot: base}
+	for _, e := range tail {
+		f.apply(e)
+	}
+	if len(f.passed) > 0 && d.Snapshots != nil {
+		// A snapshot is a cache: failing to write one costs the next
+		// replay some time, never this answer.
+		_ = d.Snapshots.Save(ctx, org, id, f.passed)
+	}
+	return now{deal: f.Deal, base: base, tail: tail}, nil
+}
+
+// nearest is the latest snapshot from which a replay up to version (when
+// > 0) or asOf (when set) may start: the zero Snapshot (the start of the
+// stream) when there is none.
+func (d Deals) nearest(ctx context.Context, org, id uuid.UUID, version int, asOf time.Time) (Snapshot, error) {
+	if d.Snapshots == nil {
+		return Snapshot{}, nil
+	}
+	s, ok, err := d.Snapshots.Nearest(ctx, org, id, version, asOf)
+	if err != nil || !ok {
+		return Snapshot{}, err
+	}
+	return s, nil
 }
 
 // mayReadDeleted refuses the past of a deleted deal to roles below admin.
@@ -94,23 +161,27 @@ type Entry struct {
 // History returns one page of deal id's events, oldest first, and their
 // total. A deleted deal's history is for owners and admins only.
 func (d Deals) History(ctx context.Context, org, id uuid.UUID, role crm.Role, page, pageSize int) ([]Entry, int, error) {
-	evs, err := d.Store.Load(ctx, org, id, events.LoadOptions{})
+	now, err := d.current(ctx, org, id)
 	if err != nil {
 		return nil, 0, fmt.Errorf("audit.History: %w", err)
 	}
-	var deal aggregates.Deal
-	aggregates.Replay(&deal, evs)
-	if deal.ID != id {
+	if now.deal.ID != id {
 		return nil, 0, crm.Errorf(crm.CodeDealNotFound, "deal %s not found", id)
 	}
-	if err := mayReadDeleted(deal, role); err != nil {
+	if err := mayReadDeleted(now.deal, role); err != nil {
 		return nil, 0, err
 	}
-	total := len(evs)
+	total := now.deal.Version
 	from := min((page-1)*pageSize, total)
 	to := min(from+pageSize, total)
-	out := make([]Entry, 0, to-from)
-	for _, e := range evs[from:to] {
+	var evs []events.Event
+	if base := now.base.Deal.Version; from >= base {
+		evs = now.tail[from-base : to-base]
+	} else if evs, err = d.Store.Load(ctx, org, id, events.LoadOptions{AfterVersion: from, UpToVersion: to}); err != nil {
+		return nil, 0, fmt.Errorf("audit.History: %w", err)
+	}
+	out := make([]Entry, 0, len(evs))
+	for _, e := range evs {
 		data, err := json.Marshal(e.Data)
 		if err != nil {
 			return nil, 0, err

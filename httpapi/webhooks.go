@@ -6,7 +6,6 @@ import (
 	"github.com/google/uuid"
 	"github.com/gorilla/mux"
 
-	"example.com/crm"
 	"example.com/crm/feed"
 	"example.com/crm/webhooks"
 )
@@ -49,7 +48,7 @@ func (h Webhooks) target(r *http.Request) (org, id uuid.UUID, err error) {
 	if _, err = h.Store.Get(r.Context(), org, id); err != nil {
 		return
 	}
-	err = requireOwnerOrAdmin(r)
+	_, err = requireOwnerOrAdmin(r)
 	return
 }
 
@@ -99,7 +98,7 @@ func (h Webhooks) create(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	if err := requireOwnerOrAdmin(r); err != nil {
+	if _, err := requireOwnerOrAdmin(r); err != nil {
 		return err
 	}
 	var b createWebhookBody
@@ -129,7 +128,7 @@ func (h Webhooks) list(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	if err := requireOwnerOrAdmin(r); err != nil {
+	if _, err := requireOwnerOrAdmin(r); err != nil {
 		return err
 	}
 	page, size, err := Paging(r)
@@ -152,7 +151,7 @@ func (h Webhooks) get(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	if err := requireOwnerOrAdmin(r); err != nil {
+	if _, err := requireOwnerOrAdmin(r); err != nil {
 		return err
 	}
 	return WriteJSON(w, http.StatusOK, s)
@@ -255,17 +254,4 @@ func (h Webhooks) replay(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	return WriteJSON(w, http.StatusAccepted, s)
-}
-
-// TEMPORARY until the event feed lands on main with its own
-// requireOwnerOrAdmin (httpapi/integrations.go): deleted at that merge.
-func requireOwnerOrAdmin(r *http.Request) error {
-	t, err := crm.TenantFrom(r.Context())
-	if err != nil {
-		return err
-	}
-	if t.Role != crm.RoleOwner && t.Role != crm.RoleAdmin {
-		return crm.Errorf(crm.CodeForbidden, "only the owner and admins read the event feed and manage webhooks")
-	}
-	return nil
 }

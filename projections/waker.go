@@ -36,6 +36,15 @@ func (h *Hub) Ended() { h.wakeAll() }
 // committed.
 func (h *Hub) MaxCommitted() uint64 { return h.maxCommitted.Load() }
 
+// Subscribe returns a channel signalled (coalesced, never blocking the
+// hub) after commits and ends of append transactions, for waiters outside
+// this package such as the event feed's long poll, and the func that
+// unsubscribes.
+func (h *Hub) Subscribe() (<-chan struct{}, func()) {
+	w := newWaker(h)
+	return w.ch, w.close
+}
+
 func (h *Hub) wakeAll() {
 	h.mu.Lock()
 	defer h.mu.Unlock()

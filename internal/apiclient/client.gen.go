@@ -300,6 +300,30 @@ func (e ErrorCode) Valid() bool {
 	}
 }
 
+// Defines values for FeedEventStreamType.
+const (
+	FeedEventStreamTypeContact      FeedEventStreamType = "contact"
+	FeedEventStreamTypeDeal         FeedEventStreamType = "deal"
+	FeedEventStreamTypeOrganization FeedEventStreamType = "organization"
+	FeedEventStreamTypeTask         FeedEventStreamType = "task"
+)
+
+// Valid indicates whether the value is a known member of the FeedEventStreamType enum.
+func (e FeedEventStreamType) Valid() bool {
+	switch e {
+	case FeedEventStreamTypeContact:
+		return true
+	case FeedEventStreamTypeDeal:
+		return true
+	case FeedEventStreamTypeOrganization:
+		return true
+	case FeedEventStreamTypeTask:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for HealthStatus.
 const (
 	HealthStatusOk HealthStatus = "ok"
@@ -1406,6 +1430,48 @@ type DealWithAsOf struct {
 // ErrorCode Machine-readable error code.
 type ErrorCode string
 
+// EventFeedPage defines model for EventFeedPage.
+type EventFeedPage struct {
+	Items []FeedEvent `json:"items"`
+
+	// Next The cursor to pass as `after` to read on (always present).
+	Next string `json:"next"`
+}
+
+// FeedEvent One event of the organization, as the log holds it.
+type FeedEvent struct {
+	ActorId *Uuid `json:"actor_id"`
+
+	// Data The event's payload, as in a deal's history (changes carry their previous value: `{old,new}`).
+	Data map[string]interface{} `json:"data"`
+
+	// Id Examples: 0193a6e2-7b1c-7d4e-9f00-1a2b3c4d5e6f
+	Id Uuid `json:"id"`
+
+	// OccurredAt RFC 3339 in UTC with milliseconds and `Z`.
+	//
+	// Examples: 2026-11-25T19:08:38.123Z
+	OccurredAt Timestamp `json:"occurred_at"`
+
+	// Position The event's global position (assigned at insert; the feed's order is the commit-safe projection order, not this number).
+	Position int `json:"position"`
+
+	// StreamId Examples: 0193a6e2-7b1c-7d4e-9f00-1a2b3c4d5e6f
+	StreamId   Uuid                `json:"stream_id"`
+	StreamType FeedEventStreamType `json:"stream_type"`
+
+	// Type The event type, e.g. `contact.created`, `deal.stage_changed`, `task.completed`, `organization.member_added`.
+	//
+	// Examples: deal.stage_changed
+	Type string `json:"type"`
+
+	// Version The event's version in its stream: events of one stream come in version order.
+	Version int `json:"version"`
+}
+
+// FeedEventStreamType defines model for FeedEvent.StreamType.
+type FeedEventStreamType string
+
 // FieldError defines model for FieldError.
 type FieldError struct {
 	// Field The field, query parameter or header at fault (dotted for nested fields: `payload.text`).
@@ -1940,33 +2006,6 @@ type WebhookDeliveryList struct {
 // WebhookEventTypes Event types (`deal.stage_changed`) or prefixes followed by `.*` (`deal.*`). User events are never delivered.
 type WebhookEventTypes = []string
 
-// WebhookFeedEvent An event as the event feed shows it.
-type WebhookFeedEvent struct {
-	ActorId *Uuid `json:"actor_id"`
-
-	// Data The event's payload, as in a deal's history.
-	Data map[string]interface{} `json:"data"`
-
-	// Id Examples: 0193a6e2-7b1c-7d4e-9f00-1a2b3c4d5e6f
-	Id Uuid `json:"id"`
-
-	// OccurredAt RFC 3339 in UTC with milliseconds and `Z`.
-	//
-	// Examples: 2026-11-25T19:08:38.123Z
-	OccurredAt Timestamp `json:"occurred_at"`
-	Position   int       `json:"position"`
-
-	// StreamId Examples: 0193a6e2-7b1c-7d4e-9f00-1a2b3c4d5e6f
-	StreamId Uuid `json:"stream_id"`
-
-	// StreamType Examples: deal
-	StreamType string `json:"stream_type"`
-
-	// Type Examples: deal.stage_changed
-	Type    string `json:"type"`
-	Version int    `json:"version"`
-}
-
 // WebhookList One page of subscriptions.
 type WebhookList struct {
 	Items    []Webhook `json:"items"`
@@ -1977,8 +2016,8 @@ type WebhookList struct {
 
 // WebhookPayload The body of a delivery.
 type WebhookPayload struct {
-	// Data An event as the event feed shows it.
-	Data WebhookFeedEvent `json:"data"`
+	// Data One event of the organization, as the log holds it.
+	Data FeedEvent `json:"data"`
 
 	// Timestamp RFC 3339 in UTC with milliseconds and `Z`.
 	//
@@ -3039,6 +3078,24 @@ type GetDealHistoryParams struct {
 	XRequestId *RequestId `json:"X-Request-Id,omitempty"`
 }
 
+// ListEventsParams defines parameters for ListEvents.
+type ListEventsParams struct {
+	// After An opaque cursor from a previous answer's `next`; absent: from the start of the organization's history.
+	After *string `form:"after,omitempty" json:"after,omitempty"`
+
+	// Limit At most this many events (1–1000).
+	Limit *int `form:"limit,omitempty" json:"limit,omitempty"`
+
+	// Type Event types to return, repeatable: a type (`deal.created`) or a prefix followed by `.*` (`deal.*`). Unknown types, and `user.*`, are a 400.
+	Type *[]string `form:"type,omitempty" json:"type,omitempty"`
+
+	// Wait Long poll: when no event follows `after`, wait up to this many whole seconds (0–30; `10` or `10s`) for one.
+	Wait *string `form:"wait,omitempty" json:"wait,omitempty"`
+
+	// XRequestId Echoed in the response, the logs and error bodies (1–128 visible ASCII characters; anything else is replaced by a generated id).
+	XRequestId *RequestId `json:"X-Request-Id,omitempty"`
+}
+
 // CreateOrganizationParams defines parameters for CreateOrganization.
 type CreateOrganizationParams struct {
 	// XRequestId Echoed in the response, the logs and error bodies (1–128 visible ASCII characters; anything else is replaced by a generated id).
@@ -3751,6 +3808,13 @@ type ClientInterface interface {
 	//
 	// Corresponds with GET /api/v1/deals/{id}/history (the `GetDealHistory` operationId).
 	GetDealHistory(ctx context.Context, id DealIdPath, params *GetDealHistoryParams, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// ListEvents The organization's event feed
+	//
+	// Every change of the organization, as the events the log holds, oldest first in projection order: `(transaction_id, position)`, and only once every transaction before them has ended, so an event whose transaction commits late is never skipped by a follower. Pass `next` back as `after` to read on; `next` is always present (at the end of the feed it is where the next read continues). With `type`, events of other types are skipped and `next` moves past them too (a filtered read examines at most 10 events per requested item, at least 1,000, so it may return fewer than `limit` items before the end). With `wait`, a read that finds nothing waits up to that many seconds for an event (a long poll). A read reflects every change acknowledged before it began (it waits, up to 2 s, for transactions that were running then). User events (and their password hashes) never appear. Owners and admins only.
+	//
+	// Corresponds with GET /api/v1/events (the `ListEvents` operationId).
+	ListEvents(ctx context.Context, params *ListEventsParams, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// CreateOrganizationWithBody Create an organization
 	//
@@ -4588,6 +4652,23 @@ func (c *Client) UpdateDeal(ctx context.Context, id DealIdPath, params *UpdateDe
 // Corresponds with GET /api/v1/deals/{id}/history (the `GetDealHistory` operationId).
 func (c *Client) GetDealHistory(ctx context.Context, id DealIdPath, params *GetDealHistoryParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewGetDealHistoryRequest(c.Server, id, params)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// ListEvents The organization's event feed
+//
+// Every change of the organization, as the events the log holds, oldest first in projection order: `(transaction_id, position)`, and only once every transaction before them has ended, so an event whose transaction commits late is never skipped by a follower. Pass `next` back as `after` to read on; `next` is always present (at the end of the feed it is where the next read continues). With `type`, events of other types are skipped and `next` moves past them too (a filtered read examines at most 10 events per requested item, at least 1,000, so it may return fewer than `limit` items before the end). With `wait`, a read that finds nothing waits up to that many seconds for an event (a long poll). A read reflects every change acknowledged before it began (it waits, up to 2 s, for transactions that were running then). User events (and their password hashes) never appear. Owners and admins only.
+//
+// Corresponds with GET /api/v1/events (the `ListEvents` operationId).
+func (c *Client) ListEvents(ctx context.Context, params *ListEventsParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewListEventsRequest(c.Server, params)
 	if err != nil {
 		return nil, err
 	}
@@ -6932,6 +7013,111 @@ func NewGetDealHistoryRequest(server string, id DealIdPath, params *GetDealHisto
 	return req, nil
 }
 
+// NewListEventsRequest constructs an http.Request for the ListEvents method
+func NewListEventsRequest(server string, params *ListEventsParams) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/v1/events")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if params.After != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "after", *params.After, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Limit != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "limit", *params.Limit, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Type != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "type", *params.Type, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "array", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Wait != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "wait", *params.Wait, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+
+		if params.XRequestId != nil {
+			var headerParam0 string
+
+			headerParam0, err = runtime.StyleParamWithOptions("simple", false, "X-Request-Id", *params.XRequestId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("X-Request-Id", headerParam0)
+		}
+
+	}
+
+	return req, nil
+}
+
 // NewCreateOrganizationRequest calls the generic CreateOrganization builder with application/json body
 func NewCreateOrganizationRequest(server string, params *CreateOrganizationParams, body CreateOrganizationJSONRequestBody) (*http.Request, error) {
 	var bodyReader io.Reader
@@ -9144,6 +9330,15 @@ type ClientWithResponsesInterface interface {
 	//
 	// Corresponds with GET /api/v1/deals/{id}/history (the `GetDealHistory` operationId).
 	GetDealHistoryWithResponse(ctx context.Context, id DealIdPath, params *GetDealHistoryParams, reqEditors ...RequestEditorFn) (*GetDealHistoryResponse, error)
+
+	// ListEventsWithResponse The organization's event feed
+	//
+	// Every change of the organization, as the events the log holds, oldest first in projection order: `(transaction_id, position)`, and only once every transaction before them has ended, so an event whose transaction commits late is never skipped by a follower. Pass `next` back as `after` to read on; `next` is always present (at the end of the feed it is where the next read continues). With `type`, events of other types are skipped and `next` moves past them too (a filtered read examines at most 10 events per requested item, at least 1,000, so it may return fewer than `limit` items before the end). With `wait`, a read that finds nothing waits up to that many seconds for an event (a long poll). A read reflects every change acknowledged before it began (it waits, up to 2 s, for transactions that were running then). User events (and their password hashes) never appear. Owners and admins only.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /api/v1/events (the `ListEvents` operationId).
+	ListEventsWithResponse(ctx context.Context, params *ListEventsParams, reqEditors ...RequestEditorFn) (*ListEventsResponse, error)
 
 	// CreateOrganizationWithBodyWithResponse Create an organization
 	//
@@ -13031,6 +13226,112 @@ func (r GetDealHistoryResponse) StatusCode() int {
 
 // ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
 func (r GetDealHistoryResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// ListEventsResponse200Headers the declared response headers of an HTTP 200 response for ListEvents
+type ListEventsResponse200Headers struct {
+	XRequestId *string
+}
+
+// ListEventsResponse400Headers the declared response headers of an HTTP 400 response for ListEvents
+type ListEventsResponse400Headers struct {
+	XRequestId *string
+}
+
+// ListEventsResponse401Headers the declared response headers of an HTTP 401 response for ListEvents
+type ListEventsResponse401Headers struct {
+	WWWAuthenticate *string
+	XRequestId      *string
+}
+
+// ListEventsResponse403Headers the declared response headers of an HTTP 403 response for ListEvents
+type ListEventsResponse403Headers struct {
+	XRequestId *string
+}
+
+// ListEventsResponse503Headers the declared response headers of an HTTP 503 response for ListEvents
+type ListEventsResponse503Headers struct {
+	RetryAfter *int
+	XRequestId *string
+}
+
+type ListEventsResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *EventFeedPage
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *BadQuery
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Unauthorized
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *NotOwnerOrAdmin
+	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
+	ApplicationproblemJSON503 *Unavailable
+	// Headers200 the parsed response headers for an HTTP 200 response
+	Headers200 *ListEventsResponse200Headers
+	// Headers400 the parsed response headers for an HTTP 400 response
+	Headers400 *ListEventsResponse400Headers
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *ListEventsResponse401Headers
+	// Headers403 the parsed response headers for an HTTP 403 response
+	Headers403 *ListEventsResponse403Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *ListEventsResponse503Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r ListEventsResponse) GetJSON200() *EventFeedPage {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r ListEventsResponse) GetApplicationproblemJSON400() *BadQuery {
+	return r.ApplicationproblemJSON400
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r ListEventsResponse) GetApplicationproblemJSON401() *Unauthorized {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r ListEventsResponse) GetApplicationproblemJSON403() *NotOwnerOrAdmin {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON503 returns the response for an HTTP 503 `application/problem+json` response
+func (r ListEventsResponse) GetApplicationproblemJSON503() *Unavailable {
+	return r.ApplicationproblemJSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r ListEventsResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r ListEventsResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r ListEventsResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r ListEventsResponse) ContentType() string {
 	if r.HTTPResponse != nil {
 		return r.HTTPResponse.Header.Get("Content-Type")
 	}
@@ -17712,6 +18013,21 @@ func (c *ClientWithResponses) GetDealHistoryWithResponse(ctx context.Context, id
 	return ParseGetDealHistoryResponse(rsp)
 }
 
+// ListEventsWithResponse The organization's event feed
+//
+// Every change of the organization, as the events the log holds, oldest first in projection order: `(transaction_id, position)`, and only once every transaction before them has ended, so an event whose transaction commits late is never skipped by a follower. Pass `next` back as `after` to read on; `next` is always present (at the end of the feed it is where the next read continues). With `type`, events of other types are skipped and `next` moves past them too (a filtered read examines at most 10 events per requested item, at least 1,000, so it may return fewer than `limit` items before the end). With `wait`, a read that finds nothing waits up to that many seconds for an event (a long poll). A read reflects every change acknowledged before it began (it waits, up to 2 s, for transactions that were running then). User events (and their password hashes) never appear. Owners and admins only.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /api/v1/events (the `ListEvents` operationId).
+func (c *ClientWithResponses) ListEventsWithResponse(ctx context.Context, params *ListEventsParams, reqEditors ...RequestEditorFn) (*ListEventsResponse, error) {
+	rsp, err := c.ListEvents(ctx, params, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseListEventsResponse(rsp)
+}
+
 // CreateOrganizationWithBodyWithResponse Create an organization
 //
 // Creates an organization whose owner is the caller.
@@ -21911,6 +22227,127 @@ func ParseGetDealHistoryResponse(rsp *http.Response) (*GetDealHistoryResponse, e
 		response.Headers404 = &headers
 	case rsp.StatusCode == 503:
 		var headers GetDealHistoryResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = &value
+		}
+		response.Headers503 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseListEventsResponse parses an HTTP response from a ListEventsWithResponse call
+func ParseListEventsResponse(rsp *http.Response) (*ListEventsResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &ListEventsResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest EventFeedPage
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadQuery
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest NotOwnerOrAdmin
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Unavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 200:
+		var headers ListEventsResponse200Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = &value
+		}
+		response.Headers200 = &headers
+	case rsp.StatusCode == 400:
+		var headers ListEventsResponse400Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = &value
+		}
+		response.Headers400 = &headers
+	case rsp.StatusCode == 401:
+		var headers ListEventsResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = &value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 403:
+		var headers ListEventsResponse403Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = &value
+		}
+		response.Headers403 = &headers
+	case rsp.StatusCode == 503:
+		var headers ListEventsResponse503Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
 			var value int
 			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {

@@ -22,6 +22,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"example.com/crm/audit"
+	"example.com/crm/audit/pgsnapshots"
 	"example.com/crm/auth"
 	"example.com/crm/commands"
 	"example.com/crm/events"
@@ -199,7 +200,7 @@ func New(ctx context.Context, cfg Config, dsn, version string, log *slog.Logger,
 		}
 		wcfg := webhooks.Config{
 			Pool: pool, Reader: feed.Reader{Pool: pool, Registry: a.reg},
-			AllowPrivate: cfg.WebhookAllowPrivate, Logger: log,
+			AllowPrivate: cfg.WebhookAllowPrivate, Wake: a.hub.Subscribe, Logger: log,
 		}
 		for _, adjust := range a.webhookOpts {
 			adjust(&wcfg)
@@ -247,8 +248,9 @@ func (a *App) routes() (http.Handler, error) {
 		Commands: a.commands, Queries: a.identity, Sessions: a.sessions, Tokens: a.issuer,
 		Limiter: a.limiter, Idempotency: a.store, Access: identityproj.NewAccess(a.pool),
 	})
-	httpapi.Sales{Commands: a.commands, Queries: a.queries, Audit: audit.Deals{Store: a.store}}.Mount(api.OrgScoped())
+	httpapi.Sales{Commands: a.commands, Queries: a.queries, Audit: audit.Deals{Store: a.store, Snapshots: pgsnapshots.New(a.pool)}}.Mount(api.OrgScoped())
 	httpapi.Analytics{Queries: a.analytics}.Mount(api.OrgScoped())
+	httpapi.Events{Feed: feed.Reader{Pool: a.pool, Registry: a.reg, Hub: a.hub}}.Mount(api.OrgScoped())
 	httpapi.Webhooks{AllowPrivate: a.cfg.WebhookAllowPrivate, Store: webhooks.Store{Pool: a.pool, Changed: func() {
 		if a.dispatcher != nil {
 			a.dispatcher.Kick()
