@@ -287,6 +287,21 @@ func TestPostgresOutageAnswers503WithRetryAfterAndRecovers(t *testing.T) {
 		rounds, len(acked), lost, unavail.Load(), reads.Load(), median(readyWait))
 }
 
+// restartCRM starts the server again and adds to waits how long it took
+// from the process start to /ready answering 200.
+func restartCRM(t *testing.T, env map[string]string, waits *[]time.Duration) *crmProcess {
+	t.Helper()
+	started := time.Now()
+	crm := startCRM(t, env)
+	probe := newClient(crm.URL)
+	waitFor(t, "/ready after the restart", 2*time.Minute, func() bool {
+		r, err := probe.do(http.MethodGet, "/ready", nil, nil)
+		return err == nil && r.Status == http.StatusOK
+	})
+	*waits = append(*waits, time.Since(started))
+	return crm
+}
+
 // SIGKILL of the server under write load, again and again: after each
 // restart on the same database, every command answered 2xx is in the
 // event log and the read models; a command left without an answer,
@@ -341,9 +356,7 @@ func TestSIGKILLUnderWriteLoadLosesNoAcknowledgedCommand(t *testing.T) {
 
 	for round := 1; round <= rounds; round++ {
 		if round > 1 {
-			started := time.Now()
-			crm = startCRM(t, env)
-			readyWait = append(readyWait, time.Since(started))
+			crm = restartCRM(t, env, &readyWait)
 			owner = owner.at(crm.URL)
 			// What the kill left unanswered is sent again, as a client
 			// would: same key, same body.
@@ -406,9 +419,7 @@ func TestSIGKILLUnderWriteLoadLosesNoAcknowledgedCommand(t *testing.T) {
 	}
 
 	// The last kill's unanswered commands, retried on a fresh server.
-	started := time.Now()
-	crm = startCRM(t, env)
-	readyWait = append(readyWait, time.Since(started))
+	crm = restartCRM(t, env, &readyWait)
 	owner = owner.at(crm.URL)
 	for _, cmd := range unanswered {
 		r, err := send(owner, cmd)
@@ -459,6 +470,252 @@ func TestSIGKILLUnderWriteLoadLosesNoAcknowledgedCommand(t *testing.T) {
 	if got := listTotal(t, owner, "/api/v1/deals"); got != len(deals) {
 		t.Errorf("GET /deals total = %d; the log has %d", got, len(deals))
 	}
-	t.Logf("sigkill: %d rounds, %d writers, %d commands acknowledged or retried, %d lost, %d duplicated, %d unanswered at a kill and replayed on retry; ready %v (median) after restart",
+	t.Logf("sigkill: %d rounds, %d writers, %d commands acknowledged or retried, %d lost, %d duplicated, %d unanswered at a kill and replayed on retry; /ready 200 %v (median) after the process started again",
 		rounds, writers, len(ids)-writers, lost, len(contacts)+len(deals)-wantContacts-wantDeals, replayed, median(readyWait))
+}
+
+// Redis stopped and started again under read and write traffic: every
+// answer is what it would be with Redis — the analytics equal a model of
+// the deals each client created and changed, logins succeed (the rate
+// limiter counts in the process meanwhile) — no 5xx, /ready stays 200
+// and says redis "down", and once Redis is back the cache answers again
+// (its hit counter moves).
+func TestRedisOutageUnderTrafficChangesNoAnswer(t *testing.T) {
+	t.Parallel()
+	rounds := reliabilityRounds(t)
+	rd := startPrivateRedis(t)
+	crm := startCRM(t, serverEnv("DATABASE_URL", testenv.Postgres(t), "REDIS_URL", rd.URL(),
+		"HTTP_ADDR", freeAddr(t), "AUTH_RATE_LIMIT", "100000"))
+	probe := newClient(crm.URL)
+
+	const clients = 3
+	users := make([]*client, clients)
+	for i := range users {
+		users[i] = register(t, crm.URL)
+	}
+	var (
+		bad      problems
+		requests atomic.Int64
+		outage   atomic.Bool
+		during   atomic.Int64 // requests answered while Redis was down
+		stop     = make(chan struct{})
+		wg       sync.WaitGroup
+	)
+	for _, c := range users {
+		contact := c.must(t, http.StatusCreated, http.MethodPost, "/api/v1/contacts", map[string]any{"name": "buyer"})["id"]
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			m := newDealModel()
+			// call sends one request of the traffic; want is the only
+			// acceptable status.
+			call := func(want int, method, path string, body any) map[string]any {
+				r, err := c.do(method, path, body, nil)
+				requests.Add(1)
+				if outage.Load() {
+					during.Add(1)
+				}
+				if err != nil {
+					bad.add("%s %s: no answer: %v", method, path, err)
+					return nil
+				}
+				if r.Status != want {
+					bad.add("%s %s: %d %s (want %d; Redis down: %v)", method, path, r.Status, r.Body, want, outage.Load())
+					return nil
+				}
+				return r.JSON()
+			}
+			for i := 0; ; i++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				var touched string
+				if len(m.deals) == 0 || rand.IntN(2) == 0 {
+					d := &modelDeal{status: "new", cents: 100 + rand.Int64N(1_000_000), currency: []string{"USD", "EUR"}[rand.IntN(2)]}
+					body := call(http.StatusCreated, http.MethodPost, "/api/v1/deals", map[string]any{
+						"contact_id": contact, "title": fmt.Sprintf("deal %d", i), "amount": d.amount(), "currency": d.currency})
+					if body == nil {
+						return
+					}
+					touched, _ = body["id"].(string)
+					m.deals[touched] = d
+				} else {
+					touched = m.any()
+					d := m.deals[touched]
+					next := m.otherStatus(d.status)
+					if call(http.StatusOK, http.MethodPatch, "/api/v1/deals/"+touched, map[string]any{"status": next}) == nil {
+						return
+					}
+					d.status = next
+				}
+				// Twice: with Redis up, the second is a cache hit.
+				for range 2 {
+					if got := call(http.StatusOK, http.MethodGet, "/api/v1/analytics/deals/summary", nil); got != nil {
+						if diff := m.summaryDiff(got); diff != "" {
+							bad.add("summary differs from the model (Redis down: %v): %s", outage.Load(), diff)
+						}
+					}
+				}
+				if got := call(http.StatusOK, http.MethodGet, "/api/v1/analytics/deals/funnel", nil); got != nil {
+					if diff := m.funnelDiff(got); diff != "" {
+						bad.add("funnel differs from the model (Redis down: %v): %s", outage.Load(), diff)
+					}
+				}
+				if got := call(http.StatusOK, http.MethodGet, "/api/v1/deals/"+touched, nil); got != nil {
+					if d := m.deals[touched]; got["status"] != d.status || got["amount"] != d.amount() {
+						bad.add("deal %s: %v %v, want %s %s", touched, got["status"], got["amount"], d.status, d.amount())
+					}
+				}
+				if i%5 == 0 {
+					call(http.StatusOK, http.MethodPost, "/api/v1/auth/login", map[string]any{"email": c.email, "password": registerPassword})
+				}
+			}
+		}()
+	}
+	stopTraffic := func() {
+		select {
+		case <-stop:
+		default:
+			close(stop)
+		}
+		wg.Wait()
+	}
+	t.Cleanup(stopTraffic)
+	cacheHits := func() float64 {
+		r, err := probe.do(http.MethodGet, "/metrics", nil, nil)
+		if err != nil || r.Status != http.StatusOK {
+			t.Fatalf("/metrics: %v %v", r, err)
+		}
+		var sum float64
+		for _, l := range strings.Split(string(r.Body), "\n") {
+			if strings.HasPrefix(l, "crm_cache_hits_total{") {
+				f := strings.Fields(l)
+				v, _ := strconv.ParseFloat(f[len(f)-1], 64)
+				sum += v
+			}
+		}
+		return sum
+	}
+	readySays := func(redis string) func() bool {
+		return func() bool {
+			r, err := probe.do(http.MethodGet, "/ready", nil, nil)
+			return err == nil && r.Status == http.StatusOK && strings.Contains(string(r.Body), `"redis":"`+redis+`"`)
+		}
+	}
+
+	hits := cacheHits()
+	waitFor(t, "the cache answering before the outage", time.Minute, func() bool { return cacheHits() > hits })
+	for round := 1; round <= rounds; round++ {
+		before := requests.Load()
+		waitFor(t, "traffic with Redis up", time.Minute, func() bool { return requests.Load() >= before+30 })
+
+		outage.Store(true)
+		rd.Stop()
+		waitFor(t, "/ready 200 saying redis is down", 30*time.Second, readySays("down"))
+		d := during.Load()
+		waitFor(t, "traffic while Redis is down", time.Minute, func() bool { return during.Load() >= d+60 })
+
+		rd.Start()
+		outage.Store(false)
+		waitFor(t, "/ready 200 saying redis is ok", 30*time.Second, readySays("ok"))
+		hits := cacheHits()
+		waitFor(t, "the cache answering again after Redis restarted", time.Minute, func() bool { return cacheHits() > hits })
+	}
+	stopTraffic()
+	bad.report(t)
+	t.Logf("redis outage: %d rounds, %d clients, %d requests (%d while Redis was down), %d answers differing from the model, %.0f cache hits",
+		rounds, clients, requests.Load(), during.Load(), len(bad.list), cacheHits())
+}
+
+// dealModel is what one client knows of its organization's deals: the
+// analytics must agree with it.
+type dealModel struct{ deals map[string]*modelDeal }
+
+type modelDeal struct {
+	status, currency string
+	cents            int64
+}
+
+func newDealModel() *dealModel { return &dealModel{deals: map[string]*modelDeal{}} }
+
+func (d *modelDeal) amount() string { return fmt.Sprintf("%d.%02d", d.cents/100, d.cents%100) }
+
+var dealStatuses = []string{"new", "in_progress", "won", "lost"}
+
+// any returns some deal's id.
+func (m *dealModel) any() string {
+	for id := range m.deals {
+		return id
+	}
+	return ""
+}
+
+func (m *dealModel) otherStatus(s string) string {
+	for {
+		if n := dealStatuses[rand.IntN(len(dealStatuses))]; n != s {
+			return n
+		}
+	}
+}
+
+// summaryDiff compares a /analytics/deals/summary answer with the model
+// (counts and sums per status and currency, totals); "" when they agree.
+func (m *dealModel) summaryDiff(got map[string]any) string {
+	type cell struct {
+		count int64
+		cents map[string]int64
+	}
+	want := map[string]*cell{}
+	for _, s := range dealStatuses {
+		want[s] = &cell{cents: map[string]int64{}}
+	}
+	for _, d := range m.deals {
+		want[d.status].count++
+		want[d.status].cents[d.currency] += d.cents
+	}
+	var diffs []string
+	byStatus, _ := got["by_status"].(map[string]any)
+	for _, s := range dealStatuses {
+		g, _ := byStatus[s].(map[string]any)
+		if c, _ := g["count"].(float64); int64(c) != want[s].count {
+			diffs = append(diffs, fmt.Sprintf("%s count %v, want %d", s, g["count"], want[s].count))
+		}
+		sums, _ := g["total_amount"].(map[string]any)
+		wantSums := map[string]any{}
+		for cur, cents := range want[s].cents {
+			wantSums[cur] = (&modelDeal{cents: cents}).amount()
+		}
+		if fmt.Sprint(sums) != fmt.Sprint(wantSums) {
+			diffs = append(diffs, fmt.Sprintf("%s total_amount %v, want %v", s, sums, wantSums))
+		}
+	}
+	n := float64(len(m.deals))
+	if got["total_deals"] != n || got["new_deals_last_30_days"] != n {
+		diffs = append(diffs, fmt.Sprintf("total_deals %v, new_deals_last_30_days %v, want %v", got["total_deals"], got["new_deals_last_30_days"], n))
+	}
+	return strings.Join(diffs, "; ")
+}
+
+// funnelDiff compares the first stage of /analytics/deals/funnel (every
+// deal of the model is in qualification) with the model.
+func (m *dealModel) funnelDiff(got map[string]any) string {
+	stages, _ := got["stages"].([]any)
+	if len(stages) != 4 {
+		return fmt.Sprintf("%d stages", len(stages))
+	}
+	first, _ := stages[0].(map[string]any)
+	want := map[string]any{}
+	for _, s := range dealStatuses {
+		want[s] = float64(0)
+	}
+	for _, d := range m.deals {
+		want[d.status] = want[d.status].(float64) + 1
+	}
+	n := float64(len(m.deals))
+	if first["stage"] != "qualification" || first["count"] != n || first["reached"] != n || fmt.Sprint(first["by_status"]) != fmt.Sprint(want) {
+		return fmt.Sprintf("first stage %v, want qualification count=reached=%v by_status %v", first, n, want)
+	}
+	return ""
 }

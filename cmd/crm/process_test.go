@@ -293,6 +293,7 @@ type client struct {
 	http  *http.Client
 	token string
 	org   string
+	email string // the user's, password registerPassword
 }
 
 func newClient(base string) *client {
@@ -374,14 +375,18 @@ func (c *client) must(t testing.TB, want int, method, path string, body any) map
 
 var registered atomic.Int64
 
+// registerPassword is every registered user's password.
+const registerPassword = "correct horse battery"
+
 // register creates a user and their organization and returns a client
 // acting as them in it.
 func register(t testing.TB, base string) *client {
 	t.Helper()
 	c := newClient(base)
 	n := registered.Add(1)
+	c.email = fmt.Sprintf("outage%d-%d@example.com", n, time.Now().UnixNano())
 	body := c.must(t, http.StatusCreated, http.MethodPost, "/api/v1/auth/register", map[string]any{
-		"email": fmt.Sprintf("outage%d-%d@example.com", n, time.Now().UnixNano()), "password": "correct horse battery",
+		"email": c.email, "password": registerPassword,
 		"name": fmt.Sprintf("User %d", n), "organization_name": fmt.Sprintf("Org %d", n),
 	})
 	c.token, _ = body["access_token"].(string)
@@ -393,7 +398,7 @@ func register(t testing.TB, base string) *client {
 	return c
 }
 
-// as returns a client of the same user against another server.
+// at returns a client of the same user against another server.
 func (c *client) at(base string) *client {
 	d := *c
 	d.base = base
