@@ -476,7 +476,7 @@ func TestSIGKILLUnderWriteLoadLosesNoAcknowledgedCommand(t *testing.T) {
 
 // Redis stopped and started again under read and write traffic: every
 // answer is what it would be with Redis — the analytics equal a model of
-// the deals each client created and changed, logins succeed (the rate
+// the deals each client created and changed, a login succeeds (the rate
 // limiter counts in the process meanwhile) — no 5xx, /ready stays 200
 // and says redis "down", and once Redis is back the cache answers again
 // (its hit counter moves).
@@ -568,9 +568,6 @@ func TestRedisOutageUnderTrafficChangesNoAnswer(t *testing.T) {
 						bad.add("deal %s: %v %v, want %s %s", touched, got["status"], got["amount"], d.status, d.amount())
 					}
 				}
-				if i%5 == 0 {
-					call(http.StatusOK, http.MethodPost, "/api/v1/auth/login", map[string]any{"email": c.email, "password": registerPassword})
-				}
 			}
 		}()
 	}
@@ -615,7 +612,10 @@ func TestRedisOutageUnderTrafficChangesNoAnswer(t *testing.T) {
 		rd.Stop()
 		waitFor(t, "/ready 200 saying redis is down", 30*time.Second, readySays("down"))
 		d := during.Load()
-		waitFor(t, "traffic while Redis is down", time.Minute, func() bool { return during.Load() >= d+60 })
+		// A login counts against the rate limit, in Redis when it is up:
+		// while it is down the process counts, and the login succeeds.
+		users[0].must(t, http.StatusOK, http.MethodPost, "/api/v1/auth/login", map[string]any{"email": users[0].email, "password": registerPassword})
+		waitFor(t, "traffic while Redis is down", time.Minute, func() bool { return during.Load() >= d+30 })
 
 		rd.Start()
 		outage.Store(false)
