@@ -287,6 +287,41 @@ func TestPostgresOutageAnswers503WithRetryAfterAndRecovers(t *testing.T) {
 		rounds, len(acked), lost, unavail.Load(), reads.Load(), median(readyWait))
 }
 
+// `crm serve` started while its PostgreSQL is down neither exits (to be
+// restarted in a loop by its supervisor) nor serves half-wired: it says
+// it is waiting, and once PostgreSQL is up it migrates and serves.
+func TestServeStartedWhilePostgresIsDownWaitsForIt(t *testing.T) {
+	t.Parallel()
+	pg := startPrivatePostgres(t)
+	pg.Stop()
+	crm := spawnCRM(t, serverEnv("DATABASE_URL", pg.URL(), "HTTP_ADDR", freeAddr(t)))
+	waitFor(t, "crm saying it waits for PostgreSQL", 2*time.Minute, func() bool {
+		if !crm.Running() {
+			t.Fatalf("crm serve exited while PostgreSQL was down (%v):\n%s", crm.err, tail(crm.logs.String(), 20))
+		}
+		return strings.Count(crm.logs.String(), `msg="waiting for PostgreSQL"`) >= 3
+	})
+	pg.Start()
+	crm.waitHealthy(2 * time.Minute)
+	c := register(t, crm.URL)
+	c.must(t, http.StatusCreated, http.MethodPost, "/api/v1/contacts", map[string]any{"name": "after the wait"})
+	if got := listTotal(t, c, "/api/v1/contacts"); got != 1 {
+		t.Fatalf("GET /contacts total = %d, want 1", got)
+	}
+
+	// What waiting cannot cure is an error at once: a database that does
+	// not exist on a server that answers.
+	wrong := spawnCRM(t, serverEnv("DATABASE_URL", strings.Replace(pg.URL(), "/crm?", "/no_such_database?", 1), "HTTP_ADDR", freeAddr(t)))
+	select {
+	case <-wrong.exited:
+	case <-time.After(time.Minute):
+		t.Fatalf("crm serve on a database that does not exist is still running:\n%s", tail(wrong.logs.String(), 10))
+	}
+	if out := wrong.logs.String(); wrong.err == nil || !strings.Contains(out, "3D000") || strings.Contains(out, "waiting for PostgreSQL") {
+		t.Fatalf("crm serve on a database that does not exist: %v\n%s", wrong.err, tail(out, 10))
+	}
+}
+
 // restartCRM starts the server again and adds to waits how long it took
 // from the process start to /ready answering 200.
 func restartCRM(t *testing.T, env map[string]string, waits *[]time.Duration) *crmProcess {

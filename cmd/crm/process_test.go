@@ -90,6 +90,14 @@ type crmProcess struct {
 // The process is killed at cleanup if it still runs.
 func startCRM(t testing.TB, env map[string]string) *crmProcess {
 	t.Helper()
+	p := spawnCRM(t, env)
+	p.waitHealthy(2 * time.Minute)
+	return p
+}
+
+// spawnCRM starts `crm serve` as startCRM does, without waiting for it.
+func spawnCRM(t testing.TB, env map[string]string) *crmProcess {
+	t.Helper()
 	exe, err := os.Executable()
 	if err != nil {
 		t.Fatal(err)
@@ -120,20 +128,28 @@ func startCRM(t testing.TB, env map[string]string) *crmProcess {
 	})
 	addr := env["HTTP_ADDR"]
 	if addr == "" {
-		t.Fatal("startCRM needs an HTTP_ADDR with a port (freeAddr)")
+		t.Fatal("spawnCRM needs an HTTP_ADDR with a port (freeAddr)")
 	}
 	p.URL = "http://" + addr
+	return p
+}
+
+// waitHealthy waits until the process answers /health with 200, failing
+// the test if it exits first or takes longer than patience.
+func (p *crmProcess) waitHealthy(patience time.Duration) {
+	t := p.t
+	t.Helper()
 	probe := &http.Client{Timeout: 5 * time.Second}
-	deadline := time.Now().Add(2 * time.Minute)
+	deadline := time.Now().Add(patience)
 	for {
 		if res, err := probe.Get(p.URL + "/health"); err == nil {
 			res.Body.Close()
 			if res.StatusCode == http.StatusOK {
-				return p
+				return
 			}
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("crm serve did not answer /health in 2 minutes:\n%s", tail(p.logs.String(), 40))
+			t.Fatalf("crm serve did not answer /health within %v:\n%s", patience, tail(p.logs.String(), 40))
 		}
 		select {
 		case <-p.exited:
