@@ -153,6 +153,8 @@ func TestPostgresOutageAnswers503WithRetryAfterAndRecovers(t *testing.T) {
 		wg        sync.WaitGroup
 		ackCount  = func() int { mu.Lock(); defer mu.Unlock(); return len(acked) }
 		readyWait []time.Duration
+		readTimes  []time.Duration
+		readStatus = map[int]int{}
 	)
 	// answer checks one answer of the traffic: ok is a success.
 	answer := func(what string, r *reply, err error, want int) (ok bool) {
@@ -202,8 +204,15 @@ func TestPostgresOutageAnswers503WithRetryAfterAndRecovers(t *testing.T) {
 				return
 			default:
 			}
+			began := time.Now()
 			r, err := owner.do(http.MethodGet, "/api/v1/contacts?page_size=5", nil, nil)
 			reads.Add(1)
+			if err == nil {
+				mu.Lock()
+				readTimes = append(readTimes, time.Since(began))
+				readStatus[r.Status]++
+				mu.Unlock()
+			}
 			if !answer("GET /contacts", r, err, http.StatusOK) {
 				time.Sleep(20 * time.Millisecond)
 			}
@@ -283,8 +292,8 @@ func TestPostgresOutageAnswers503WithRetryAfterAndRecovers(t *testing.T) {
 	if !crm.Running() || crm.cmd.Process.Pid != pid {
 		t.Fatalf("the server exited (%v)", crm.err)
 	}
-	t.Logf("postgres outage: %d rounds, %d commands acknowledged, %d lost, %d answers 503 during outages (all with Retry-After), %d reads; /ready again %v (median) after PostgreSQL started",
-		rounds, len(acked), lost, unavail.Load(), reads.Load(), median(readyWait))
+	t.Logf("postgres outage: %d rounds, %d commands acknowledged, %d lost, %d answers 503 during outages (all with Retry-After), %d reads %v (median %v, max %v); /ready again %v (median) after PostgreSQL started",
+		rounds, len(acked), lost, unavail.Load(), reads.Load(), readStatus, median(readTimes), slices.Max(append(readTimes, 0)), median(readyWait))
 }
 
 // `crm serve` started while its PostgreSQL is down neither exits (to be
