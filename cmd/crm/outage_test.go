@@ -144,15 +144,16 @@ func TestPostgresOutageAnswers503WithRetryAfterAndRecovers(t *testing.T) {
 	owner := register(t, crm.URL)
 
 	var (
-		bad       problems
-		mu        sync.Mutex
-		acked     []string // contact ids answered 201
-		unavail   atomic.Int64
-		reads     atomic.Int64
-		stop      = make(chan struct{})
-		wg        sync.WaitGroup
-		ackCount  = func() int { mu.Lock(); defer mu.Unlock(); return len(acked) }
-		readyWait []time.Duration
+		bad        problems
+		mu         sync.Mutex
+		acked      []string // contact ids answered 201
+		unavail    atomic.Int64
+		reads      atomic.Int64
+		stop       = make(chan struct{})
+		wg         sync.WaitGroup
+		ackCount   = func() int { mu.Lock(); defer mu.Unlock(); return len(acked) }
+		readyWait  []time.Duration
+		caughtUp   []time.Duration // PostgreSQL start → a read reflecting a new command
 		readTimes  []time.Duration
 		readStatus = map[int]int{}
 	)
@@ -266,6 +267,21 @@ func TestPostgresOutageAnswers503WithRetryAfterAndRecovers(t *testing.T) {
 			return err == nil && r.Status == http.StatusOK
 		})
 		readyWait = append(readyWait, time.Since(restarted))
+		// Read-your-writes again: a fresh command, then a read that must
+		// reflect it, which waits for the projectors to be back.
+		waitFor(t, "a read reflecting a new command after the outage", 2*time.Minute, func() bool {
+			r, err := owner.do(http.MethodPost, "/api/v1/contacts", map[string]any{"name": "after the outage"}, nil)
+			if err != nil || r.Status != http.StatusCreated {
+				return false
+			}
+			id, _ := r.JSON()["id"].(string)
+			mu.Lock()
+			acked = append(acked, id)
+			mu.Unlock()
+			r, err = owner.do(http.MethodGet, "/api/v1/contacts/"+id, nil, nil)
+			return err == nil && r.Status == http.StatusOK
+		})
+		caughtUp = append(caughtUp, time.Since(restarted))
 		after := ackCount()
 		waitFor(t, "commands acknowledged after the outage", time.Minute, func() bool { return ackCount() >= after+20 })
 		if !crm.Running() || crm.cmd.Process.Pid != pid {
@@ -292,8 +308,9 @@ func TestPostgresOutageAnswers503WithRetryAfterAndRecovers(t *testing.T) {
 	if !crm.Running() || crm.cmd.Process.Pid != pid {
 		t.Fatalf("the server exited (%v)", crm.err)
 	}
-	t.Logf("postgres outage: %d rounds, %d commands acknowledged, %d lost, %d answers 503 during outages (all with Retry-After), %d reads %v (median %v, max %v); /ready again %v (median) after PostgreSQL started",
-		rounds, len(acked), lost, unavail.Load(), reads.Load(), readStatus, median(readTimes), slices.Max(append(readTimes, 0)), median(readyWait))
+	t.Logf("postgres outage: %d rounds, %d commands acknowledged, %d lost, %d answers 503 during outages (all with Retry-After), %d reads %v (median %v, max %v); after PostgreSQL started: /ready 200 in %v, read-your-writes in %v (medians; max %v)",
+		rounds, len(acked), lost, unavail.Load(), reads.Load(), readStatus, median(readTimes), slices.Max(append(readTimes, 0)),
+		median(readyWait), median(caughtUp), slices.Max(append(caughtUp, 0)))
 }
 
 // `crm serve` started while its PostgreSQL is down neither exits (to be
