@@ -555,3 +555,40 @@ func TestWebhookRoutes(t *testing.T) {
 	expect(t, s.As(tm.Owner, get("/webhooks/"+id)), http.StatusNotFound, "NOT_FOUND")
 	expect(t, s.As(tm.Owner, del("/webhooks/"+id)), http.StatusNotFound, "NOT_FOUND")
 }
+
+// A receiver that never answers holds up its own subscription only:
+// another subscription of the same organization gets every event, and
+// commands and read-your-writes queries go on, while the first hangs.
+func TestWebhookAHangingReceiverSlowsNothingElse(t *testing.T) {
+	t.Parallel()
+	s := webhookServer(t, "")
+	owner := s.Register(t)
+	release := make(chan struct{})
+	defer close(release)
+	hanging := newReceiver(t, func(_ int, r *http.Request) int {
+		select {
+		case <-release:
+		case <-r.Context().Done():
+		}
+		return http.StatusNoContent
+	})
+	healthy := newReceiver(t, nil)
+	subscribe(t, s, owner, hanging.URL+"/hook", "deal.*")
+	subscribe(t, s, owner, healthy.URL+"/hook", "deal.*")
+
+	deals := dealEvents(t, s, owner, 3) // commands answered while the first delivery hangs
+	want := dealVersions(t, s, owner, deals)
+	n := 0
+	for _, v := range want {
+		n += v
+	}
+	waitFor(t, "every event at the healthy receiver", func() bool { return len(healthy.hooks()) >= n })
+	checkOrder(t, healthy.hooks(), want)
+	// In order: nothing after the first event reaches the hanging
+	// receiver (its 10 s time-out may send that one again).
+	for _, h := range hanging.hooks() {
+		if first := hanging.hooks()[0].ID; h.ID != first {
+			t.Errorf("the hanging receiver was sent %s after %s, which it never answered", h.ID, first)
+		}
+	}
+}
