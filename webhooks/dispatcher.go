@@ -14,7 +14,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/ThreeDotsLabs/watermill"
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/ThreeDotsLabs/watermill/message/router/middleware"
 	"github.com/google/uuid"
@@ -23,6 +22,7 @@ import (
 
 	"example.com/crm"
 	"example.com/crm/feed"
+	"example.com/crm/projections"
 	"example.com/crm/readapi"
 )
 
@@ -140,6 +140,7 @@ func (c Config) Validate() error {
 type Dispatcher struct {
 	cfg    Config
 	router *message.Router
+	logger projections.RouterLogger
 	kick   chan struct{}
 
 	mu       sync.Mutex
@@ -159,15 +160,13 @@ func New(cfg Config) (*Dispatcher, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	logger := watermill.NewSlogLoggerWithLevelMapping(cfg.Logger, map[slog.Level]slog.Level{
-		slog.LevelInfo: slog.LevelDebug, // watermill is chatty at info
-	})
+	logger := projections.NewRouterLogger(cfg.Logger)
 	router, err := message.NewRouter(message.RouterConfig{CloseTimeout: Timeout + 5*time.Second}, logger)
 	if err != nil {
 		return nil, err
 	}
 	router.AddMiddleware(middleware.Recoverer)
-	d := &Dispatcher{cfg: cfg, router: router, kick: make(chan struct{}, 1), inflight: map[subKey]bool{},
+	d := &Dispatcher{cfg: cfg, router: router, logger: logger, kick: make(chan struct{}, 1), inflight: map[subKey]bool{},
 		closing: make(chan struct{}), done: make(chan struct{})}
 	// The handler name is the consumer's name: API, like a projector's.
 	router.AddConsumerHandler("webhook-deliveries", "webhook-deliveries", source{d}, d.handle)
@@ -208,6 +207,7 @@ func (d *Dispatcher) Close() error {
 	var err error
 	d.closeOnce.Do(func() {
 		close(d.closing)
+		d.logger.Closing()
 		err = d.router.Close()
 	})
 	return err
