@@ -6,10 +6,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
 	"strconv"
+	"strings"
 	"syscall"
 
 	"github.com/jackc/pgx/v5/pgconn"
@@ -114,22 +116,49 @@ func codeOf(err error) crm.Code {
 }
 
 // databaseUnreachable reports whether err says PostgreSQL could not be
-// reached (connection refused or lost, pool exhausted until the deadline):
-// the client should retry later (503), nothing is wrong with its request.
-// It looks at error types only, never at message text.
+// reached or went away (connection refused or lost, the server shutting
+// down, starting up or out of connection slots, pool exhausted until the
+// deadline): the client should retry later (503), nothing is wrong with
+// its request. It looks at error types and SQLSTATEs only, never at
+// message text.
+//
+// A server stopped under traffic ends its sessions with 57P01
+// (admin_shutdown): requests in flight on those sessions were answered
+// 500 before this knew the code (the PostgreSQL outage test found it). A
+// bare io.EOF or io.ErrUnexpectedEOF reaching the edge without a code is
+// a dependency that hung up mid-conversation (pgx returns them when the
+// server's socket closes), never a client's fault: the request body's
+// EOFs are turned into coded errors by Decode.
 func databaseUnreachable(err error) bool {
 	var connect *pgconn.ConnectError
 	if errors.As(err, &connect) {
 		return true
 	}
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) {
+		return serverUnavailableState(pgErr.Code)
+	}
 	var netErr *net.OpError
 	if errors.As(err, &netErr) {
 		return true
 	}
-	if errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE) {
+	if errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE) ||
+		errors.Is(err, pgconn.ErrConnClosed) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) {
 		return true
 	}
 	return pgconn.Timeout(err) && !errors.Is(err, context.Canceled)
+}
+
+// serverUnavailableState reports whether a SQLSTATE says the server, not
+// the statement, is the problem: class 08 (connection exception), 57P01
+// admin_shutdown, 57P02 crash_shutdown, 57P03 cannot_connect_now, 53300
+// too_many_connections.
+func serverUnavailableState(code string) bool {
+	switch code {
+	case "57P01", "57P02", "57P03", "53300":
+		return true
+	}
+	return strings.HasPrefix(code, "08")
 }
 
 // RetryAfter wraps an error (usually a *crm.Error with RATE_LIMITED,

@@ -7,6 +7,8 @@ import (
 	"go/ast"
 	"go/parser"
 	"go/token"
+	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -14,6 +16,8 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"example.com/crm"
 )
@@ -313,5 +317,42 @@ func TestUnreachableDatabaseIsUnavailable(t *testing.T) {
 	var p Problem
 	if err := json.Unmarshal(rec.Body.Bytes(), &p); err != nil || p.Code != crm.CodeUnavailable {
 		t.Fatalf("body %s", rec.Body)
+	}
+}
+
+// Every way PostgreSQL can be unreachable or go away under a request is a
+// 503 UNAVAILABLE with Retry-After; an error of the statement itself is
+// not (it stays a 500: a bug to log, not a reason to retry).
+func TestDatabaseGoneIsUnavailableButStatementErrorsAreNot(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		name string
+		err  error
+		want int
+	}{
+		{"connection refused", &net.OpError{Op: "dial", Net: "tcp", Err: syscall.ECONNREFUSED}, http.StatusServiceUnavailable},
+		{"server stopped (admin_shutdown)", &pgconn.PgError{Severity: "FATAL", Code: "57P01"}, http.StatusServiceUnavailable},
+		{"server crashed (crash_shutdown)", &pgconn.PgError{Severity: "FATAL", Code: "57P02"}, http.StatusServiceUnavailable},
+		{"server starting up", &pgconn.PgError{Severity: "FATAL", Code: "57P03"}, http.StatusServiceUnavailable},
+		{"too many connections", &pgconn.PgError{Severity: "FATAL", Code: "53300"}, http.StatusServiceUnavailable},
+		{"connection failure", &pgconn.PgError{Severity: "FATAL", Code: "08006"}, http.StatusServiceUnavailable},
+		{"connection closed by the driver", fmt.Errorf("query: %w", pgconn.ErrConnClosed), http.StatusServiceUnavailable},
+		{"socket closed mid-message", fmt.Errorf("query: %w", io.ErrUnexpectedEOF), http.StatusServiceUnavailable},
+		{"socket closed between messages", fmt.Errorf("query: %w", io.EOF), http.StatusServiceUnavailable},
+		{"syntax error", &pgconn.PgError{Severity: "ERROR", Code: "42601"}, http.StatusInternalServerError},
+		{"undefined table", &pgconn.PgError{Severity: "ERROR", Code: "42P01"}, http.StatusInternalServerError},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			rec := httptest.NewRecorder()
+			req := httptest.NewRequest(http.MethodPost, "/x", nil)
+			WriteError(rec, req.WithContext(WithLogger(req.Context(), slog.New(slog.DiscardHandler))), fmt.Errorf("pgstore.Append: %w", tt.err))
+			if rec.Code != tt.want {
+				t.Fatalf("status %d, want %d: %s", rec.Code, tt.want, rec.Body)
+			}
+			if tt.want == http.StatusServiceUnavailable && rec.Header().Get("Retry-After") == "" {
+				t.Fatal("503 without Retry-After")
+			}
+		})
 	}
 }

@@ -128,10 +128,8 @@ func NewRunner(cfg Config) (*Runner, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	closing := &atomic.Bool{}
-	logger := shutdownQuietLogger{LoggerAdapter: watermill.NewSlogLoggerWithLevelMapping(cfg.Logger, map[slog.Level]slog.Level{
-		slog.LevelInfo: slog.LevelDebug, // watermill is chatty at info
-	}), closing: closing}
+	logger := NewRouterLogger(cfg.Logger)
+	closing := logger.closing
 	router, err := message.NewRouter(message.RouterConfig{CloseTimeout: 10 * time.Second}, logger)
 	if err != nil {
 		return nil, err
@@ -188,15 +186,29 @@ func (r *Runner) Names() []string {
 // Held lists the projectors whose lease this process holds.
 func (r *Runner) Held() []string { return r.leases.heldNames() }
 
-// shutdownQuietLogger logs watermill's errors as errors while the runner
-// runs, and as debug lines once it is closing (closing cancels the batch
-// in flight: it rolls back and is applied again at the next start).
-type shutdownQuietLogger struct {
+// RouterLogger is the logger of a Watermill router that runs a consumer
+// of the log (the projectors, webhook delivery): watermill's info lines
+// at debug (it is chatty there), and its errors as errors while the
+// router runs but as debug lines once Closing was called (closing
+// cancels the work in flight by design: a projector's batch rolls back
+// and is applied again at the next start, a delivery is sent again).
+type RouterLogger struct {
 	watermill.LoggerAdapter
 	closing *atomic.Bool
 }
 
-func (l shutdownQuietLogger) Error(msg string, err error, fields watermill.LogFields) {
+// NewRouterLogger returns a RouterLogger writing to log.
+func NewRouterLogger(log *slog.Logger) RouterLogger {
+	return RouterLogger{LoggerAdapter: watermill.NewSlogLoggerWithLevelMapping(log, map[slog.Level]slog.Level{
+		slog.LevelInfo: slog.LevelDebug,
+	}), closing: &atomic.Bool{}}
+}
+
+// Closing tells the logger that its router is being closed.
+func (l RouterLogger) Closing() { l.closing.Store(true) }
+
+// Error implements watermill.LoggerAdapter.
+func (l RouterLogger) Error(msg string, err error, fields watermill.LogFields) {
 	if l.closing.Load() {
 		l.LoggerAdapter.Debug(msg, fields.Add(watermill.LogFields{"err": err}))
 		return
@@ -204,6 +216,7 @@ func (l shutdownQuietLogger) Error(msg string, err error, fields watermill.LogFi
 	l.LoggerAdapter.Error(msg, err, fields)
 }
 
-func (l shutdownQuietLogger) With(fields watermill.LogFields) watermill.LoggerAdapter {
-	return shutdownQuietLogger{LoggerAdapter: l.LoggerAdapter.With(fields), closing: l.closing}
+// With implements watermill.LoggerAdapter.
+func (l RouterLogger) With(fields watermill.LogFields) watermill.LoggerAdapter {
+	return RouterLogger{LoggerAdapter: l.LoggerAdapter.With(fields), closing: l.closing}
 }

@@ -15,8 +15,6 @@ import (
 	"example.com/crm/internal/testenv"
 )
 
-func TestMain(m *testing.M) { testenv.Main(m) }
-
 // `crm seed --orgs 2 --deals 30` creates two organizations, each with a
 // user per role, and the deals asked for with stage histories (skips,
 // rollbacks, won and lost, more than one currency), tasks and comments;

@@ -13,6 +13,8 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"example.com/crm/events"
@@ -66,6 +68,60 @@ func openDatabase(ctx context.Context, cfg app.Config, log *slog.Logger) (dsn st
 	return cluster.URL("crm"), release, nil
 }
 
+// waitForDatabase returns once PostgreSQL at dsn accepts a connection.
+// While it cannot be reached (refused, unreachable, starting up, out of
+// connection slots) it logs a warning and tries again with a back-off of
+// up to maxDatabaseWait, until ctx ends: a server started while its
+// database is down (a host reboot, compose starting both at once) waits
+// for it instead of exiting and being restarted in a loop. A refusal
+// that waiting cannot cure (authentication, unknown database, a bad URL)
+// returns at once.
+func waitForDatabase(ctx context.Context, dsn string, log *slog.Logger) error {
+	pause := 100 * time.Millisecond
+	for attempt := 1; ; attempt++ {
+		cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		conn, err := pgx.Connect(cctx, dsn)
+		cancel()
+		if err == nil {
+			_ = conn.Close(ctx)
+			if attempt > 1 {
+				log.Info("PostgreSQL is reachable", "attempts", attempt)
+			}
+			return nil
+		}
+		if !databaseMayComeBack(err) || ctx.Err() != nil {
+			return fmt.Errorf("connecting to PostgreSQL: %w", err)
+		}
+		log.Warn("waiting for PostgreSQL", "attempt", attempt, "retry_in", pause, "err", err)
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("connecting to PostgreSQL: %w", err)
+		case <-time.After(pause):
+		}
+		pause = min(2*pause, maxDatabaseWait)
+	}
+}
+
+// maxDatabaseWait is the longest pause between two attempts of
+// waitForDatabase.
+const maxDatabaseWait = 5 * time.Second
+
+// databaseMayComeBack reports whether a failed connection is worth
+// trying again: the server is not there or not ready yet. A server that
+// answers and refuses (SQLSTATE class 28, authentication; 3D000, no such
+// database) or a URL that does not parse will not change by waiting.
+func databaseMayComeBack(err error) bool {
+	var parse *pgconn.ParseConfigError
+	if errors.As(err, &parse) {
+		return false
+	}
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) {
+		return pgErr.Code == "57P03" || pgErr.Code == "53300" || strings.HasPrefix(pgErr.Code, "08")
+	}
+	return true
+}
+
 func migrateUp(ctx context.Context, dsn string) (int, error) {
 	return migrations.Up(ctx, dsn)
 }
@@ -111,6 +167,9 @@ func serve(ctx context.Context, cfg app.Config, log *slog.Logger, roles serveRol
 	}
 	var drained []string
 	err = func() error {
+		if err := waitForDatabase(ctx, dsn, log); err != nil {
+			return err
+		}
 		n, err := migrateUp(ctx, dsn)
 		if err != nil {
 			return err

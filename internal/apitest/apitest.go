@@ -48,6 +48,8 @@ type Options struct {
 	// DatabaseURL, when set, serves from that database (e.g. another
 	// Server's, to act as a second server process) instead of a fresh one.
 	DatabaseURL string
+	// AppOptions are passed to app.New (e.g. app.WithWebhooks).
+	AppOptions []app.Option
 }
 
 // Start runs a server for the test and stops it at cleanup.
@@ -80,6 +82,7 @@ func Start(t testing.TB, o Options) *Server {
 	if o.Routes != nil {
 		opts = append(opts, app.WithRoutes(o.Routes))
 	}
+	opts = append(opts, o.AppOptions...)
 	dsn := o.DatabaseURL
 	if dsn == "" {
 		dsn = testenv.Postgres(t)

@@ -44,6 +44,7 @@ import (
 	"example.com/crm/readapi/rediscache"
 	"example.com/crm/tokens"
 	"example.com/crm/tokens/pgtokens"
+	"example.com/crm/webhooks"
 )
 
 // App is the wired server: one pool, one event store, the projectors and
@@ -84,6 +85,17 @@ type App struct {
 	analytics readapi.Analytics
 	// noProjectors runs the API alone (WithoutProjectors).
 	noProjectors bool
+	// dispatcher delivers webhooks wherever the projectors run (never
+	// during a rebuild, which does not start an App); webhookOpts adjust
+	// its configuration (WithWebhooks).
+	dispatcher  *webhooks.Dispatcher
+	webhookOpts []func(*webhooks.Config)
+}
+
+// WithWebhooks adjusts the webhook dispatcher's configuration (tests use
+// it for a clock, shorter back-off or a lower disabling threshold).
+func WithWebhooks(adjust func(*webhooks.Config)) Option {
+	return func(a *App) { a.webhookOpts = append(a.webhookOpts, adjust) }
 }
 
 // WithoutProjectors runs the HTTP API without the projectors (`crm serve
@@ -193,6 +205,17 @@ func New(ctx context.Context, cfg Config, dsn, version string, log *slog.Logger,
 			a.Close()
 			return nil, err
 		}
+		wcfg := webhooks.Config{
+			Pool: pool, Reader: feed.Reader{Pool: pool, Registry: a.reg},
+			AllowPrivate: cfg.WebhookAllowPrivate, Wake: a.hub.Subscribe, Logger: log,
+		}
+		for _, adjust := range a.webhookOpts {
+			adjust(&wcfg)
+		}
+		if a.dispatcher, err = webhooks.New(wcfg); err != nil {
+			a.Close()
+			return nil, err
+		}
 	}
 	a.waiter = projections.NewWaiter(pool, a.progress, cfg.ConsistencyTimeout)
 	a.queries = pgread.New(pool, a.waiter)
@@ -235,6 +258,11 @@ func (a *App) routes() (http.Handler, error) {
 	httpapi.Sales{Commands: a.commands, Queries: a.queries, Audit: audit.Deals{Store: a.store, Snapshots: pgsnapshots.New(a.pool)}}.Mount(api.OrgScoped())
 	httpapi.Analytics{Queries: a.analytics}.Mount(api.OrgScoped())
 	httpapi.Events{Feed: feed.Reader{Pool: a.pool, Registry: a.reg, Hub: a.hub}}.Mount(api.OrgScoped())
+	httpapi.Webhooks{AllowPrivate: a.cfg.WebhookAllowPrivate, Store: webhooks.Store{Pool: a.pool, Changed: func() {
+		if a.dispatcher != nil {
+			a.dispatcher.Kick()
+		}
+	}}}.Mount(api.OrgScoped())
 	openapi.Mount(r)
 	for _, mount := range a.mounts {
 		mount(api)
@@ -352,10 +380,18 @@ func (a *App) Start(ctx context.Context) error {
 	}()
 	select {
 	case <-a.runner.Running():
-		return nil
 	case err := <-errc:
 		return err
 	}
+	a.wg.Add(1)
+	go func() {
+		defer a.wg.Done()
+		if err := a.dispatcher.Run(ctx); err != nil {
+			a.log.Error("webhook dispatcher stopped", "err", err)
+		}
+	}()
+	<-a.dispatcher.Running()
+	return nil
 }
 
 // RunProjectors runs the projectors alone (`crm serve --api=false`: a
@@ -418,8 +454,13 @@ func NewHTTPServer(cfg Config, h http.Handler) *http.Server {
 
 // Close stops the projectors and releases the pool and Redis.
 func (a *App) Close() {
-	// Projectors first, while their connections are still wanted: a
-	// cancelled context would cut their transactions mid-statement.
+	// Webhook deliveries first (those under way are cut off and sent
+	// again later), then the projectors, while their connections are
+	// still wanted: a cancelled context would cut their transactions
+	// mid-statement.
+	if a.dispatcher != nil {
+		_ = a.dispatcher.Close()
+	}
 	if a.runner != nil {
 		_ = a.runner.Close()
 	}

@@ -29,6 +29,9 @@ type Config struct {
 	AuthRateLimit      int // per minute; 0 disables
 	LogLevel           slog.Level
 	LogFormat          string // json | text
+	// WebhookAllowPrivate lets webhooks use http URLs and deliver to
+	// loopback and private addresses (tests, local development).
+	WebhookAllowPrivate bool
 
 	// HTTP server timeouts (net/http.Server), against slow or idle
 	// clients holding connections (slowloris): the headers must arrive
@@ -93,6 +96,13 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 		}
 		c.AuthRateLimit = n
 	}
+	if v := getenv("WEBHOOK_ALLOW_PRIVATE"); v != "" {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("WEBHOOK_ALLOW_PRIVATE: %q is neither true nor false", v))
+		}
+		c.WebhookAllowPrivate = b
+	}
 	origins, err := parseList(getenv("CORS_ORIGINS"))
 	if err != nil {
 		errs = append(errs, fmt.Errorf("CORS_ORIGINS: %w", err))
@@ -139,6 +149,7 @@ func (c Config) LogValue() slog.Value {
 		slog.Int("auth_rate_limit", c.AuthRateLimit),
 		slog.String("log_level", c.LogLevel.String()),
 		slog.String("log_format", c.LogFormat),
+		slog.Bool("webhook_allow_private", c.WebhookAllowPrivate),
 	)
 }
 

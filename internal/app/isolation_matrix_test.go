@@ -45,6 +45,7 @@ type isolationRoute struct {
 type isolationFixture struct {
 	team                 apitest.Team
 	contact, deal, task  string
+	webhook              string
 	marker               string // in every text field of the organization's data
 	amount, currencyCode string
 	// bodies are the entities' answers after setup, by path.
@@ -119,6 +120,19 @@ var isolationRoutes = map[string]isolationRoute{
 	"GET /api/v1/tasks/{id}":    {foreign: "task"},
 	"PATCH /api/v1/tasks/{id}":  {foreign: "task", body: func(isolationFixture) any { return obj{"title": "x"} }},
 	"DELETE /api/v1/tasks/{id}": {foreign: "task"},
+
+	// Webhooks are owner/admin only: no list check (managers and members
+	// get 403), TestWebhookRoutes checks another organization's list.
+	"GET /api/v1/webhooks": {},
+	"POST /api/v1/webhooks": {body: func(isolationFixture) any {
+		return obj{"url": "https://hooks.example.com/new", "event_types": []string{"task.*"}}
+	}},
+	"GET /api/v1/webhooks/{id}":                {foreign: "webhook"},
+	"PATCH /api/v1/webhooks/{id}":              {foreign: "webhook", body: func(isolationFixture) any { return obj{"active": true} }},
+	"DELETE /api/v1/webhooks/{id}":             {foreign: "webhook"},
+	"POST /api/v1/webhooks/{id}/rotate-secret": {foreign: "webhook"},
+	"GET /api/v1/webhooks/{id}/deliveries":     {foreign: "webhook"},
+	"POST /api/v1/webhooks/{id}/replay":        {foreign: "webhook", body: func(isolationFixture) any { return obj{} }},
 
 	"GET /api/v1/analytics/deals/summary": {list: true},
 	"GET /api/v1/analytics/deals/funnel":  {list: true},
@@ -341,6 +355,9 @@ func newIsolationFixture(t *testing.T, s *apitest.Server, name string) isolation
 	expect(t, r, http.StatusCreated)
 	f.task = r.JSON(t)["id"].(string)
 	expect(t, s.As(owner, post("/deals/"+f.deal+"/activities", obj{"type": "comment", "payload": obj{"text": f.marker + " comment"}})), http.StatusCreated)
+	r = s.As(owner, post("/webhooks", obj{"url": "https://hooks.example.com/" + f.marker, "event_types": []string{"task.*"}}))
+	expect(t, r, http.StatusCreated)
+	f.webhook = r.JSON(t)["id"].(string)
 	return f
 }
 
@@ -353,6 +370,8 @@ func (f isolationFixture) path(tpl string) string {
 		id = f.deal
 	case strings.HasPrefix(tpl, "/api/v1/tasks/"):
 		id = f.task
+	case strings.HasPrefix(tpl, "/api/v1/webhooks/"):
+		id = f.webhook
 	}
 	return strings.NewReplacer("{org_id}", f.team.Owner.Org, "{user_id}", f.team.Member.ID, "{id}", id).Replace(tpl)
 }
@@ -365,6 +384,8 @@ func (f isolationFixture) id(kind string) string {
 		return f.deal
 	case "task":
 		return f.task
+	case "webhook":
+		return f.webhook
 	case "user":
 		return f.team.Member.ID
 	}
@@ -380,7 +401,7 @@ func (f isolationFixture) mustNotLeak(t *testing.T, name string, r *apitest.Resp
 	body := string(r.Body)
 	secrets := []string{f.marker, f.amount}
 	if r.Status < 300 {
-		secrets = append(secrets, f.team.Owner.Org, f.contact, f.deal, f.task)
+		secrets = append(secrets, f.team.Owner.Org, f.contact, f.deal, f.task, f.webhook)
 		for _, role := range isolationRoles {
 			u := f.team.ByRole(role)
 			secrets = append(secrets, u.ID, u.Email)
@@ -401,7 +422,7 @@ func (f isolationFixture) mustNotLeak(t *testing.T, name string, r *apitest.Resp
 func (f isolationFixture) entityPaths() []string {
 	org := "/organizations/" + f.team.Owner.Org
 	return []string{"/contacts/" + f.contact, "/deals/" + f.deal, "/tasks/" + f.task,
-		"/deals/" + f.deal + "/activities", org, org + "/members"}
+		"/deals/" + f.deal + "/activities", org, org + "/members", "/webhooks/" + f.webhook}
 }
 
 // snapshot records how f's entities answer, for mustBeIntact.

@@ -1,0 +1,257 @@
+package httpapi
+
+import (
+	"net/http"
+
+	"github.com/google/uuid"
+	"github.com/gorilla/mux"
+
+	"example.com/crm/feed"
+	"example.com/crm/webhooks"
+)
+
+// Webhooks serves the webhook subscriptions and their delivery log
+// (API.md, Integrations): owner and admin only (403 for the other roles),
+// another organization's webhook is 404. Subscriptions are integration
+// configuration in plain tables (package webhooks), not events: these
+// routes append nothing to the log, and POSTs ignore Idempotency-Key.
+type Webhooks struct {
+	Store webhooks.Store
+	// AllowPrivate accepts http URLs and private addresses
+	// (WEBHOOK_ALLOW_PRIVATE).
+	AllowPrivate bool
+}
+
+// maxEventTypes bounds a subscription's type patterns.
+const maxEventTypes = 100
+
+// Mount registers the webhook routes on r (the org-scoped subrouter).
+func (h Webhooks) Mount(r *mux.Router) {
+	a := func(f HandlerFunc, params ...string) http.Handler { return Accepts(f, params...) }
+	r.Handle("/webhooks", a(h.list, listParams()...)).Methods(http.MethodGet)
+	r.Handle("/webhooks", a(h.create)).Methods(http.MethodPost)
+	r.Handle("/webhooks/{id}", a(h.get)).Methods(http.MethodGet)
+	r.Handle("/webhooks/{id}", a(h.update)).Methods(http.MethodPatch)
+	r.Handle("/webhooks/{id}", a(h.remove)).Methods(http.MethodDelete)
+	r.Handle("/webhooks/{id}/rotate-secret", a(h.rotateSecret)).Methods(http.MethodPost)
+	r.Handle("/webhooks/{id}/deliveries", a(h.deliveries, listParams()...)).Methods(http.MethodGet)
+	r.Handle("/webhooks/{id}/replay", a(h.replay)).Methods(http.MethodPost)
+}
+
+// target resolves /webhooks/{id} in API.md's order of checks: the
+// webhook in the caller's organization (404), then the caller's role
+// (403).
+func (h Webhooks) target(r *http.Request) (org, id uuid.UUID, err error) {
+	if org, id, err = orgAndID(r); err != nil {
+		return
+	}
+	if _, err = h.Store.Get(r.Context(), org, id); err != nil {
+		return
+	}
+	_, err = requireOwnerOrAdmin(r)
+	return
+}
+
+type createWebhookBody struct {
+	URL        *string  `json:"url"`
+	EventTypes []string `json:"event_types"`
+	Active     *bool    `json:"active"`
+}
+
+type patchWebhookBody struct {
+	URL        Optional[string]   `json:"url"`
+	EventTypes Optional[[]string] `json:"event_types"`
+	Active     Optional[bool]     `json:"active"`
+}
+
+type replayBody struct {
+	After *string `json:"after"`
+}
+
+// eventTypes validates a subscription's patterns (non-empty, known types
+// or prefixes) and returns them normalized.
+func eventTypes(p *problems, patterns []string) []string {
+	if len(patterns) == 0 {
+		p.add("event_types", "must list at least one event type or prefix (e.g. deal.*)")
+		return nil
+	}
+	if len(patterns) > maxEventTypes {
+		p.add("event_types", "must list at most 100 patterns")
+		return nil
+	}
+	t, err := feed.ParseTypesField("event_types", patterns)
+	if err != nil {
+		p.fields = append(p.fields, fieldsOf(err)...)
+		return nil
+	}
+	return t.Patterns()
+}
+
+func (h Webhooks) validURL(p *problems, u string) {
+	if err := webhooks.ValidateURL(u, h.AllowPrivate); err != nil {
+		p.fields = append(p.fields, fieldsOf(err)...)
+	}
+}
+
+func (h Webhooks) create(w http.ResponseWriter, r *http.Request) error {
+	org, err := orgID(r)
+	if err != nil {
+		return err
+	}
+	if _, err := requireOwnerOrAdmin(r); err != nil {
+		return err
+	}
+	var b createWebhookBody
+	if err := Decode(r, &b); err != nil {
+		return err
+	}
+	var p problems
+	p.required("url", b.URL != nil)
+	if b.URL != nil {
+		h.validURL(&p, *b.URL)
+	}
+	in := webhooks.Input{EventTypes: eventTypes(&p, b.EventTypes), Active: b.Active == nil || *b.Active}
+	if err := p.err(); err != nil {
+		return err
+	}
+	in.URL = *b.URL
+	c, err := h.Store.Create(r.Context(), org, in)
+	if err != nil {
+		return err
+	}
+	w.Header().Set("Location", BasePath+"/webhooks/"+c.ID.String())
+	return WriteJSON(w, http.StatusCreated, c)
+}
+
+func (h Webhooks) list(w http.ResponseWriter, r *http.Request) error {
+	org, err := orgID(r)
+	if err != nil {
+		return err
+	}
+	if _, err := requireOwnerOrAdmin(r); err != nil {
+		return err
+	}
+	page, size, err := Paging(r)
+	if err != nil {
+		return err
+	}
+	l, err := h.Store.List(r.Context(), org, page, size)
+	if err != nil {
+		return err
+	}
+	return WriteJSON(w, http.StatusOK, l)
+}
+
+func (h Webhooks) get(w http.ResponseWriter, r *http.Request) error {
+	org, id, err := orgAndID(r)
+	if err != nil {
+		return err
+	}
+	s, err := h.Store.Get(r.Context(), org, id)
+	if err != nil {
+		return err
+	}
+	if _, err := requireOwnerOrAdmin(r); err != nil {
+		return err
+	}
+	return WriteJSON(w, http.StatusOK, s)
+}
+
+func (h Webhooks) update(w http.ResponseWriter, r *http.Request) error {
+	org, id, err := h.target(r)
+	if err != nil {
+		return err
+	}
+	var b patchWebhookBody
+	if err := Decode(r, &b); err != nil {
+		return err
+	}
+	var p problems
+	p.notNull("url", b.URL)
+	p.notNull("event_types", b.EventTypes)
+	p.notNull("active", b.Active)
+	var patch webhooks.Patch
+	if b.URL.Set && !b.URL.Null {
+		h.validURL(&p, b.URL.Value)
+		patch.URL = &b.URL.Value
+	}
+	if b.EventTypes.Set && !b.EventTypes.Null {
+		patch.EventTypes = eventTypes(&p, b.EventTypes.Value)
+	}
+	if b.Active.Set && !b.Active.Null {
+		patch.Active = &b.Active.Value
+	}
+	if err := p.err(); err != nil {
+		return err
+	}
+	s, err := h.Store.Update(r.Context(), org, id, patch)
+	if err != nil {
+		return err
+	}
+	return WriteJSON(w, http.StatusOK, s)
+}
+
+func (h Webhooks) remove(w http.ResponseWriter, r *http.Request) error {
+	org, id, err := h.target(r)
+	if err != nil {
+		return err
+	}
+	if err := h.Store.Delete(r.Context(), org, id); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+func (h Webhooks) rotateSecret(w http.ResponseWriter, r *http.Request) error {
+	org, id, err := h.target(r)
+	if err != nil {
+		return err
+	}
+	secret, err := h.Store.RotateSecret(r.Context(), org, id)
+	if err != nil {
+		return err
+	}
+	return WriteJSON(w, http.StatusOK, map[string]string{"secret": secret})
+}
+
+func (h Webhooks) deliveries(w http.ResponseWriter, r *http.Request) error {
+	org, id, err := h.target(r)
+	if err != nil {
+		return err
+	}
+	page, size, err := Paging(r)
+	if err != nil {
+		return err
+	}
+	l, err := h.Store.Deliveries(r.Context(), org, id, page, size)
+	if err != nil {
+		return err
+	}
+	return WriteJSON(w, http.StatusOK, l)
+}
+
+// replay answers 202: the subscription's cursor is moved to after (absent
+// or "": the start of the log) and its events after it are delivered
+// again, in order, by the dispatcher.
+func (h Webhooks) replay(w http.ResponseWriter, r *http.Request) error {
+	org, id, err := h.target(r)
+	if err != nil {
+		return err
+	}
+	var b replayBody
+	if err := Decode(r, &b); err != nil {
+		return err
+	}
+	var after feed.Cursor
+	if b.After != nil {
+		if after, err = feed.ParseCursor(*b.After); err != nil {
+			return err
+		}
+	}
+	s, err := h.Store.Replay(r.Context(), org, id, after)
+	if err != nil {
+		return err
+	}
+	return WriteJSON(w, http.StatusAccepted, s)
+}
