@@ -22,6 +22,9 @@
 --     readapi/identity, never through pgread.
 --   * deal_snapshots (00050): a cache of the event log for audit replays,
 --     read and written by the owner as the events themselves are.
+--   * webhook_subscriptions, webhook_deliveries (00040): integration
+--     configuration and its delivery log, not read models; the delivery
+--     workers read and write them across organizations (webhooks.Store).
 --   * projector_checkpoints, projector_parked: bookkeeping, no tenant
 --     data. crm_reader may read projector_checkpoints (an analytics answer
 --     reports the position it is as of).

@@ -42,6 +42,10 @@ var notConfined = map[string]string{
 	"memberships":      "identity: read across organizations by design (a user's organizations, login), never by pgread",
 	"projector_parked": "operators' bookkeeping of poison events, never read by pgread",
 	"deal_snapshots":   "a cache of the event log for audit replays, read and written by the owner as the events are",
+	// Not read models: integration configuration, written by the API and
+	// read across organizations by the delivery workers (webhooks.Store).
+	"webhook_subscriptions": "webhooks' own state (00040), read across organizations by the dispatcher; not a read model",
+	"webhook_deliveries":    "webhooks' delivery log (00040), written across organizations by the dispatcher; not a read model",
 }
 
 // readableWithoutRLS names what the reader may read that no policy
