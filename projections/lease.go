@@ -102,16 +102,25 @@ func (l *leaser) set(holding map[string]bool) {
 	l.changed = make(chan struct{})
 }
 
-// run takes and keeps the leases until ctx ends.
+// run takes and keeps the leases until ctx ends. After a lost session
+// (PostgreSQL restarted, say) it tries again at once and then backs off,
+// from 50 ms up to the lease interval: the projectors, and the reads that
+// wait for them, are back within moments of the database.
 func (l *leaser) run(ctx context.Context) {
+	retry := time.Duration(0)
 	for ctx.Err() == nil {
+		started := time.Now()
 		err := l.session(ctx)
 		l.set(map[string]bool{})
 		if ctx.Err() != nil {
 			return
 		}
-		l.log.Warn("projector lease connection lost; retrying", "err", err)
-		t := time.NewTimer(l.interval)
+		if time.Since(started) > l.interval {
+			retry = 0 // a session that lived: this is a new failure
+		}
+		retry = min(max(2*retry, 50*time.Millisecond), l.interval)
+		l.log.Warn("projector lease connection lost; retrying", "err", err, "in", retry.String())
+		t := time.NewTimer(retry)
 		select {
 		case <-ctx.Done():
 		case <-t.C:

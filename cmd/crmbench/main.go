@@ -49,7 +49,7 @@ func run(ctx context.Context, args []string) error {
 	workDir := fs.String("work-dir", "", "where the cluster and logs go (default a new temp dir, removed afterwards unless -keep)")
 	keep := fs.Bool("keep", false, "keep the work dir")
 	redisURL := fs.String("redis-url", "", "REDIS_URL for the server (default none)")
-	note := fs.String("note", "shared 2-core machine: three other agents were building and testing at the same time", "what else ran on the machine")
+	note := fs.String("note", "not stated (say what else ran: crmbench -note \"quiet machine\", or make bench BENCH_FLAGS=-note=...)", "what else ran on the machine (it goes into the report: a figure means little without it)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
