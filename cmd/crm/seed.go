@@ -8,9 +8,8 @@ import (
 	"log/slog"
 	"strings"
 
-	"github.com/jackc/pgx/v5/pgxpool"
-
 	"example.com/crm/internal/app"
+	"example.com/crm/internal/pgpool"
 	"example.com/crm/internal/seed"
 )
 
@@ -77,7 +76,7 @@ func seedCommand(ctx context.Context, cfg app.Config, log *slog.Logger, args []s
 		if _, err := migrateUp(ctx, dsn); err != nil {
 			return err
 		}
-		pool, err := pgxpool.New(ctx, dsn)
+		pool, err := pgpool.New(ctx, dsn)
 		if err != nil {
 			return err
 		}

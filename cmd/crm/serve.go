@@ -15,11 +15,11 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
-	"github.com/jackc/pgx/v5/pgxpool"
 
 	"example.com/crm/events"
 	"example.com/crm/internal/app"
 	"example.com/crm/internal/localpg"
+	"example.com/crm/internal/pgpool"
 	"example.com/crm/migrations"
 	"example.com/crm/projections"
 )
@@ -209,7 +209,7 @@ func serve(ctx context.Context, cfg app.Config, log *slog.Logger, roles serveRol
 }
 
 func projectionsStatus(ctx context.Context, dsn string, out io.Writer) error {
-	pool, err := pgxpool.New(ctx, dsn)
+	pool, err := pgpool.New(ctx, dsn)
 	if err != nil {
 		return err
 	}
@@ -268,7 +268,7 @@ func rebuildProjections(ctx context.Context, dsn, verb string, args []string, ou
 	if err != nil {
 		return err
 	}
-	pool, err := pgxpool.New(ctx, dsn)
+	pool, err := pgpool.New(ctx, dsn)
 	if err != nil {
 		return err
 	}
@@ -305,7 +305,7 @@ func resolveParked(ctx context.Context, dsn, verb string, args []string, out io.
 	if err != nil || len(ps) != 1 {
 		return fmt.Errorf("%s: name one projector", verb)
 	}
-	pool, err := pgxpool.New(ctx, dsn)
+	pool, err := pgpool.New(ctx, dsn)
 	if err != nil {
 		return err
 	}

@@ -30,6 +30,7 @@ import (
 	"example.com/crm/feed"
 	"example.com/crm/httpapi"
 	"example.com/crm/httpapi/openapi"
+	"example.com/crm/internal/pgpool"
 	"example.com/crm/migrations"
 	"example.com/crm/passwords"
 	"example.com/crm/projections"
@@ -135,7 +136,7 @@ func ProjectorNames() []string {
 
 // New wires an App on the database at dsn (migrations must be applied).
 func New(ctx context.Context, cfg Config, dsn, version string, log *slog.Logger, opts ...Option) (*App, error) {
-	pcfg, err := pgxpool.ParseConfig(dsn)
+	pcfg, err := pgpool.Config(dsn)
 	if err != nil {
 		return nil, err
 	}
@@ -480,7 +481,7 @@ func (a *App) Close() {
 // projectorPool opens the projectors' connections: one per projector and a
 // spare, with synchronous_commit off.
 func projectorPool(ctx context.Context, dsn string, projectors int) (*pgxpool.Pool, error) {
-	cfg, err := pgxpool.ParseConfig(dsn)
+	cfg, err := pgpool.Config(dsn)
 	if err != nil {
 		return nil, err
 	}

@@ -1,0 +1,41 @@
+// Package pgpool opens the server's PostgreSQL connection pools: the one
+// place for what every connection of the application needs.
+package pgpool
+
+import (
+	"context"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	pgxuuid "github.com/vgarvardt/pgx-google-uuid/v5"
+)
+
+// Config parses dsn into a pool configuration whose connections encode
+// and scan google/uuid values as binary uuids. Without it pgx goes
+// through uuid.UUID's driver.Valuer and sql.Scanner, that is through a
+// 36-character string each way, for every id of every statement (about
+// a tenth of the server's CPU in a profile of the command mix).
+func Config(dsn string) (*pgxpool.Config, error) {
+	cfg, err := pgxpool.ParseConfig(dsn)
+	if err != nil {
+		return nil, err
+	}
+	after := cfg.AfterConnect
+	cfg.AfterConnect = func(ctx context.Context, conn *pgx.Conn) error {
+		pgxuuid.Register(conn.TypeMap())
+		if after != nil {
+			return after(ctx, conn)
+		}
+		return nil
+	}
+	return cfg, nil
+}
+
+// New opens a pool on dsn configured by Config.
+func New(ctx context.Context, dsn string) (*pgxpool.Pool, error) {
+	cfg, err := Config(dsn)
+	if err != nil {
+		return nil, err
+	}
+	return pgxpool.NewWithConfig(ctx, cfg)
+}
