@@ -33,7 +33,9 @@ type Reader struct {
 	Pool     *pgxpool.Pool
 	Registry *events.Registry
 	// HoldBack bounds how long a read waits for the transactions that
-	// were running when it began (default HoldBack).
+	// were running when it began (0: the default HoldBack; negative: no
+	// wait, for a follower that reads again anyway, such as webhook
+	// delivery).
 	HoldBack time.Duration
 	// Hub, when set, wakes Wait after commits; without it Wait polls.
 	Hub interface {
@@ -97,6 +99,9 @@ func (r Reader) Read(ctx context.Context, org uuid.UUID, after Cursor, types Typ
 			return nil, after, err
 		}
 		items, next = append(items, page.items...), page.next
+		if r.HoldBack < 0 {
+			return items, next, nil
+		}
 		if horizon == 0 {
 			horizon, giveUp = xmax, time.Now().Add(r.holdBack())
 		}

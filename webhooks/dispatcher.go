@@ -238,6 +238,9 @@ func (s source) Subscribe(ctx context.Context, _ string) (<-chan *message.Messag
 // Close implements message.Subscriber.
 func (s source) Close() error { return nil }
 
+// minScanGap is the least time between two scans that commits trigger.
+const minScanGap = 10 * time.Millisecond
+
 // candidate is an active subscription as the scheduler sees it.
 type candidate struct {
 	key         subKey
@@ -261,8 +264,10 @@ func (d *Dispatcher) schedule(ctx context.Context, out chan<- *message.Message) 
 	finished := make(chan struct{}, 1)
 	var wg sync.WaitGroup
 	defer wg.Wait()
+	var lastScan time.Time
 	for {
 		wait := d.cfg.FallbackPoll
+		lastScan = time.Now()
 		cands, err := d.candidates(ctx)
 		if err != nil && ctx.Err() == nil {
 			d.cfg.Logger.Error("webhooks: listing subscriptions", "err", err)
@@ -300,6 +305,15 @@ func (d *Dispatcher) schedule(ctx context.Context, out chan<- *message.Message) 
 				d.serve(ctx, key, out)
 			}(c.key)
 		}
+		// Commits wake the scheduler only while some subscription is
+		// active: with none, a commit has nothing to deliver (a new
+		// subscription kicks its own process, and others see it at the
+		// fallback poll). Under a stream of commits, scans are at least
+		// minScanGap apart.
+		commits := wake
+		if len(cands) == 0 {
+			commits = nil
+		}
 		t := time.NewTimer(max(wait, 10*time.Millisecond))
 		select {
 		case <-ctx.Done():
@@ -308,7 +322,10 @@ func (d *Dispatcher) schedule(ctx context.Context, out chan<- *message.Message) 
 		case <-d.closing:
 			t.Stop()
 			return
-		case <-wake:
+		case <-commits:
+			if gap := minScanGap - time.Since(lastScan); gap > 0 {
+				time.Sleep(gap)
+			}
 		case <-d.kick:
 		case <-finished:
 		case <-t.C:

@@ -207,7 +207,7 @@ func New(ctx context.Context, cfg Config, dsn, version string, log *slog.Logger,
 			return nil, err
 		}
 		wcfg := webhooks.Config{
-			Pool: pool, Reader: feed.Reader{Pool: pool, Registry: a.reg},
+			Pool: pool, Reader: feed.Reader{Pool: pool, Registry: a.reg, HoldBack: -1},
 			AllowPrivate: cfg.WebhookAllowPrivate, Wake: a.hub.Subscribe, Logger: log,
 		}
 		for _, adjust := range a.webhookOpts {
