@@ -61,7 +61,7 @@ build:
 # test prints a header before each step. go test prints a line per
 # package, in list order (a slow package holds back the lines of the ones
 # after it), so a heartbeat line every minute says it is still at work.
-# ≈ 2–3 min on a quiet 2-core machine; much longer when the cores are busy.
+# ≈ 3–4 min on a quiet 2-core machine; much longer when the cores are busy.
 test: deps-test
 	@echo "== go vet ./..."
 	go vet ./...
