@@ -94,11 +94,8 @@ func (h Webhooks) validURL(p *problems, u string) {
 }
 
 func (h Webhooks) create(w http.ResponseWriter, r *http.Request) error {
-	org, err := orgID(r)
+	org, err := requireOwnerOrAdmin(r)
 	if err != nil {
-		return err
-	}
-	if _, err := requireOwnerOrAdmin(r); err != nil {
 		return err
 	}
 	var b createWebhookBody
@@ -124,11 +121,8 @@ func (h Webhooks) create(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (h Webhooks) list(w http.ResponseWriter, r *http.Request) error {
-	org, err := orgID(r)
+	org, err := requireOwnerOrAdmin(r)
 	if err != nil {
-		return err
-	}
-	if _, err := requireOwnerOrAdmin(r); err != nil {
 		return err
 	}
 	page, size, err := Paging(r)
