@@ -574,7 +574,7 @@ func createShadows(ctx context.Context, conn *pgx.Conn, tables []TableInfo) erro
 	dropShadows(ctx, conn, tables)
 	for _, t := range tables {
 		shadow, live := pgx.Identifier{Shadow(t.Name)}.Sanitize(), pgx.Identifier{t.Name}.Sanitize()
-		if _, err := conn.Exec(ctx, fmt.Sprintf(`CREATE TABLE %s (LIKE %s INCLUDING DEFAULTS INCLUDING CONSTRAINTS)`,
+		if _, err := conn.Exec(ctx, fmt.Sprintf(`CREATE TABLE %s (LIKE %s INCLUDING DEFAULTS INCLUDING CONSTRAINTS INCLUDING GENERATED)`,
 			shadow, live)); err != nil {
 			return fmt.Errorf("projections: shadow of %s: %w", t.Name, err)
 		}

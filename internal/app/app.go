@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"sync"
 	"time"
 
@@ -365,6 +366,9 @@ func (a *App) Start(ctx context.Context) error {
 	// plumbing), not by ctx: a cancelled context would cut their
 	// transactions mid-statement.
 	ctx, a.stop = context.WithCancel(context.WithoutCancel(ctx))
+	if err := a.servePprof(ctx); err != nil {
+		return err
+	}
 	errc := make(chan error, 1)
 	a.wg.Add(2)
 	go func() { defer a.wg.Done(); a.notifier.Run(ctx) }()
@@ -392,6 +396,28 @@ func (a *App) Start(ctx context.Context) error {
 		}
 	}()
 	<-a.dispatcher.Running()
+	return nil
+}
+
+// servePprof serves net/http/pprof on PPROF_ADDR (a loopback address,
+// checked by LoadConfig) until ctx ends; nothing when it is unset.
+func (a *App) servePprof(ctx context.Context) error {
+	if a.cfg.PprofAddr == "" {
+		return nil
+	}
+	ln, err := net.Listen("tcp", a.cfg.PprofAddr)
+	if err != nil {
+		return fmt.Errorf("PPROF_ADDR: listen on %s: %w", a.cfg.PprofAddr, err)
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	a.wg.Add(2)
+	go func() { defer a.wg.Done(); _ = srv.Serve(ln) }()
+	go func() { defer a.wg.Done(); <-ctx.Done(); _ = srv.Close() }()
+	a.log.Info("pprof is served", "addr", ln.Addr().String())
 	return nil
 }
 

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"os"
 	"strconv"
 	"strings"
@@ -32,6 +33,10 @@ type Config struct {
 	// WebhookAllowPrivate lets webhooks use http URLs and deliver to
 	// loopback and private addresses (tests, local development).
 	WebhookAllowPrivate bool
+	// PprofAddr, when set, serves net/http/pprof on this address (a
+	// loopback one only: profiles expose the process's internals), for
+	// profiling under load (crmbench -profile).
+	PprofAddr string
 
 	// HTTP server timeouts (net/http.Server), against slow or idle
 	// clients holding connections (slowloris): the headers must arrive
@@ -61,6 +66,7 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 		Environment: or(getenv("ENVIRONMENT"), "development"),
 		HTTPAddr:    or(getenv("HTTP_ADDR"), ":8000"),
 		LogFormat:   or(getenv("LOG_FORMAT"), "json"),
+		PprofAddr:   getenv("PPROF_ADDR"),
 	}
 	var errs []error
 	dur := func(name string, def time.Duration) time.Duration {
@@ -102,6 +108,9 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 			errs = append(errs, fmt.Errorf("WEBHOOK_ALLOW_PRIVATE: %q is neither true nor false", v))
 		}
 		c.WebhookAllowPrivate = b
+	}
+	if c.PprofAddr != "" && !loopbackAddr(c.PprofAddr) {
+		errs = append(errs, fmt.Errorf("PPROF_ADDR: %q is not a loopback address (e.g. 127.0.0.1:6060): profiles expose the process", c.PprofAddr))
 	}
 	origins, err := parseList(getenv("CORS_ORIGINS"))
 	if err != nil {
@@ -150,7 +159,21 @@ func (c Config) LogValue() slog.Value {
 		slog.String("log_level", c.LogLevel.String()),
 		slog.String("log_format", c.LogFormat),
 		slog.Bool("webhook_allow_private", c.WebhookAllowPrivate),
+		slog.String("pprof_addr", c.PprofAddr),
 	)
+}
+
+// loopbackAddr reports whether host:port names a loopback interface.
+func loopbackAddr(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 func or(v, def string) string {

@@ -53,7 +53,7 @@ func (s *Store) ListContacts(ctx context.Context, orgID uuid.UUID, f readapi.Con
 		c.where("owner_id = " + c.arg(f.OwnerID))
 	}
 	if f.Search != "" {
-		q.search(f.Search, "name", "email", "phone")
+		q.search(f.Search, "search_text", "name", "email", "phone")
 		c = nil
 	}
 	return list(ctx, s, q, listSpec[readapi.Contact]{

@@ -10,6 +10,7 @@ import (
 	"example.com/crm"
 	"example.com/crm/events"
 	"example.com/crm/readapi"
+	"example.com/crm/readapi/pgread"
 )
 
 func contactID(c readapi.Contact) uuid.UUID { return c.ID }
@@ -132,6 +133,34 @@ func TestContactLists(t *testing.T) {
 		_, err = e.q.ListContacts(ctx, o.id, readapi.ContactFilter{Page: readapi.Page{PageSize: 101}})
 		wantCode(t, err, crm.CodeValidation)
 	})
+}
+
+// A search matches within one field: name, email and phone are searched
+// as one lowercased text joined by newlines (migrations/00070), and a term
+// that holds a newline must not match across two of them.
+func TestContactSearchNeverSpansTwoFields(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	o := e.newOrg(t)
+	ctx := context.Background()
+	alice := o.newContact(events.ContactCreated{Name: "Alice Smith", Email: ptr("alice@example.com")})
+	multi := o.newContact(events.ContactCreated{Name: "Ted\nJones", Email: ptr("ted@example.com")})
+	names := map[uuid.UUID]string{alice: "alice", multi: "ted"}
+	caughtUp(t, e, o)
+	for _, c := range []struct {
+		term string
+		want []uuid.UUID
+	}{
+		{"smith\nalice@", []uuid.UUID{}},   // the end of a name and the start of an email
+		{"jones\nted@", []uuid.UUID{}},     // the same, where the name holds a newline itself
+		{"TED\nJONES", []uuid.UUID{multi}}, // a newline inside one field matches
+		{"ALICE@EXAMPLE", []uuid.UUID{alice}},
+	} {
+		for _, q := range []*pgread.Store{e.q, e.q.WithSearchMax(0)} {
+			l := mustList[readapi.Contact](t)(q.ListContacts(ctx, o.id, readapi.ContactFilter{Search: c.term}))
+			wantIDs(t, idsOf(l.Items, contactID), c.want, names)
+		}
+	}
 }
 
 func TestContactTiesBreakByID(t *testing.T) {

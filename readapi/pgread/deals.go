@@ -91,7 +91,7 @@ func (s *Store) ListDeals(ctx context.Context, orgID uuid.UUID, f readapi.DealFi
 		narrow = true
 	}
 	if f.Search != "" {
-		q.search(f.Search, "title")
+		q.search(f.Search, "lower(title)")
 		narrow = true
 	}
 	if !f.CreatedAfter.IsZero() {
