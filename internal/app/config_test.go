@@ -74,3 +74,24 @@ func TestConfigAuthSettings(t *testing.T) {
 		t.Fatal("the secret key is logged")
 	}
 }
+
+// Profiles expose the process's memory and code: PPROF_ADDR serves them
+// on a loopback address only.
+func TestConfigPprofOnLoopbackOnly(t *testing.T) {
+	t.Parallel()
+	for _, ok := range []string{"127.0.0.1:6060", "localhost:6060", "[::1]:6060", "127.0.0.1:0"} {
+		cfg, err := app.LoadConfig(env(map[string]string{"PPROF_ADDR": ok}))
+		if err != nil || cfg.PprofAddr != ok {
+			t.Fatalf("PPROF_ADDR=%s: %q, %v", ok, cfg.PprofAddr, err)
+		}
+	}
+	for _, bad := range []string{":6060", "0.0.0.0:6060", "10.0.0.1:6060", "example.com:6060", "127.0.0.1"} {
+		if _, err := app.LoadConfig(env(map[string]string{"PPROF_ADDR": bad})); err == nil {
+			t.Fatalf("PPROF_ADDR=%s accepted", bad)
+		}
+	}
+	cfg, err := app.LoadConfig(env(nil))
+	if err != nil || cfg.PprofAddr != "" {
+		t.Fatalf("default: %q, %v; want off", cfg.PprofAddr, err)
+	}
+}
