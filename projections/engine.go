@@ -378,6 +378,7 @@ func (r *Runner) handler(msg *message.Message) error {
 		return errors.New("projections: message without a batch")
 	}
 	ctx := msg.Context()
+	started := time.Now()
 	err := r.applyParts(ctx, b.parts)
 	switch {
 	case err == nil:
@@ -396,10 +397,22 @@ func (r *Runner) handler(msg *message.Message) error {
 			}
 		}
 	}
+	var widest []item
 	for _, pt := range b.parts {
 		if pt.err == nil {
 			r.cfg.Progress.Advance(pt.m.p.Name, pt.to())
+			if len(pt.items) > len(widest) {
+				widest = pt.items
+			}
 		}
+	}
+	if r.cfg.OnBatch != nil && len(widest) > 0 {
+		now := time.Now()
+		st := BatchStats{Events: len(widest), Apply: now.Sub(started), Delays: make([]time.Duration, len(widest))}
+		for i, it := range widest {
+			st.Delays[i] = now.Sub(it.RecordedAt)
+		}
+		r.cfg.OnBatch(st)
 	}
 	return nil
 }

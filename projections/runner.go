@@ -47,6 +47,22 @@ type Config struct {
 	// hostname:pid.
 	Owner  string
 	Logger *slog.Logger
+	// OnBatch, when set, is told about every batch applied (metrics).
+	OnBatch func(BatchStats)
+}
+
+// BatchStats describes one batch the projectors applied.
+type BatchStats struct {
+	// Events is the number of events in the batch (its widest part).
+	Events int
+	// Apply is how long the transaction applying it took, from taking a
+	// connection to its commit.
+	Apply time.Duration
+	// Delays holds, for each of those events, the time from its append's
+	// start (recorded_at: the append transaction's now(), by the
+	// database's clock) to the batch's commit: the projection delay,
+	// append included, and the part of it spent waiting to be read.
+	Delays []time.Duration
 }
 
 func (c *Config) setDefaults() {

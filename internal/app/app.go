@@ -199,9 +199,14 @@ func New(ctx context.Context, cfg Config, dsn, version string, log *slog.Logger,
 			a.Close()
 			return nil, err
 		}
+		onBatch, err := newBatchMetrics(a.metrics)
+		if err != nil {
+			a.Close()
+			return nil, err
+		}
 		a.runner, err = projections.NewRunner(projections.Config{
 			Pool: a.projPool, Registry: a.reg, Hub: a.hub, Progress: a.progress,
-			Projectors: projectorsFor(a.reg), Logger: log,
+			Projectors: projectorsFor(a.reg), Logger: log, OnBatch: onBatch,
 		})
 		if err != nil {
 			a.Close()

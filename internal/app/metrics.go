@@ -74,3 +74,31 @@ func (c *projectionCollector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(c.parked, prometheus.GaugeValue, float64(len(s.Parked)), s.Name)
 	}
 }
+
+// newBatchMetrics registers the projectors' histograms and returns the
+// Runner's OnBatch hook: how long applying a batch takes, and each
+// event's projection delay (append start to read-model commit), the
+// figure BENCHMARKS.md's W2 measures from outside.
+func newBatchMetrics(reg prometheus.Registerer) (func(projections.BatchStats), error) {
+	apply := prometheus.NewHistogram(prometheus.HistogramOpts{
+		Name:    "crm_projection_batch_apply_seconds",
+		Help:    "Time to apply one batch of events to every projector taking part, commit included.",
+		Buckets: []float64{.0005, .001, .002, .004, .008, .016, .032, .064, .128, .256, .512, 1, 2},
+	})
+	delay := prometheus.NewHistogram(prometheus.HistogramOpts{
+		Name:    "crm_projection_delay_seconds",
+		Help:    "Per event: from the start of its append (recorded_at) to the commit of the read models that show it.",
+		Buckets: []float64{.001, .002, .003, .005, .0075, .01, .015, .02, .03, .05, .1, .25, .5, 1, 2.5, 10},
+	})
+	for _, c := range []prometheus.Collector{apply, delay} {
+		if err := reg.Register(c); err != nil {
+			return nil, err
+		}
+	}
+	return func(st projections.BatchStats) {
+		apply.Observe(st.Apply.Seconds())
+		for _, d := range st.Delays {
+			delay.Observe(d.Seconds())
+		}
+	}, nil
+}

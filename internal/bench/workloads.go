@@ -3,6 +3,7 @@ package bench
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"net/http"
@@ -233,6 +234,33 @@ func (r *runner) lagRun(ctx context.Context, rate float64, dur time.Duration) (*
 	return p, s, missed
 }
 
+// insideServer runs f and reports what the server's own histograms saw
+// meanwhile: each event's projection delay (append start → read-model
+// commit) and the time to apply a batch. Beside the lag measured from
+// outside, they tell the pipeline's share from the probes' and HTTP's.
+func (r *runner) insideServer(ctx context.Context, key string, f func()) {
+	const delay, apply = "crm_projection_delay_seconds", "crm_projection_batch_apply_seconds"
+	d0, err1 := r.client.scrapeHistogram(ctx, delay)
+	a0, err2 := r.client.scrapeHistogram(ctx, apply)
+	f()
+	d1, err3 := r.client.scrapeHistogram(ctx, delay)
+	a1, err4 := r.client.scrapeHistogram(ctx, apply)
+	if err := errors.Join(err1, err2, err3, err4); err != nil {
+		r.logf("  %s: the server's histograms could not be read: %v", key, err)
+		return
+	}
+	d, a := d1.minus(d0), a1.minus(a0)
+	if d.count == 0 || a.count == 0 {
+		return // an older binary, or nothing projected
+	}
+	r.rep.Extra[key+"_server_delay_p50_ms"] = 1000 * d.quantile(0.5)
+	r.rep.Extra[key+"_server_delay_p99_ms"] = 1000 * d.quantile(0.99)
+	r.rep.Extra[key+"_batch_apply_mean_ms"] = 1000 * a.mean()
+	r.rep.Extra[key+"_batch_events_mean"] = d.count / a.count
+	r.logf("  %s inside the server: delay (append start → read models committed) p50 ≈ %.1f ms, p99 ≈ %.1f ms; %.0f batches, %.1f events and %.2f ms each on average",
+		key, 1000*d.quantile(0.5), 1000*d.quantile(0.99), a.count, d.count/a.count, 1000*a.mean())
+}
+
 // w2 measures projection lag at half of W1's best rate, alone and under
 // the W3 query mix, and the drain after a burst.
 func (r *runner) w2(ctx context.Context) error {
@@ -248,7 +276,12 @@ func (r *runner) w2(ctx context.Context) error {
 		r.rep.Notes = append(r.rep.Notes, "W2: W1 did not run; lag measured at 100 commands/s")
 	}
 	r.rep.Extra["w2_rate"] = rate
-	p, s, missed := r.lagRun(ctx, rate, r.cfg.Duration)
+	var (
+		p      *lagProbe
+		s      Summary
+		missed int64
+	)
+	r.insideServer(ctx, "w2", func() { p, s, missed = r.lagRun(ctx, rate, r.cfg.Duration) })
 	dl, al := p.deal.Summarize(0), p.analytics.Summarize(0)
 	if dl.N > 0 {
 		r.rep.Set("w2_p50_ms", dl.P50)
@@ -272,7 +305,11 @@ func (r *runner) w2(ctx context.Context) error {
 			defer wg.Done()
 			mix = r.queryMix(ctx, 8, r.cfg.Duration+time.Second, stop)
 		}()
-		p2, s2, _ := r.lagRun(ctx, rate, r.cfg.Duration)
+		var (
+			p2 *lagProbe
+			s2 Summary
+		)
+		r.insideServer(ctx, "w2_loaded", func() { p2, s2, _ = r.lagRun(ctx, rate, r.cfg.Duration) })
 		close(stop)
 		wg.Wait()
 		dl2, al2 := p2.deal.Summarize(0), p2.analytics.Summarize(0)
