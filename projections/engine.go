@@ -48,6 +48,10 @@ type part struct {
 	from  Checkpoint
 	items []item
 	err   error // this projector's failure (the others may have committed)
+	// retry: this part could not reach the database (applied alone, in
+	// parallel with the others): read it again after a pause, counting
+	// nothing against its events.
+	retry bool
 }
 
 func (p *part) to() Checkpoint { return checkpointOf(p.items[len(p.items)-1].Event) }
@@ -298,6 +302,8 @@ func (e *engine) send(ctx context.Context, out chan<- *message.Message, b *batch
 func (e *engine) settle(ctx context.Context, pt *part) {
 	m, cfg := pt.m, e.r.cfg
 	switch {
+	case pt.retry:
+		m.notBefore = time.Now().Add(200 * time.Millisecond)
 	case pt.err == nil:
 		m.at, m.failures = pt.to(), 0
 		if m.isolating && !m.at.Before(m.isolateUntil) {
@@ -366,11 +372,19 @@ type heldBack struct {
 	pause time.Duration
 }
 
-// handler applies one batch: every projector's part in one transaction
-// and two round trips; when that fails, each part in its own
-// transaction, so one projector's failure is its own. A failure to reach
-// the database nacks the batch (read again, nothing counted against any
-// event); anything else is the failing projector's, settled by the
+// handler applies one batch. A small batch (live traffic: fewer than
+// ParallelBelow events) is applied in ParallelGroups transactions at
+// once, on their own connections: a read model commits when its group's
+// writes are done, not after every projector's, and the projectors' work
+// uses every core instead of one backend's share of one (W2: 11 ms per
+// batch of 7 events in one transaction, with the CPU half busy). A large
+// batch (catching up) is applied in one transaction and two round trips
+// for every projector, which costs less per event; when that fails, each
+// part in its own transaction, so one projector's failure is its own.
+//
+// A failure to reach the database nacks the batch (read again, nothing
+// counted against any event), or, for a part applied alone, retries that
+// part later; anything else is the failing projector's, settled by the
 // engine.
 func (r *Runner) handler(msg *message.Message) error {
 	b, ok := msg.Context().Value(batchKey{}).(*batch)
@@ -379,27 +393,31 @@ func (r *Runner) handler(msg *message.Message) error {
 	}
 	ctx := msg.Context()
 	started := time.Now()
-	err := r.applyParts(ctx, b.parts)
-	switch {
-	case err == nil:
-	case transient(err):
-		return err
-	case len(b.parts) == 1:
-		b.parts[0].err = err
-	default:
-		for _, pt := range b.parts {
-			pt.err = nil
-			if err := r.applyParts(ctx, []*part{pt}); err != nil {
-				if transient(err) {
-					return err
+	if len(b.parts) > 1 && b.widest() < r.cfg.ParallelBelow {
+		r.applyEach(ctx, b.parts)
+	} else {
+		err := r.applyParts(ctx, b.parts)
+		switch {
+		case err == nil:
+		case transient(err):
+			return err
+		case len(b.parts) == 1:
+			b.parts[0].err = err
+		default:
+			for _, pt := range b.parts {
+				pt.err = nil
+				if err := r.applyParts(ctx, []*part{pt}); err != nil {
+					if transient(err) {
+						return err
+					}
+					pt.err = err
 				}
-				pt.err = err
 			}
 		}
 	}
 	var widest []item
 	for _, pt := range b.parts {
-		if pt.err == nil {
+		if pt.err == nil && !pt.retry {
 			r.cfg.Progress.Advance(pt.m.p.Name, pt.to())
 			if len(pt.items) > len(widest) {
 				widest = pt.items
@@ -415,6 +433,52 @@ func (r *Runner) handler(msg *message.Message) error {
 		r.cfg.OnBatch(st)
 	}
 	return nil
+}
+
+// applyEach applies the parts in ParallelGroups transactions at once,
+// the parts dealt out to them in turn. A group that fails as a whole is
+// applied again part by part, like a batch, so that one projector's
+// failure is its own; a part that cannot reach the database is retried.
+func (r *Runner) applyEach(ctx context.Context, parts []*part) {
+	groups := make([][]*part, min(r.cfg.ParallelGroups, len(parts)))
+	for i, pt := range parts {
+		groups[i%len(groups)] = append(groups[i%len(groups)], pt)
+	}
+	var wg sync.WaitGroup
+	for _, g := range groups {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			groupErr := r.applyParts(ctx, g)
+			if groupErr == nil {
+				return
+			}
+			for _, pt := range g {
+				pt.err = nil
+				err := groupErr
+				if len(g) > 1 && !transient(groupErr) {
+					err = r.applyParts(ctx, []*part{pt})
+				}
+				switch {
+				case err == nil:
+				case transient(err):
+					pt.retry = true
+				default:
+					pt.err = err
+				}
+			}
+		}()
+	}
+	wg.Wait()
+}
+
+// widest is the number of events of the batch's largest part.
+func (b *batch) widest() int {
+	n := 0
+	for _, pt := range b.parts {
+		n = max(n, len(pt.items))
+	}
+	return n
 }
 
 // transient tells an error of reaching the database (retry as it is)

@@ -2,6 +2,7 @@ package projections_test
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -14,10 +15,35 @@ import (
 // before, parks the event and stops there; no transaction stays open
 // (the other projector and read-your-writes go on), status shows the
 // parked event, and an operator's skip lets it move past it.
+// applyModes are the ways a batch is applied (projections/engine.go,
+// handler): every projector in one transaction; in parallel transactions
+// sharing one group; in parallel, one transaction each.
+var applyModes = map[string]func(*projections.Config){
+	"one transaction":        func(c *projections.Config) { c.ParallelBelow = 1 },
+	"in parallel, one group": func(c *projections.Config) { c.ParallelGroups = 1 },
+	"in parallel, one each":  func(c *projections.Config) { c.ParallelGroups = 8 },
+}
+
 func TestPoisonEventIsParkedWithoutStallingTheRest(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t)
-	e.start(t, recorder(func(seq int) bool { return seq == 5 }), streamstats.Projector(e.reg))
+	for name, tune := range applyModes {
+		for _, poisonFirst := range []bool{true, false} {
+			t.Run(fmt.Sprintf("%s, poisoned projector first %v", name, poisonFirst), func(t *testing.T) {
+				t.Parallel()
+				e := newEnv(t)
+				e.tune = tune
+				poisonIsParked(t, e, poisonFirst)
+			})
+		}
+	}
+}
+
+func poisonIsParked(t *testing.T, e *env, poisonFirst bool) {
+	ps := []projections.Projector{recorder(func(seq int) bool { return seq == 5 }), streamstats.Projector(e.reg)}
+	if !poisonFirst {
+		ps[0], ps[1] = ps[1], ps[0]
+	}
+	e.start(t, ps...)
 	ctx := context.Background()
 	e.append(t, 1, 10)
 

@@ -32,6 +32,8 @@ type env struct {
 	progress *projections.Progress
 	reg      *events.Registry
 	tenant   uuid.UUID
+	// tune, when set, adjusts the runner's configuration in start.
+	tune func(*projections.Config)
 }
 
 func newEnv(t testing.TB) *env {
@@ -112,10 +114,14 @@ func (f *recorderFold) Copy(context.Context, *pgx.Conn) error { return nil }
 // start runs the projectors until the test ends or stop is called.
 func (e *env) start(t testing.TB, ps ...projections.Projector) (stop func()) {
 	t.Helper()
-	r, err := projections.NewRunner(projections.Config{
+	cfg := projections.Config{
 		Pool: e.pool, Registry: e.reg, Hub: e.hub, Progress: e.progress, Projectors: ps,
 		BatchSize: 10, ResendInterval: 5 * time.Millisecond, LeaseInterval: 50 * time.Millisecond, Logger: testLogger(),
-	})
+	}
+	if e.tune != nil {
+		e.tune(&cfg)
+	}
+	r, err := projections.NewRunner(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -31,6 +32,16 @@ type Config struct {
 	// BatchSize is the most events one poll reads and one transaction
 	// applies. Default 500.
 	BatchSize int
+	// ParallelBelow: a batch of fewer events than this is applied in
+	// ParallelGroups transactions at once (lower latency for live
+	// traffic); a larger one in a single transaction for every projector
+	// (less work per event when catching up). Default 100; 1 never runs
+	// them in parallel.
+	ParallelBelow int
+	// ParallelGroups is how many transactions apply a small batch at
+	// once, the projectors dealt out to them in turn. Default
+	// GOMAXPROCS (at least 2).
+	ParallelGroups int
 	// FallbackPoll bounds how long an idle projector sleeps when no
 	// wake-up arrives. Default 1 s.
 	FallbackPoll time.Duration
@@ -68,6 +79,12 @@ type BatchStats struct {
 func (c *Config) setDefaults() {
 	if c.BatchSize == 0 {
 		c.BatchSize = 500
+	}
+	if c.ParallelBelow == 0 {
+		c.ParallelBelow = 100
+	}
+	if c.ParallelGroups == 0 {
+		c.ParallelGroups = max(2, runtime.GOMAXPROCS(0))
 	}
 	if c.FallbackPoll == 0 {
 		c.FallbackPoll = time.Second

@@ -4,6 +4,7 @@
 package app
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -11,6 +12,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/pprof"
+	"runtime"
 	"sync"
 	"time"
 
@@ -141,9 +143,7 @@ func New(ctx context.Context, cfg Config, dsn, version string, log *slog.Logger,
 	if err != nil {
 		return nil, err
 	}
-	if pcfg.MaxConns < 40 {
-		pcfg.MaxConns = 40
-	}
+	pcfg.MaxConns = int32(cmp.Or(cfg.DBMaxConns, max(8, 4*runtime.GOMAXPROCS(0))))
 	pool, err := pgxpool.NewWithConfig(ctx, pcfg)
 	if err != nil {
 		return nil, err

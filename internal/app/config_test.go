@@ -95,3 +95,20 @@ func TestConfigPprofOnLoopbackOnly(t *testing.T) {
 		t.Fatalf("default: %q, %v; want off", cfg.PprofAddr, err)
 	}
 }
+
+func TestConfigDBMaxConns(t *testing.T) {
+	t.Parallel()
+	cfg, err := app.LoadConfig(env(nil))
+	if err != nil || cfg.DBMaxConns < 8 {
+		t.Fatalf("default: %d, %v; want at least 8", cfg.DBMaxConns, err)
+	}
+	cfg, err = app.LoadConfig(env(map[string]string{"DB_MAX_CONNS": "20"}))
+	if err != nil || cfg.DBMaxConns != 20 {
+		t.Fatalf("DB_MAX_CONNS=20: %d, %v", cfg.DBMaxConns, err)
+	}
+	for _, bad := range []string{"1", "0", "-3", "many"} {
+		if _, err := app.LoadConfig(env(map[string]string{"DB_MAX_CONNS": bad})); err == nil {
+			t.Fatalf("DB_MAX_CONNS=%s accepted", bad)
+		}
+	}
+}
