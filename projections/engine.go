@@ -62,6 +62,7 @@ func (p *part) to() Checkpoint { return checkpointOf(p.items[len(p.items)-1].Eve
 // nothing is marshalled.
 type batch struct {
 	parts []*part
+	read  time.Time // when the log read returned its events
 }
 
 type batchKey struct{}
@@ -236,7 +237,7 @@ func (e *engine) feed(ctx context.Context, out chan<- *message.Message, runnable
 			// so reading and applying use both cores.
 			go e.r.log.prefetch(ctx, checkpointOf(items[len(items)-1].Event), e.r.cfg.BatchSize)
 		}
-		b := &batch{}
+		b := &batch{read: time.Now()}
 		var rest []*member
 		for _, m := range waiting {
 			share := after(items, m.at)
@@ -426,9 +427,11 @@ func (r *Runner) handler(msg *message.Message) error {
 	}
 	if r.cfg.OnBatch != nil && len(widest) > 0 {
 		now := time.Now()
-		st := BatchStats{Events: len(widest), Apply: now.Sub(started), Delays: make([]time.Duration, len(widest))}
+		st := BatchStats{Events: len(widest), Apply: now.Sub(started), Queued: started.Sub(b.read),
+			Delays: make([]time.Duration, len(widest)), ReadDelays: make([]time.Duration, len(widest))}
 		for i, it := range widest {
 			st.Delays[i] = now.Sub(it.RecordedAt)
+			st.ReadDelays[i] = b.read.Sub(it.RecordedAt)
 		}
 		r.cfg.OnBatch(st)
 	}

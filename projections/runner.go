@@ -74,6 +74,12 @@ type BatchStats struct {
 	// database's clock) to the batch's commit: the projection delay,
 	// append included, and the part of it spent waiting to be read.
 	Delays []time.Duration
+	// ReadDelays: for each event, from its append's start to the log
+	// read that returned it (the wait for older transactions to end,
+	// for a wake-up, and for the previous batch).
+	ReadDelays []time.Duration
+	// Queued is the time from the log read to the start of the apply.
+	Queued time.Duration
 }
 
 func (c *Config) setDefaults() {

@@ -90,7 +90,12 @@ func newBatchMetrics(reg prometheus.Registerer) (func(projections.BatchStats), e
 		Help:    "Per event: from the start of its append (recorded_at) to the commit of the read models that show it.",
 		Buckets: []float64{.001, .002, .003, .005, .0075, .01, .015, .02, .03, .05, .1, .25, .5, 1, 2.5, 10},
 	})
-	for _, c := range []prometheus.Collector{apply, delay} {
+	readDelay := prometheus.NewHistogram(prometheus.HistogramOpts{
+		Name:    "crm_projection_read_delay_seconds",
+		Help:    "Per event: from the start of its append (recorded_at) to the projectors' read of the log that returned it.",
+		Buckets: []float64{.001, .002, .003, .005, .0075, .01, .015, .02, .03, .05, .1, .25, .5, 1, 2.5, 10},
+	})
+	for _, c := range []prometheus.Collector{apply, delay, readDelay} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}
@@ -99,6 +104,9 @@ func newBatchMetrics(reg prometheus.Registerer) (func(projections.BatchStats), e
 		apply.Observe(st.Apply.Seconds())
 		for _, d := range st.Delays {
 			delay.Observe(d.Seconds())
+		}
+		for _, d := range st.ReadDelays {
+			readDelay.Observe(d.Seconds())
 		}
 	}, nil
 }

@@ -239,17 +239,19 @@ func (r *runner) lagRun(ctx context.Context, rate float64, dur time.Duration) (*
 // commit) and the time to apply a batch. Beside the lag measured from
 // outside, they tell the pipeline's share from the probes' and HTTP's.
 func (r *runner) insideServer(ctx context.Context, key string, f func()) {
-	const delay, apply = "crm_projection_delay_seconds", "crm_projection_batch_apply_seconds"
+	const delay, apply, read = "crm_projection_delay_seconds", "crm_projection_batch_apply_seconds", "crm_projection_read_delay_seconds"
 	d0, err1 := r.client.scrapeHistogram(ctx, delay)
 	a0, err2 := r.client.scrapeHistogram(ctx, apply)
+	r0, err5 := r.client.scrapeHistogram(ctx, read)
 	f()
 	d1, err3 := r.client.scrapeHistogram(ctx, delay)
 	a1, err4 := r.client.scrapeHistogram(ctx, apply)
-	if err := errors.Join(err1, err2, err3, err4); err != nil {
+	r1, err6 := r.client.scrapeHistogram(ctx, read)
+	if err := errors.Join(err1, err2, err3, err4, err5, err6); err != nil {
 		r.logf("  %s: the server's histograms could not be read: %v", key, err)
 		return
 	}
-	d, a := d1.minus(d0), a1.minus(a0)
+	d, a, rd := d1.minus(d0), a1.minus(a0), r1.minus(r0)
 	if d.count == 0 || a.count == 0 {
 		return // an older binary, or nothing projected
 	}
@@ -257,8 +259,9 @@ func (r *runner) insideServer(ctx context.Context, key string, f func()) {
 	r.rep.Extra[key+"_server_delay_p99_ms"] = 1000 * d.quantile(0.99)
 	r.rep.Extra[key+"_batch_apply_mean_ms"] = 1000 * a.mean()
 	r.rep.Extra[key+"_batch_events_mean"] = d.count / a.count
-	r.logf("  %s inside the server: delay (append start → read models committed) p50 ≈ %.1f ms, p99 ≈ %.1f ms; %.0f batches, %.1f events and %.2f ms each on average",
-		key, 1000*d.quantile(0.5), 1000*d.quantile(0.99), a.count, d.count/a.count, 1000*a.mean())
+	r.rep.Extra[key+"_server_read_delay_p50_ms"] = 1000 * rd.quantile(0.5)
+	r.logf("  %s inside the server: delay (append start → read models committed) p50 ≈ %.1f ms, p99 ≈ %.1f ms, of which until read p50 ≈ %.1f ms; %.0f batches, %.1f events and %.2f ms each on average",
+		key, 1000*d.quantile(0.5), 1000*d.quantile(0.99), 1000*rd.quantile(0.5), a.count, d.count/a.count, 1000*a.mean())
 }
 
 // w2 measures projection lag at half of W1's best rate, alone and under
