@@ -5,6 +5,9 @@ import (
 	"fmt"
 	"reflect"
 	"sort"
+	"unicode/utf8"
+
+	gojson "github.com/goccy/go-json"
 )
 
 // Upcaster turns a payload stored at schema version From into the next
@@ -87,6 +90,18 @@ func (r *Registry) Encode(p Payload) (name string, version int, body []byte, err
 // value of the registered struct type (never a pointer), the same shape
 // an aggregate produces when it decides an event.
 func (r *Registry) Decode(name string, schemaVersion int, body []byte) (Payload, error) {
+	return r.decode(name, schemaVersion, body, false)
+}
+
+// DecodeStored is Decode for a payload read from the events table's jsonb
+// column, which PostgreSQL guarantees to be valid JSON in UTF-8: it skips
+// the syntax check Decode makes before its fast decoder (see unmarshal),
+// which costs as much again. An upcast payload is checked all the same.
+func (r *Registry) DecodeStored(name string, schemaVersion int, body []byte) (Payload, error) {
+	return r.decode(name, schemaVersion, body, true)
+}
+
+func (r *Registry) decode(name string, schemaVersion int, body []byte, stored bool) (Payload, error) {
 	e, ok := r.byName[name]
 	if !ok {
 		return nil, fmt.Errorf("events: decode: %q is not registered", name)
@@ -109,7 +124,11 @@ func (r *Registry) Decode(name string, schemaVersion int, body []byte) (Payload,
 		}
 	}
 	ptr := reflect.New(e.typ)
-	if err := json.Unmarshal(raw, ptr.Interface()); err != nil {
+	decode := unmarshal
+	if stored && schemaVersion == e.version {
+		decode = unmarshalValid
+	}
+	if err := decode(raw, ptr.Interface()); err != nil {
 		return nil, fmt.Errorf("events: decode %q: %w", name, err)
 	}
 	p, ok := ptr.Elem().Interface().(Payload)
@@ -127,3 +146,33 @@ func (r *Registry) New(name string) (any, bool) {
 	}
 	return reflect.New(e.typ).Interface(), true
 }
+
+// unmarshal decodes a payload into v (a pointer) exactly as encoding/json
+// does, with goccy/go-json for the common case: about 3× faster on these
+// payloads (a deal's creation and update: 9.8 → 3.0 µs), and decoding is
+// the largest part of a rebuild's CPU and of every log read. goccy/go-json
+// differs on malformed input (it keeps invalid UTF-8 bytes, accepts some
+// trailing bytes: FuzzUnmarshalMatchesEncodingJSON), which PostgreSQL's
+// jsonb never stores: anything that is not valid JSON in valid UTF-8, and
+// anything goccy/go-json refuses, is decoded by encoding/json instead.
+func unmarshal(raw []byte, v any) error {
+	if !utf8.Valid(raw) || !json.Valid(raw) {
+		return json.Unmarshal(raw, v)
+	}
+	return unmarshalValid(raw, v)
+}
+
+// unmarshalValid is unmarshal for raw known to be valid JSON in UTF-8.
+func unmarshalValid(raw []byte, v any) error {
+	if err := gojson.Unmarshal(raw, v); err != nil {
+		reflect.ValueOf(v).Elem().SetZero()
+		return json.Unmarshal(raw, v)
+	}
+	return nil
+}
+
+// UnmarshalStored decodes JSON read from a jsonb column (valid JSON in
+// UTF-8, as PostgreSQL guarantees) into v exactly as encoding/json would,
+// with the faster decoder DecodeStored uses (an event's metadata, beside
+// its payload).
+func UnmarshalStored(raw []byte, v any) error { return unmarshalValid(raw, v) }

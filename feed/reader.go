@@ -226,7 +226,7 @@ func (r Reader) scan(rows pgx.Rows) (e Event, ok, matched bool, xmin, xmax uint6
 // cannot decode (an event type or schema version newer than it, during a
 // rolling deploy) is passed on as stored rather than held back.
 func (r Reader) data(eventType string, schema int, payload []byte) json.RawMessage {
-	p, err := r.Registry.Decode(eventType, schema, payload)
+	p, err := r.Registry.DecodeStored(eventType, schema, payload)
 	if err != nil {
 		return payload
 	}

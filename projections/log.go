@@ -2,7 +2,6 @@ package projections
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"strconv"
 
@@ -113,12 +112,12 @@ func scanRaw(rows pgx.Rows) (rawItem, error) {
 func (r rawItem) decode(reg *events.Registry) item {
 	it := r.item
 	if len(r.metadata) > 0 {
-		if err := json.Unmarshal(r.metadata, &it.Metadata); err != nil {
+		if err := events.UnmarshalStored(r.metadata, &it.Metadata); err != nil {
 			it.err = fmt.Errorf("event %s: metadata: %w", it.ID, err)
 			return it
 		}
 	}
-	it.Data, it.err = reg.Decode(it.Type, it.SchemaVersion, r.payload)
+	it.Data, it.err = reg.DecodeStored(it.Type, it.SchemaVersion, r.payload)
 	return it
 }
 

@@ -72,6 +72,16 @@ type Fold interface {
 	Copy(ctx context.Context, conn *pgx.Conn) error
 }
 
+// Streamer is a Fold whose rows are final as soon as they are folded (an
+// append-only table such as the timeline). A rebuild calls StartCopy on
+// it before the bulk pass: the fold COPYs its rows on conn while it
+// folds, so they neither wait in memory (a million timeline entries are
+// hundreds of megabytes) nor for the fold's end; Copy then finishes the
+// COPY and reports its outcome.
+type Streamer interface {
+	StartCopy(ctx context.Context, conn *pgx.Conn)
+}
+
 // TableInfo describes one table of a read model.
 type TableInfo struct {
 	Name    string

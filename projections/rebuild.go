@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"runtime/debug"
 	"slices"
 	"strings"
 	"sync"
@@ -64,10 +63,6 @@ func Verify(ctx context.Context, opts RebuildOptions) (RebuildResult, error) {
 
 func rebuild(ctx context.Context, opts RebuildOptions, verify bool) (res RebuildResult, err error) {
 	started := time.Now()
-	// The bulk pass allocates a row per entity and a value per event: a
-	// lazier collector trades memory (a rebuild is its own process) for a
-	// fifth of the CPU.
-	defer debug.SetGCPercent(debug.SetGCPercent(400))
 	if opts.Progress == nil {
 		opts.Progress = func(string, int64, int64) {}
 	}
@@ -102,6 +97,11 @@ func rebuild(ctx context.Context, opts RebuildOptions, verify bool) (res Rebuild
 	for i, p := range opts.Projectors {
 		folds[i] = p.Model.NewFold(Shadow)
 	}
+	stopStreams, err := startStreams(ctx, opts.Pool, folds)
+	if err != nil {
+		return res, err
+	}
+	defer stopStreams()
 	at, n, err := bulkFold(ctx, opts, folds)
 	if err != nil {
 		return res, err
@@ -119,6 +119,7 @@ func rebuild(ctx context.Context, opts RebuildOptions, verify bool) (res Rebuild
 	}); err != nil {
 		return res, err
 	}
+	stopStreams()
 	if err := buildIndexes(ctx, opts.Pool, tables, opts.Progress); err != nil {
 		return res, err
 	}
@@ -138,6 +139,42 @@ func rebuild(ctx context.Context, opts RebuildOptions, verify bool) (res Rebuild
 	}
 	res.Total = time.Since(started)
 	return res, err
+}
+
+// startStreams starts the COPY of every Streamer fold, each on a
+// connection of its own, and returns the function that releases them
+// (idempotent; it first ends any COPY still running, which a fold's Copy
+// ends otherwise).
+func startStreams(ctx context.Context, pool *pgxpool.Pool, folds []Fold) (stop func(), err error) {
+	streamCtx, cancel := context.WithCancel(ctx)
+	var conns []*pgxpool.Conn
+	var streamers []Fold
+	var once sync.Once
+	stop = func() {
+		once.Do(func() {
+			cancel()
+			for _, f := range streamers {
+				_ = f.Copy(streamCtx, nil) // ends an unfinished COPY; a no-op after the fold's own Copy
+			}
+			for _, c := range conns {
+				c.Release()
+			}
+		})
+	}
+	for _, f := range folds {
+		s, ok := f.(Streamer)
+		if !ok {
+			continue
+		}
+		c, err := pool.Acquire(ctx)
+		if err != nil {
+			stop()
+			return nil, err
+		}
+		conns, streamers = append(conns, c), append(streamers, f)
+		s.StartCopy(streamCtx, c.Conn())
+	}
+	return stop, nil
 }
 
 // bulkFold reads every event below the snapshot xmin, in projection
@@ -163,18 +200,39 @@ func bulkFold(ctx context.Context, opts RebuildOptions, folds []Fold) (Checkpoin
 		defer close(chunks)
 		readErr <- readAll(ctx, tx, opts.Registry, chunks)
 	}()
+	// Each fold runs on its own goroutine over the same chunks (read
+	// only: the folds share the events, as live batches do), so the
+	// folds use the cores the decoders leave.
+	ins := make([]chan []item, len(folds))
+	foldErrs := make(chan error, len(folds))
+	var workers sync.WaitGroup
+	for i, f := range folds {
+		in := make(chan []item, 8)
+		ins[i] = in
+		workers.Add(1)
+		go func() {
+			defer workers.Done()
+			for chunk := range in {
+				if err := foldChunk(opts.Projectors[i], f, chunk); err != nil {
+					foldErrs <- err
+					cancel()
+					for range in { // drain: the dispatcher may be sending
+					}
+					return
+				}
+			}
+		}()
+	}
 	var n int64
 	last := time.Now()
 	opts.Progress("fold", 0, total)
+dispatch:
 	for chunk := range chunks {
-		for _, it := range chunk {
-			for i, f := range folds {
-				if it.err != nil && opts.Projectors[i].Model.Wants(it.Type) {
-					return at, n, fmt.Errorf("projections: %s cannot read event %s (%s): %w", opts.Projectors[i].Name, it.ID, it.Type, it.err)
-				}
-				if err := f.Apply(it.Event); err != nil {
-					return at, n, fmt.Errorf("projections: %s: event %s (%s, position %d): %w", opts.Projectors[i].Name, it.ID, it.Type, it.Position, err)
-				}
+		for _, in := range ins {
+			select {
+			case in <- chunk:
+			case <-ctx.Done():
+				break dispatch
 			}
 		}
 		at = checkpointOf(chunk[len(chunk)-1].Event)
@@ -184,11 +242,36 @@ func bulkFold(ctx context.Context, opts RebuildOptions, folds []Fold) (Checkpoin
 			last = time.Now()
 		}
 	}
+	for _, in := range ins {
+		close(in)
+	}
+	workers.Wait()
+	select {
+	case err := <-foldErrs:
+		return at, n, err
+	default:
+	}
+	if err := ctx.Err(); err != nil {
+		return at, n, err
+	}
 	if err := <-readErr; err != nil {
 		return at, n, err
 	}
 	opts.Progress("fold", n, n)
 	return at, n, nil
+}
+
+// foldChunk folds chunk into f, the fold of projector p.
+func foldChunk(p Projector, f Fold, chunk []item) error {
+	for _, it := range chunk {
+		if it.err != nil && p.Model.Wants(it.Type) {
+			return fmt.Errorf("projections: %s cannot read event %s (%s): %w", p.Name, it.ID, it.Type, it.err)
+		}
+		if err := f.Apply(it.Event); err != nil {
+			return fmt.Errorf("projections: %s: event %s (%s, position %d): %w", p.Name, it.ID, it.Type, it.Position, err)
+		}
+	}
+	return nil
 }
 
 // readAll streams every event below the snapshot xmin to out in chunks,

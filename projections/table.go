@@ -156,19 +156,61 @@ func (t *Table[R]) Copy(ctx context.Context, conn *pgx.Conn, names Names, rows [
 	if len(rows) == 0 {
 		return 0, nil
 	}
-	src := pgx.CopyFromSlice(len(rows), func(i int) ([]any, error) {
-		v := reflect.ValueOf(rows[i]).Elem()
-		vals := make([]any, len(t.fields))
-		for j, f := range t.fields {
-			vals[j] = copyValue(v.Field(f).Interface())
-		}
-		return vals, nil
-	})
+	src := pgx.CopyFromSlice(len(rows), func(i int) ([]any, error) { return t.copyValues(rows[i]), nil })
 	n, err := conn.CopyFrom(ctx, pgx.Identifier{names(t.Name)}, t.cols, src)
 	if err != nil {
 		return n, fmt.Errorf("copy %s: %w", t.Name, err)
 	}
 	return n, nil
+}
+
+// CopyStream writes the rows received on chunks into the (empty,
+// index-less) physical table with one COPY, until chunks is closed: the
+// rebuild path of an append-only table, whose rows are final as soon as
+// they are folded, so they need not wait in memory for the fold's end.
+func (t *Table[R]) CopyStream(ctx context.Context, conn *pgx.Conn, names Names, chunks <-chan []*R) (int64, error) {
+	src := &chunkSource[R]{t: t, chunks: chunks}
+	n, err := conn.CopyFrom(ctx, pgx.Identifier{names(t.Name)}, t.cols, src)
+	for range chunks { // on failure, let the sender finish
+	}
+	if err != nil {
+		return n, fmt.Errorf("copy %s: %w", t.Name, err)
+	}
+	return n, nil
+}
+
+// chunkSource is a pgx.CopyFromSource over chunks of rows.
+type chunkSource[R any] struct {
+	t      *Table[R]
+	chunks <-chan []*R
+	cur    []*R
+	i      int
+}
+
+func (c *chunkSource[R]) Next() bool {
+	for c.i >= len(c.cur) {
+		next, ok := <-c.chunks
+		if !ok {
+			return false
+		}
+		c.cur, c.i = next, 0
+	}
+	c.i++
+	return true
+}
+
+func (c *chunkSource[R]) Values() ([]any, error) { return c.t.copyValues(c.cur[c.i-1]), nil }
+
+func (c *chunkSource[R]) Err() error { return nil }
+
+// copyValues is row's columns as COPY values.
+func (t *Table[R]) copyValues(row *R) []any {
+	v := reflect.ValueOf(row).Elem()
+	vals := make([]any, len(t.fields))
+	for j, f := range t.fields {
+		vals[j] = copyValue(v.Field(f).Interface())
+	}
+	return vals
 }
 
 // copyValue hands pgx's COPY encoder the plainest form of a value:

@@ -65,10 +65,10 @@ func (s *Store) query(ctx context.Context, q querier, tenantID, streamID uuid.UU
 		if e.TransactionID, err = strconv.ParseUint(xid, 10, 64); err != nil {
 			return nil, err
 		}
-		if err := json.Unmarshal(meta, &e.Metadata); err != nil {
+		if err := events.UnmarshalStored(meta, &e.Metadata); err != nil {
 			return nil, fmt.Errorf("event %s metadata: %w", e.ID, err)
 		}
-		if e.Data, err = s.reg.Decode(e.Type, e.SchemaVersion, payload); err != nil {
+		if e.Data, err = s.reg.DecodeStored(e.Type, e.SchemaVersion, payload); err != nil {
 			return nil, err
 		}
 		out = append(out, e)

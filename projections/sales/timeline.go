@@ -144,7 +144,14 @@ func (activitiesModel) NewFold(names projections.Names) projections.Fold {
 type activitiesFold struct {
 	names projections.Names
 	rows  []*Activity
+	// While a rebuild streams (StartCopy), full chunks of rows go to
+	// the COPY on chunks, and copied receives its outcome.
+	chunks chan []*Activity
+	copied chan error
 }
+
+// streamChunk is how many rows a streaming fold hands the COPY at once.
+const streamChunk = 2000
 
 func (f *activitiesFold) Load(*pgx.Batch, []events.Event) {}
 
@@ -152,8 +159,21 @@ func (f *activitiesFold) Apply(e events.Event) error {
 	a, err := activityOf(e)
 	if a != nil {
 		f.rows = append(f.rows, a)
+		if f.chunks != nil && len(f.rows) == streamChunk {
+			f.chunks <- f.rows
+			f.rows = make([]*Activity, 0, streamChunk)
+		}
 	}
 	return err
+}
+
+// StartCopy implements projections.Streamer.
+func (f *activitiesFold) StartCopy(ctx context.Context, conn *pgx.Conn) {
+	f.chunks, f.copied = make(chan []*Activity, 4), make(chan error, 1)
+	go func() {
+		_, err := activities.CopyStream(ctx, conn, f.names, f.chunks)
+		f.copied <- err
+	}()
 }
 
 func (f *activitiesFold) Flush(b *pgx.Batch) error {
@@ -161,6 +181,14 @@ func (f *activitiesFold) Flush(b *pgx.Batch) error {
 }
 
 func (f *activitiesFold) Copy(ctx context.Context, conn *pgx.Conn) error {
+	if f.chunks != nil {
+		if len(f.rows) > 0 {
+			f.chunks <- f.rows
+		}
+		close(f.chunks)
+		f.rows, f.chunks = nil, nil
+		return <-f.copied
+	}
 	_, err := activities.Copy(ctx, conn, f.names, f.rows)
 	f.rows = nil
 	return err
