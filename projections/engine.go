@@ -199,6 +199,7 @@ func (e *engine) followLeases(ctx context.Context) error {
 				return err
 			}
 			*m = member{p: m.p, held: true, at: c, checkParked: true}
+			forget(m.p) // another process may have written meanwhile
 			e.wake.seen(c.TransactionID)
 		case !held:
 			m.held = false
@@ -302,6 +303,9 @@ func (e *engine) send(ctx context.Context, out chan<- *message.Message, b *batch
 // back-off (no transaction stays open meanwhile), or the parking lot.
 func (e *engine) settle(ctx context.Context, pt *part) {
 	m, cfg := pt.m, e.r.cfg
+	if pt.err != nil || pt.retry {
+		forget(m.p) // what the part's fold loaded is not known to be committed
+	}
 	switch {
 	case pt.retry:
 		m.notBefore = time.Now().Add(200 * time.Millisecond)
@@ -513,11 +517,19 @@ FROM unnest($1::text[], $2::bigint[], $3::text[], $4::bigint[], $5::text[]) AS a
 WHERE c.consumer_group = a.name AND c.offset_acked = a.from_pos AND c.last_processed_transaction_id = a.from_xid::xid8
 RETURNING c.consumer_group`
 
-// applyParts applies parts in one transaction: [BEGIN, the checkpoints,
-// every fold's reads] in one round trip, the folds in memory, then
-// [every fold's writes, COMMIT] in another. A part whose fold fails is
-// left out (its checkpoint put back) and carries its error; an error of
-// the whole transaction is returned.
+// advanceOrFailSQL is advanceSQL that fails the transaction (CR010,
+// crm_fail of migrations/00020) unless every checkpoint moved on ($7 of
+// them): sent in the same round trip as the writes it guards.
+const advanceOrFailSQL = `WITH a AS (` + advanceSQL + `)
+SELECT CASE WHEN count(*) = $7 THEN true ELSE crm_fail('CR010', 'a projector checkpoint moved') END FROM a`
+
+// applyParts applies parts in one transaction. When every fold knows
+// its rows already (RowModel's row cache), that is one round trip:
+// [BEGIN, the checkpoints (failing the transaction if one moved), every
+// fold's writes, COMMIT]. Otherwise two: [BEGIN, the checkpoints, every
+// fold's reads], the folds in memory, then [every fold's writes,
+// COMMIT]. A part whose fold fails is left out (its checkpoint stays)
+// and carries its error; an error of the whole transaction is returned.
 func (r *Runner) applyParts(ctx context.Context, parts []*part) (err error) {
 	c, err := r.cfg.Pool.Acquire(ctx)
 	if err != nil {
@@ -534,30 +546,9 @@ func (r *Runner) applyParts(ctx context.Context, parts []*part) (err error) {
 		c.Release()
 	}()
 
-	reads := &pgx.Batch{}
-	reads.Queue("BEGIN")
-	var names, toXid, fromXid []string
-	var toPos, fromPos []int64
-	for _, pt := range parts {
-		to := pt.to()
-		names, toPos, toXid = append(names, pt.m.p.Name), append(toPos, to.Position), append(toXid, to.xid())
-		fromPos, fromXid = append(fromPos, pt.from.Position), append(fromXid, pt.from.xid())
-	}
-	moved := map[string]bool{}
-	for _, n := range names {
-		moved[n] = true
-	}
-	// The checkpoints first: their row locks order this batch against
-	// any other writer of them (another process, a rebuild's swap).
-	reads.Queue(advanceSQL, names, toPos, toXid, fromPos, fromXid, r.cfg.Owner).Query(func(rows pgx.Rows) error {
-		got, err := pgx.CollectRows(rows, pgx.RowTo[string])
-		for _, n := range got {
-			delete(moved, n)
-		}
-		return err
-	})
 	folds := make([]Fold, len(parts))
 	evs := make([][]events.Event, len(parts))
+	loads := &pgx.Batch{}
 	for i, pt := range parts {
 		var err error
 		if evs[i], err = wanted(pt.m.p, pt.items); err != nil {
@@ -565,8 +556,32 @@ func (r *Runner) applyParts(ctx context.Context, parts []*part) (err error) {
 			continue
 		}
 		folds[i] = pt.m.p.Model.NewFold(Live)
-		folds[i].Load(reads, evs[i])
+		folds[i].Load(loads, evs[i])
 	}
+	if loads.Len() == 0 {
+		return r.applyOneTrip(ctx, conn, &inTx, parts, folds, evs)
+	}
+
+	reads := &pgx.Batch{}
+	reads.Queue("BEGIN")
+	var cp checkpointArgs
+	for _, pt := range parts {
+		cp.add(pt)
+	}
+	moved := map[string]bool{}
+	for _, n := range cp.names {
+		moved[n] = true
+	}
+	// The checkpoints first: their row locks order this batch against
+	// any other writer of them (another process, a rebuild's swap).
+	reads.Queue(advanceSQL, cp.names, cp.toPos, cp.toXid, cp.fromPos, cp.fromXid, r.cfg.Owner).Query(func(rows pgx.Rows) error {
+		got, err := pgx.CollectRows(rows, pgx.RowTo[string])
+		for _, n := range got {
+			delete(moved, n)
+		}
+		return err
+	})
+	reads.QueuedQueries = append(reads.QueuedQueries, loads.QueuedQueries...)
 	inTx = true
 	if err := conn.SendBatch(ctx, reads).Close(); err != nil {
 		return err
@@ -578,14 +593,7 @@ func (r *Runner) applyParts(ctx context.Context, parts []*part) (err error) {
 			continue
 		}
 		if pt.err == nil {
-			if err := foldAll(folds[i], evs[i]); err != nil {
-				pt.err = &foldError{err}
-			}
-		}
-		if pt.err == nil {
-			if err := folds[i].Flush(writes); err != nil {
-				pt.err = &foldError{err}
-			}
+			pt.err = foldAndFlush(folds[i], evs[i], writes)
 		}
 		if pt.err != nil {
 			// Leave this projector where it was.
@@ -598,7 +606,82 @@ func (r *Runner) applyParts(ctx context.Context, parts []*part) (err error) {
 		return err
 	}
 	inTx = false
+	committed(parts, folds)
 	return nil
+}
+
+// applyOneTrip is applyParts when no fold has anything to read.
+func (r *Runner) applyOneTrip(ctx context.Context, conn *pgx.Conn, inTx *bool, parts []*part, folds []Fold, evs [][]events.Event) error {
+	writes := &pgx.Batch{}
+	var cp checkpointArgs
+	for i, pt := range parts {
+		if pt.err == nil {
+			pt.err = foldAndFlush(folds[i], evs[i], writes)
+		}
+		if pt.err == nil {
+			cp.add(pt)
+		}
+	}
+	if len(cp.names) == 0 {
+		return nil // every part failed in memory: nothing to write
+	}
+	b := &pgx.Batch{}
+	b.Queue("BEGIN")
+	b.Queue(advanceOrFailSQL, cp.names, cp.toPos, cp.toXid, cp.fromPos, cp.fromXid, r.cfg.Owner, len(cp.names))
+	b.QueuedQueries = append(b.QueuedQueries, writes.QueuedQueries...)
+	b.Queue("COMMIT")
+	*inTx = true
+	if err := conn.SendBatch(ctx, b).Close(); err != nil {
+		var pgErr *pgconn.PgError
+		if errors.As(err, &pgErr) && pgErr.Code == "CR010" {
+			return errCheckpointMoved
+		}
+		return err
+	}
+	*inTx = false
+	committed(parts, folds)
+	return nil
+}
+
+// checkpointArgs are advanceSQL's arrays: each part's projector, where it
+// goes and where it comes from.
+type checkpointArgs struct {
+	names, toXid, fromXid []string
+	toPos, fromPos        []int64
+}
+
+func (a *checkpointArgs) add(pt *part) {
+	to := pt.to()
+	a.names, a.toPos, a.toXid = append(a.names, pt.m.p.Name), append(a.toPos, to.Position), append(a.toXid, to.xid())
+	a.fromPos, a.fromXid = append(a.fromPos, pt.from.Position), append(a.fromXid, pt.from.xid())
+}
+
+// foldAndFlush folds evs and queues the fold's writes on b; a failure is
+// the fold's own.
+func foldAndFlush(f Fold, evs []events.Event, b *pgx.Batch) error {
+	if err := foldAll(f, evs); err != nil {
+		return &foldError{err}
+	}
+	if err := f.Flush(b); err != nil {
+		return &foldError{err}
+	}
+	return nil
+}
+
+// committed tells the folds of the parts that committed.
+func committed(parts []*part, folds []Fold) {
+	for i, pt := range parts {
+		if c, ok := folds[i].(Committer); ok && pt.err == nil {
+			c.Committed()
+		}
+	}
+}
+
+// forget drops what p's model keeps in memory about its tables.
+func forget(p Projector) {
+	if f, ok := p.Model.(Forgetter); ok {
+		f.Forget()
+	}
 }
 
 func foldAll(f Fold, evs []events.Event) error {

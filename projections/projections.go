@@ -72,6 +72,20 @@ type Fold interface {
 	Copy(ctx context.Context, conn *pgx.Conn) error
 }
 
+// Committer is a Fold told that the transaction holding its writes
+// committed (RowModel fills its row cache).
+type Committer interface {
+	Committed()
+}
+
+// Forgetter is a Model holding per-process state about its tables (a
+// cache) that the engine drops whenever the tables may have changed
+// elsewhere: a lease taken, a batch that failed or found its checkpoint
+// moved.
+type Forgetter interface {
+	Forget()
+}
+
 // Streamer is a Fold whose rows are final as soon as they are folded (an
 // append-only table such as the timeline). A rebuild calls StartCopy on
 // it before the bulk pass: the fold COPYs its rows on conn while it

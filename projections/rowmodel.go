@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"sync"
 
 	"github.com/jackc/pgx/v5"
 
@@ -29,7 +30,19 @@ type RowModel[R any] struct {
 	// Reads reports whether the reducer reads payloads of an event type
 	// (see Model.Wants).
 	Reads func(eventType string) bool
+
+	cacheOnce sync.Once
+	cache     *rowCache[R]
 }
+
+// rows is the model's cache of committed rows (see rowCache).
+func (m *RowModel[R]) rows() *rowCache[R] {
+	m.cacheOnce.Do(func() { m.cache = newRowCache[R](rowCacheMax) })
+	return m.cache
+}
+
+// Forget implements Forgetter: the cached rows may be stale.
+func (m *RowModel[R]) Forget() { m.rows().clear() }
 
 // CounterSpec derives one counter table from a RowModel's rows.
 type CounterSpec[R any] struct {
@@ -57,13 +70,16 @@ func (m *RowModel[R]) Wants(eventType string) bool { return m.Reads != nil && m.
 
 // NewFold implements Model.
 func (m *RowModel[R]) NewFold(names Names) Fold {
-	return &rowFold[R]{m: m, names: names, rows: NewRows(m.Table)}
+	return &rowFold[R]{m: m, names: names, rows: NewRows(m.Table), live: names(m.Table.Name) == m.Table.Name}
 }
 
 type rowFold[R any] struct {
 	m     *RowModel[R]
 	names Names
 	rows  *Rows[R]
+	// live: the fold writes the live tables, and may use and fill the
+	// model's row cache (a rebuild's shadow tables never do).
+	live bool
 }
 
 func (f *rowFold[R]) folds(e events.Event) bool {
@@ -77,7 +93,26 @@ func (f *rowFold[R]) Load(b *pgx.Batch, batch []events.Event) {
 			keys = append(keys, Key{Org: e.TenantID, ID: e.StreamID})
 		}
 	}
+	if f.live {
+		cache, missing := f.m.rows(), keys[:0:0]
+		for _, k := range keys {
+			if row, ok := cache.get(k); ok {
+				f.rows.adopt([]*R{row})
+			} else {
+				missing = append(missing, k)
+			}
+		}
+		keys = missing
+	}
 	f.rows.Load(b, f.names, keys)
+}
+
+// Committed implements Committer: the working set is what the tables
+// now hold.
+func (f *rowFold[R]) Committed() {
+	if f.live {
+		f.m.rows().put(f.rows.All(), f.m.Table.Key)
+	}
 }
 
 func (f *rowFold[R]) Apply(e events.Event) error {

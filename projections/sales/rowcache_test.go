@@ -1,0 +1,148 @@
+package sales_test
+
+import (
+	"context"
+	"fmt"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"example.com/crm/events"
+	"example.com/crm/internal/testenv"
+	"example.com/crm/projections"
+	"example.com/crm/projections/sales"
+)
+
+// appendDealEvent writes one event of deal d straight into the log.
+func appendDealEvent(t *testing.T, pool *pgxpool.Pool, org, d uuid.UUID, version int, typ, payload string) {
+	t.Helper()
+	if _, err := pool.Exec(context.Background(), `
+		INSERT INTO events (event_id, tenant_id, stream_type, stream_id, version, event_type, payload, metadata, occurred_at)
+		VALUES (gen_random_uuid(), $1, 'deal', $2, $3, $4, $5::jsonb, jsonb_build_object('tenant_id', $1::uuid), now())`,
+		org, d, version, typ, payload); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// runDeals runs a runner of p until the test ends or stop is called.
+func runDeals(t *testing.T, pool *pgxpool.Pool, p projections.Projector, tracer pgx.QueryTracer) (stop func()) {
+	t.Helper()
+	cfg := pool.Config().Copy()
+	cfg.ConnConfig.Tracer = tracer
+	ppool, err := pgxpool.NewWithConfig(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := projections.NewRunner(projections.Config{Pool: ppool, Registry: events.Domain(), Projectors: []projections.Projector{p},
+		LeaseInterval: 50 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- r.Run(context.Background()) }()
+	<-r.Running()
+	stopped := false
+	stop = func() {
+		if !stopped {
+			stopped = true
+			_ = r.Close()
+			<-done
+			ppool.Close()
+		}
+	}
+	t.Cleanup(stop)
+	return stop
+}
+
+func dealTitle(t *testing.T, pool *pgxpool.Pool, d uuid.UUID, version int) string {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		var title string
+		var v int
+		err := pool.QueryRow(context.Background(), `SELECT title, version FROM deals WHERE id = $1`, d).Scan(&title, &v)
+		if err == nil && v >= version {
+			return title
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("deal %s never reached version %d (last: %v, v%d)", d, version, err, v)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// batchCounter counts the pipelined batches a pool sends.
+type batchCounter struct{ n atomic.Int64 }
+
+func (c *batchCounter) TraceQueryStart(ctx context.Context, _ *pgx.Conn, _ pgx.TraceQueryStartData) context.Context {
+	return ctx
+}
+func (c *batchCounter) TraceQueryEnd(context.Context, *pgx.Conn, pgx.TraceQueryEndData) {}
+func (c *batchCounter) TraceBatchStart(ctx context.Context, _ *pgx.Conn, _ pgx.TraceBatchStartData) context.Context {
+	c.n.Add(1)
+	return ctx
+}
+func (c *batchCounter) TraceBatchQuery(context.Context, *pgx.Conn, pgx.TraceBatchQueryData) {}
+func (c *batchCounter) TraceBatchEnd(context.Context, *pgx.Conn, pgx.TraceBatchEndData)     {}
+
+// A projector caches the rows it committed, so a deal it knows costs its
+// next batch no read (one round trip); and when it takes its projector
+// over again after another process wrote meanwhile, it never trusts
+// what it cached before: the deal keeps the other process's change.
+func TestARowCacheNeverOutlivesTheLease(t *testing.T) {
+	t.Parallel()
+	pool, err := pgxpool.New(context.Background(), testenv.Postgres(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(pool.Close)
+	org, contact, d := uuid.New(), uuid.New(), uuid.New()
+	created := fmt.Sprintf(`{"deal_id":%q,"contact_id":%q,"owner_id":%q,"title":"first","amount":"10.00","currency":"USD","status":"new","stage":"qualification"}`,
+		d, contact, uuid.New())
+	renamed := func(from, to string) string {
+		return fmt.Sprintf(`{"changes":{"title":{"old":%q,"new":%q}}}`, from, to)
+	}
+
+	// This process: the deal is created, then renamed; its second batch
+	// finds the deal in the cache and writes in one round trip.
+	mine := sales.DealsProjector()
+	counter := &batchCounter{}
+	stop := runDeals(t, pool, mine, counter)
+	appendDealEvent(t, pool, org, d, 1, "deal.created", created)
+	if got := dealTitle(t, pool, d, 1); got != "first" {
+		t.Fatalf("title %q", got)
+	}
+	// Wait until the second read of the log has nothing more to add.
+	time.Sleep(100 * time.Millisecond)
+	before := counter.n.Load()
+	appendDealEvent(t, pool, org, d, 2, "deal.updated", renamed("first", "second"))
+	if got := dealTitle(t, pool, d, 2); got != "second" {
+		t.Fatalf("title %q", got)
+	}
+	if used := counter.n.Load() - before; used != 1 {
+		t.Fatalf("the batch of a cached deal took %d round trips, want 1", used)
+	}
+	stop()
+
+	// Another process (its own projector value, so its own cache) takes
+	// over and renames the deal.
+	stopOther := runDeals(t, pool, sales.DealsProjector(), nil)
+	appendDealEvent(t, pool, org, d, 3, "deal.updated", renamed("second", "third"))
+	if got := dealTitle(t, pool, d, 3); got != "third" {
+		t.Fatalf("title %q", got)
+	}
+	stopOther()
+
+	// This process takes the projector back (the same projector value:
+	// its cache still holds "second" at version 2) and applies a stage
+	// change: the title must stay "third".
+	runDeals(t, pool, mine, nil)
+	appendDealEvent(t, pool, org, d, 4, "deal.stage_changed", `{"old":"qualification","new":"proposal"}`)
+	if got := dealTitle(t, pool, d, 4); got != "third" {
+		t.Fatalf("after taking the projector back: title %q, want \"third\" (a stale cached row was written)", got)
+	}
+}
