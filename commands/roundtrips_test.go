@@ -2,10 +2,8 @@ package commands_test
 
 import (
 	"context"
-	"sync/atomic"
 	"testing"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"example.com/crm"
@@ -13,24 +11,9 @@ import (
 	"example.com/crm/commands"
 	"example.com/crm/events"
 	"example.com/crm/events/pgstore"
+	"example.com/crm/internal/testenv"
 	"example.com/crm/projections/identity"
 )
-
-// roundTrips counts what the pool sends: each query or statement is one
-// round trip, and so is each batch (pipelined, one Sync).
-type roundTrips struct{ n atomic.Int64 }
-
-func (r *roundTrips) TraceQueryStart(ctx context.Context, _ *pgx.Conn, _ pgx.TraceQueryStartData) context.Context {
-	r.n.Add(1)
-	return ctx
-}
-func (r *roundTrips) TraceQueryEnd(context.Context, *pgx.Conn, pgx.TraceQueryEndData) {}
-func (r *roundTrips) TraceBatchStart(ctx context.Context, _ *pgx.Conn, _ pgx.TraceBatchStartData) context.Context {
-	r.n.Add(1)
-	return ctx
-}
-func (r *roundTrips) TraceBatchQuery(context.Context, *pgx.Conn, pgx.TraceBatchQueryData) {}
-func (r *roundTrips) TraceBatchEnd(context.Context, *pgx.Conn, pgx.TraceBatchEndData)     {}
 
 // The command side of one command costs its loads and one round trip for
 // the append (authorization, owners, guards and idempotency included).
@@ -46,7 +29,7 @@ func TestRoundTripsPerCommand(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rt := &roundTrips{}
+	rt := &testenv.RoundTrips{}
 	cfg.ConnConfig.Tracer = rt
 	pool, err := pgxpool.NewWithConfig(context.Background(), cfg)
 	if err != nil {
@@ -61,14 +44,14 @@ func TestRoundTripsPerCommand(t *testing.T) {
 		if err := f(); err != nil {
 			t.Fatal(err)
 		}
-		rt.n.Store(0)
+		rt.Reset()
 		if err := f(); err != nil {
 			t.Fatal(err)
 		}
-		if got := rt.n.Load(); got != want {
+		if got := rt.Total(); got != want {
 			t.Errorf("%s: %d round trips, want %d", name, got, want)
 		}
-		t.Logf("%s: %d round trips", name, rt.n.Load())
+		t.Logf("%s: %d round trips", name, rt.Total())
 	}
 	contact, _, err := app.CreateContact(ctx, aggregates.ContactInput{Name: "A"})
 	if err != nil {

@@ -3,7 +3,6 @@ package sales_test
 import (
 	"context"
 	"fmt"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -75,20 +74,6 @@ func dealTitle(t *testing.T, pool *pgxpool.Pool, d uuid.UUID, version int) strin
 	}
 }
 
-// batchCounter counts the pipelined batches a pool sends.
-type batchCounter struct{ n atomic.Int64 }
-
-func (c *batchCounter) TraceQueryStart(ctx context.Context, _ *pgx.Conn, _ pgx.TraceQueryStartData) context.Context {
-	return ctx
-}
-func (c *batchCounter) TraceQueryEnd(context.Context, *pgx.Conn, pgx.TraceQueryEndData) {}
-func (c *batchCounter) TraceBatchStart(ctx context.Context, _ *pgx.Conn, _ pgx.TraceBatchStartData) context.Context {
-	c.n.Add(1)
-	return ctx
-}
-func (c *batchCounter) TraceBatchQuery(context.Context, *pgx.Conn, pgx.TraceBatchQueryData) {}
-func (c *batchCounter) TraceBatchEnd(context.Context, *pgx.Conn, pgx.TraceBatchEndData)     {}
-
 // A projector caches the rows it committed, so a deal it knows costs its
 // next batch no read (one round trip); and when it takes its projector
 // over again after another process wrote meanwhile, it never trusts
@@ -110,7 +95,7 @@ func TestARowCacheNeverOutlivesTheLease(t *testing.T) {
 	// This process: the deal is created, then renamed; its second batch
 	// finds the deal in the cache and writes in one round trip.
 	mine := sales.DealsProjector()
-	counter := &batchCounter{}
+	counter := &testenv.RoundTrips{}
 	stop := runDeals(t, pool, mine, counter)
 	appendDealEvent(t, pool, org, d, 1, "deal.created", created)
 	if got := dealTitle(t, pool, d, 1); got != "first" {
@@ -118,12 +103,12 @@ func TestARowCacheNeverOutlivesTheLease(t *testing.T) {
 	}
 	// Wait until the second read of the log has nothing more to add.
 	time.Sleep(100 * time.Millisecond)
-	before := counter.n.Load()
+	before := counter.Batches.Load()
 	appendDealEvent(t, pool, org, d, 2, "deal.updated", renamed("first", "second"))
 	if got := dealTitle(t, pool, d, 2); got != "second" {
 		t.Fatalf("title %q", got)
 	}
-	if used := counter.n.Load() - before; used != 1 {
+	if used := counter.Batches.Load() - before; used != 1 {
 		t.Fatalf("the batch of a cached deal took %d round trips, want 1", used)
 	}
 	stop()
