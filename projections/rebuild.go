@@ -107,22 +107,13 @@ func rebuild(ctx context.Context, opts RebuildOptions, verify bool) (res Rebuild
 		return res, err
 	}
 	res.Events = n
-	opts.Progress("copy", 0, int64(len(folds)))
-	var copied atomic.Int64
-	if err := parallel(ctx, opts.Pool, len(folds), 2, func(ctx context.Context, c *pgx.Conn, i int) error {
-		if err := folds[i].Copy(ctx, c); err != nil {
-			return fmt.Errorf("projections: copy %s: %w", opts.Projectors[i].Name, err)
-		}
-		folds[i] = nil // let the rows go
-		opts.Progress("copy", copied.Add(1), int64(len(folds)))
-		return nil
-	}); err != nil {
+	// Three workers where the pool allows: this function and each
+	// streaming fold hold a connection already.
+	workers := max(1, min(3, int(opts.Pool.Config().MaxConns)-1-streaming(folds)))
+	if err := copyAndIndex(ctx, opts, folds, workers); err != nil {
 		return res, err
 	}
 	stopStreams()
-	if err := buildIndexes(ctx, opts.Pool, tables, opts.Progress); err != nil {
-		return res, err
-	}
 	res.Bulk = time.Since(started)
 	// Catch the copies up with what was committed meanwhile, outside
 	// any lock: the final step then has little left to apply.
@@ -139,6 +130,17 @@ func rebuild(ctx context.Context, opts RebuildOptions, verify bool) (res Rebuild
 	}
 	res.Total = time.Since(started)
 	return res, err
+}
+
+// streaming counts the folds that stream their COPY (one connection each).
+func streaming(folds []Fold) int {
+	n := 0
+	for _, f := range folds {
+		if _, ok := f.(Streamer); ok {
+			n++
+		}
+	}
+	return n
 }
 
 // startStreams starts the COPY of every Streamer fold, each on a
@@ -358,41 +360,6 @@ func readAll(ctx context.Context, tx pgx.Tx, reg *events.Registry, out chan<- []
 		scanErr = ctx.Err()
 	}
 	return scanErr
-}
-
-// parallel runs f(i) for i in [0, n) on up to workers goroutines, each
-// with its own connection, and returns the first error.
-func parallel(ctx context.Context, pool *pgxpool.Pool, n, workers int, f func(ctx context.Context, conn *pgx.Conn, i int) error) error {
-	next := make(chan int, n)
-	for i := range n {
-		next <- i
-	}
-	close(next)
-	errs := make(chan error, workers)
-	for range workers {
-		go func() {
-			c, err := pool.Acquire(ctx)
-			if err != nil {
-				errs <- err
-				return
-			}
-			defer c.Release()
-			for i := range next {
-				if err := f(ctx, c.Conn(), i); err != nil {
-					errs <- err
-					return
-				}
-			}
-			errs <- nil
-		}()
-	}
-	var first error
-	for range workers {
-		if err := <-errs; err != nil && first == nil {
-			first = err
-		}
-	}
-	return first
 }
 
 // catchUp applies the events after `from` (up to `to`, inclusive) to the
@@ -793,38 +760,140 @@ func indexesOf(ctx context.Context, q interface {
 	return out, rows.Err()
 }
 
-// buildIndexes gives every shadow table its live table's indexes (named
-// with the shadow suffix) and statistics, two tables at a time.
-func buildIndexes(ctx context.Context, pool *pgxpool.Pool, tables []TableInfo, progress func(string, int64, int64)) error {
-	var built atomic.Int64
-	return parallel(ctx, pool, len(tables), 2, func(ctx context.Context, conn *pgx.Conn, i int) error {
-		t := tables[i]
-		idx, err := indexesOf(ctx, conn, t.Name)
-		if err != nil {
-			return err
-		}
-		shadow := pgx.Identifier{Shadow(t.Name)}.Sanitize()
-		for _, ix := range idx {
-			var stmt string
-			if ix.primary {
-				stmt = fmt.Sprintf(`ALTER TABLE %s ADD CONSTRAINT %s PRIMARY KEY (%s)`, shadow,
-					pgx.Identifier{ix.name + shadowSuffix}.Sanitize(), ix.columns)
-			} else {
-				stmt, err = shadowIndexDef(ix, t.Name)
-				if err != nil {
-					return err
-				}
+// copyAndIndex COPYs every fold into its shadow tables and gives each
+// shadow table its live table's indexes (named with the shadow suffix)
+// and statistics, on `workers` connections. A table's indexes are built
+// as soon as its rows are in: its primary key first (ALTER TABLE locks the
+// table), then every other index as a job of its own, so that the big
+// tables' indexes spread over the workers while other folds still copy;
+// ANALYZE runs after a table's last index (expression indexes get their
+// statistics then).
+func copyAndIndex(ctx context.Context, opts RebuildOptions, folds []Fold, workers int) error {
+	type table struct {
+		info    TableInfo
+		idx     []indexDef
+		pending atomic.Int64 // its index jobs not done yet
+	}
+	tablesOf := make([][]*table, len(folds))
+	total := int64(len(folds))
+	for i, p := range opts.Projectors {
+		for _, ti := range p.Model.Tables() {
+			idx, err := indexesOf(ctx, opts.Pool, ti.Name)
+			if err != nil {
+				return err
 			}
-			if _, err := conn.Exec(ctx, stmt); err != nil {
+			tablesOf[i] = append(tablesOf[i], &table{info: ti, idx: idx})
+			total += int64(len(idx)) + 1 // its indexes and its ANALYZE
+		}
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	jobs := make(chan func(context.Context, *pgx.Conn) error, total)
+	var pending sync.WaitGroup
+	var done atomic.Int64
+	tick := func() { opts.Progress("copy+indexes", done.Add(1), total) }
+	submit := func(f func(context.Context, *pgx.Conn) error) {
+		pending.Add(1)
+		jobs <- f
+	}
+	analyze := func(t *table) func(context.Context, *pgx.Conn) error {
+		return func(ctx context.Context, c *pgx.Conn) error {
+			if _, err := c.Exec(ctx, `ANALYZE `+pgx.Identifier{Shadow(t.info.Name)}.Sanitize()); err != nil {
+				return err
+			}
+			tick()
+			return nil
+		}
+	}
+	index := func(t *table, ix indexDef) func(context.Context, *pgx.Conn) error {
+		return func(ctx context.Context, c *pgx.Conn) error {
+			stmt, err := shadowIndexDef(ix, t.info.Name)
+			if err != nil {
+				return err
+			}
+			if _, err := c.Exec(ctx, stmt); err != nil {
 				return fmt.Errorf("projections: index %s: %w", ix.name, err)
 			}
+			tick()
+			if t.pending.Add(-1) == 0 {
+				submit(analyze(t))
+			}
+			return nil
 		}
-		if _, err := conn.Exec(ctx, `ANALYZE `+shadow); err != nil {
-			return err
+	}
+	opts.Progress("copy+indexes", 0, total)
+	for i := range folds {
+		submit(func(ctx context.Context, c *pgx.Conn) error {
+			if err := folds[i].Copy(ctx, c); err != nil {
+				return fmt.Errorf("projections: copy %s: %w", opts.Projectors[i].Name, err)
+			}
+			folds[i] = nil // let the rows go
+			tick()
+			for _, t := range tablesOf[i] {
+				var others []indexDef
+				for _, ix := range t.idx {
+					if !ix.primary {
+						others = append(others, ix)
+						continue
+					}
+					shadow := pgx.Identifier{Shadow(t.info.Name)}.Sanitize()
+					if _, err := c.Exec(ctx, fmt.Sprintf(`ALTER TABLE %s ADD CONSTRAINT %s PRIMARY KEY (%s)`, shadow,
+						pgx.Identifier{ix.name + shadowSuffix}.Sanitize(), ix.columns)); err != nil {
+						return fmt.Errorf("projections: index %s: %w", ix.name, err)
+					}
+					tick()
+				}
+				if len(others) == 0 {
+					submit(analyze(t))
+					continue
+				}
+				t.pending.Store(int64(len(others)))
+				for _, ix := range others {
+					submit(index(t, ix))
+				}
+			}
+			return nil
+		})
+	}
+	go func() {
+		pending.Wait()
+		close(jobs)
+	}()
+	errs := make(chan error, workers)
+	for range workers {
+		go func() {
+			c, err := opts.Pool.Acquire(ctx)
+			if err != nil {
+				cancel()
+				errs <- err
+				for range jobs { // let the others finish
+					pending.Done()
+				}
+				return
+			}
+			defer c.Release()
+			var first error
+			for f := range jobs {
+				if first == nil && ctx.Err() == nil {
+					if first = f(ctx, c.Conn()); first != nil {
+						cancel()
+					}
+				}
+				pending.Done()
+			}
+			errs <- first
+		}()
+	}
+	var first error
+	for range workers {
+		if err := <-errs; err != nil && first == nil {
+			first = err
 		}
-		progress("indexes", built.Add(1), int64(len(tables)))
-		return nil
-	})
+	}
+	if first == nil {
+		first = ctx.Err()
+	}
+	return first
 }
 
 // shadowIndexDef rewrites `CREATE INDEX name ON public.table USING …` for

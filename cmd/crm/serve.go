@@ -15,6 +15,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"example.com/crm/events"
 	"example.com/crm/internal/app"
@@ -268,7 +269,12 @@ func rebuildProjections(ctx context.Context, dsn, verb string, args []string, ou
 	if err != nil {
 		return err
 	}
-	pool, err := pgpool.New(ctx, dsn)
+	pcfg, err := pgpool.Config(dsn)
+	if err != nil {
+		return err
+	}
+	pcfg.MaxConns = 6 // the rebuild's own, the timeline's streaming COPY, three COPY and index workers, one spare
+	pool, err := pgxpool.NewWithConfig(ctx, pcfg)
 	if err != nil {
 		return err
 	}
