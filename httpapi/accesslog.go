@@ -10,7 +10,10 @@ import (
 
 // AccessLog is middleware writing one line to l per request: method,
 // route template (or "unmatched"), path, status, bytes, duration and
-// request id. 5xx answers log at Error, the rest at Info.
+// request id. 5xx answers log at Error, except 503 (a dependency is
+// down or the server is shutting down: the answer says when to retry, and
+// an outage of a minute would otherwise fill the error log with one line
+// per request) at Warn; the rest at Info.
 //
 // The line is written even when a panic passes through (with
 // aborted=true, and status 500 if nothing had been sent), so no request
@@ -40,7 +43,10 @@ func AccessLog(l *slog.Logger) func(http.Handler) http.Handler {
 					attrs = append(attrs, slog.Bool("aborted", true))
 				}
 				level := slog.LevelInfo
-				if status >= 500 {
+				switch {
+				case status == http.StatusServiceUnavailable:
+					level = slog.LevelWarn
+				case status >= 500:
 					level = slog.LevelError
 				}
 				l.LogAttrs(r.Context(), level, "request", attrs...)

@@ -48,7 +48,7 @@ func TestAccessLog(t *testing.T) {
 		{name: "plain handler via RecordRoute", method: "POST", path: "/api/v1/plain", wantRoute: "/api/v1/plain", wantStatus: 202, wantLevel: "INFO"},
 		{name: "unknown route", method: "GET", path: "/nope", wantRoute: "unmatched", wantStatus: 404, wantLevel: "INFO", wantBytes: true},
 		{name: "wrong method", method: "DELETE", path: "/api/v1/deals/d1", wantRoute: "unmatched", wantStatus: 405, wantLevel: "INFO", wantBytes: true},
-		{name: "5xx logs at error", method: "GET", path: "/api/v1/fail", wantRoute: "/api/v1/fail", wantStatus: 503, wantLevel: "ERROR", wantBytes: true},
+		{name: "503 (come back later) logs at warn", method: "GET", path: "/api/v1/fail", wantRoute: "/api/v1/fail", wantStatus: 503, wantLevel: "WARN", wantBytes: true},
 		{name: "panic still logged", method: "GET", path: "/api/v1/panic", wantRoute: "/api/v1/panic", wantStatus: 500, wantLevel: "ERROR", wantAbort: true},
 	}
 	for _, tt := range tests {
