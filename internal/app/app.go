@@ -12,7 +12,6 @@ import (
 	"net"
 	"net/http"
 	"net/http/pprof"
-	"runtime"
 	"sync"
 	"time"
 
@@ -59,6 +58,7 @@ type App struct {
 	log      *slog.Logger
 	pool     *pgxpool.Pool
 	projPool *pgxpool.Pool
+	readPool *pgxpool.Pool // the read-model queries'
 	redis    *redis.Client
 	reg      *events.Registry
 	hub      *projections.Hub
@@ -143,7 +143,7 @@ func New(ctx context.Context, cfg Config, dsn, version string, log *slog.Logger,
 	if err != nil {
 		return nil, err
 	}
-	pcfg.MaxConns = int32(cmp.Or(cfg.DBMaxConns, max(8, 4*runtime.GOMAXPROCS(0))))
+	pcfg.MaxConns = int32(cmp.Or(cfg.DBMaxConns, DefaultDBMaxConns))
 	pool, err := pgxpool.NewWithConfig(ctx, pcfg)
 	if err != nil {
 		return nil, err
@@ -224,9 +224,17 @@ func New(ctx context.Context, cfg Config, dsn, version string, log *slog.Logger,
 			return nil, err
 		}
 	}
+	// The read-model queries have a pool of their own, capped lower than
+	// the main one (Config.DBReadConns).
+	rcfg := pcfg.Copy()
+	rcfg.MaxConns = int32(cmp.Or(cfg.DBReadConns, DefaultDBReadConns()))
+	if a.readPool, err = pgxpool.NewWithConfig(ctx, rcfg); err != nil {
+		a.Close()
+		return nil, err
+	}
 	a.waiter = projections.NewWaiter(pool, a.progress, cfg.ConsistencyTimeout)
-	a.queries = pgread.New(pool, a.waiter)
-	if a.analytics, err = rediscache.NewAnalytics(pgread.NewAnalytics(pool, a.waiter), rediscache.Options{
+	a.queries = pgread.New(a.readPool, a.waiter)
+	if a.analytics, err = rediscache.NewAnalytics(pgread.NewAnalytics(a.readPool, a.waiter), rediscache.Options{
 		Redis: a.redis, Waiter: a.waiter, Metrics: a.metrics, Logger: log,
 	}); err != nil {
 		a.Close()
@@ -502,6 +510,9 @@ func (a *App) Close() {
 	a.wg.Wait()
 	if a.redis != nil {
 		_ = a.redis.Close()
+	}
+	if a.readPool != nil {
+		a.readPool.Close()
 	}
 	if a.projPool != nil {
 		a.projPool.Close()

@@ -96,19 +96,21 @@ func TestConfigPprofOnLoopbackOnly(t *testing.T) {
 	}
 }
 
-func TestConfigDBMaxConns(t *testing.T) {
+func TestConfigDBPools(t *testing.T) {
 	t.Parallel()
 	cfg, err := app.LoadConfig(env(nil))
-	if err != nil || cfg.DBMaxConns < 8 {
-		t.Fatalf("default: %d, %v; want at least 8", cfg.DBMaxConns, err)
+	if err != nil || cfg.DBMaxConns != 40 || cfg.DBReadConns < 8 {
+		t.Fatalf("defaults: %d and %d, %v; want 40 and at least 8", cfg.DBMaxConns, cfg.DBReadConns, err)
 	}
-	cfg, err = app.LoadConfig(env(map[string]string{"DB_MAX_CONNS": "20"}))
-	if err != nil || cfg.DBMaxConns != 20 {
-		t.Fatalf("DB_MAX_CONNS=20: %d, %v", cfg.DBMaxConns, err)
+	cfg, err = app.LoadConfig(env(map[string]string{"DB_MAX_CONNS": "20", "DB_READ_CONNS": "6"}))
+	if err != nil || cfg.DBMaxConns != 20 || cfg.DBReadConns != 6 {
+		t.Fatalf("set: %d and %d, %v", cfg.DBMaxConns, cfg.DBReadConns, err)
 	}
-	for _, bad := range []string{"1", "0", "-3", "many"} {
-		if _, err := app.LoadConfig(env(map[string]string{"DB_MAX_CONNS": bad})); err == nil {
-			t.Fatalf("DB_MAX_CONNS=%s accepted", bad)
+	for _, name := range []string{"DB_MAX_CONNS", "DB_READ_CONNS"} {
+		for _, bad := range []string{"1", "0", "-3", "many"} {
+			if _, err := app.LoadConfig(env(map[string]string{name: bad})); err == nil {
+				t.Fatalf("%s=%s accepted", name, bad)
+			}
 		}
 	}
 }
