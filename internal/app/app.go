@@ -143,7 +143,7 @@ func New(ctx context.Context, cfg Config, dsn, version string, log *slog.Logger,
 	if err != nil {
 		return nil, err
 	}
-	pcfg.MaxConns = int32(cmp.Or(cfg.DBMaxConns, DefaultDBMaxConns))
+	pcfg.MaxConns = int32(cmp.Or(cfg.DBMaxConns, DefaultDBMaxConns()))
 	pool, err := pgxpool.NewWithConfig(ctx, pcfg)
 	if err != nil {
 		return nil, err

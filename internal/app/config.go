@@ -34,11 +34,15 @@ type Config struct {
 	// WebhookAllowPrivate lets webhooks use http URLs and deliver to
 	// loopback and private addresses (tests, local development).
 	WebhookAllowPrivate bool
-	// DBMaxConns caps the API's main pool (DB_MAX_CONNS, default 40):
-	// commands, identity, the feed, webhooks. Commands spend much of
-	// their time waiting for their commit's WAL flush, so more of them in
-	// flight than cores keeps the CPU busy and lets commits share flushes
-	// (W1 at 32 clients: 913–1,069 commands/s with 8, 1,114–1,283 with 40).
+	// DBMaxConns caps the API's main pool (DB_MAX_CONNS; default 4 per
+	// core, at least 8): commands, identity, the feed, webhooks. It trades
+	// command throughput for the read side's latency on a busy machine.
+	// Commands mostly wait for their commit's WAL flush, so more of them
+	// in flight keep the CPU busier (W1 at 32 clients on 2 cores: 913–1,069
+	// commands/s with 8, 1,114–1,331 with 40); but then they take the CPU
+	// the projectors need, and under a query mix the read models fell
+	// seconds behind (W2 at half W1's best rate with 8 query clients: lag
+	// p50 23 ms with 8, 33 ms with 16, 475 ms with 40).
 	DBMaxConns int
 	// DBReadConns caps the pool of the read-model queries (DB_READ_CONNS;
 	// default 4 per core, at least 8). They are CPU-bound: more at once
@@ -66,8 +70,8 @@ type Config struct {
 	HTTPIdleTimeout       time.Duration // default 60s
 }
 
-// DefaultDBMaxConns is DB_MAX_CONNS's default.
-const DefaultDBMaxConns = 40
+// DefaultDBMaxConns is DB_MAX_CONNS's default: 4 per core, at least 8.
+func DefaultDBMaxConns() int { return max(8, 4*runtime.GOMAXPROCS(0)) }
 
 // DefaultDBReadConns is DB_READ_CONNS's default: 4 per core, at least 8.
 func DefaultDBReadConns() int { return max(8, 4*runtime.GOMAXPROCS(0)) }
@@ -134,7 +138,7 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 		}
 		return n
 	}
-	c.DBMaxConns = conns("DB_MAX_CONNS", DefaultDBMaxConns)
+	c.DBMaxConns = conns("DB_MAX_CONNS", DefaultDBMaxConns())
 	c.DBReadConns = conns("DB_READ_CONNS", DefaultDBReadConns())
 	if v := getenv("WEBHOOK_ALLOW_PRIVATE"); v != "" {
 		b, err := strconv.ParseBool(v)
