@@ -606,7 +606,7 @@ func (r *Runner) applyParts(ctx context.Context, parts []*part) (err error) {
 		return err
 	}
 	inTx = false
-	committed(parts, folds)
+	committed(parts, folds, r.cfg.ParallelBelow)
 	return nil
 }
 
@@ -639,7 +639,7 @@ func (r *Runner) applyOneTrip(ctx context.Context, conn *pgx.Conn, inTx *bool, p
 		return err
 	}
 	*inTx = false
-	committed(parts, folds)
+	committed(parts, folds, r.cfg.ParallelBelow)
 	return nil
 }
 
@@ -668,11 +668,12 @@ func foldAndFlush(f Fold, evs []events.Event, b *pgx.Batch) error {
 	return nil
 }
 
-// committed tells the folds of the parts that committed.
-func committed(parts []*part, folds []Fold) {
+// committed tells the folds of the parts that committed; a part of
+// fewer than liveBelow events is live traffic.
+func committed(parts []*part, folds []Fold, liveBelow int) {
 	for i, pt := range parts {
 		if c, ok := folds[i].(Committer); ok && pt.err == nil {
-			c.Committed()
+			c.Committed(len(pt.items) < liveBelow)
 		}
 	}
 }

@@ -73,9 +73,11 @@ type Fold interface {
 }
 
 // Committer is a Fold told that the transaction holding its writes
-// committed (RowModel fills its row cache).
+// committed (RowModel keeps its row cache). live says the batch was live
+// traffic, whose rows are likely touched again soon, rather than a
+// catch-up's (whose rows only refresh what is cached already).
 type Committer interface {
-	Committed()
+	Committed(live bool)
 }
 
 // Forgetter is a Model holding per-process state about its tables (a

@@ -37,6 +37,15 @@ func TestRowCacheHoldsCopiesAndEvictsTheOldest(t *testing.T) {
 			t.Fatalf("%v evicted", r)
 		}
 	}
+	// A catch-up's rows refresh what is cached and add nothing.
+	b2, e := &cachedRow{b.ID, 20}, &cachedRow{uuid.New(), 5}
+	c.refresh([]*cachedRow{b2, e}, key)
+	if got, _ := c.get(key(b)); got.N != 20 {
+		t.Fatalf("b after a refresh: %+v, want N=20", got)
+	}
+	if _, ok := c.get(key(e)); ok {
+		t.Fatal("a refresh added a row")
+	}
 	c.clear()
 	if _, ok := c.get(key(d)); ok {
 		t.Fatal("cleared, yet d is there")

@@ -109,9 +109,13 @@ func (f *rowFold[R]) Load(b *pgx.Batch, batch []events.Event) {
 
 // Committed implements Committer: the working set is what the tables
 // now hold.
-func (f *rowFold[R]) Committed() {
-	if f.live {
+func (f *rowFold[R]) Committed(live bool) {
+	switch {
+	case !f.live:
+	case live:
 		f.m.rows().put(f.rows.All(), f.m.Table.Key)
+	default:
+		f.m.rows().refresh(f.rows.All(), f.m.Table.Key)
 	}
 }
 
