@@ -29,7 +29,17 @@ func (s *Store) WithCaps(countMax, deepOffset int64) *Store {
 // with crm.org_id set to org ("": set to nothing), and returns the first
 // column of its rows.
 func QueryAs[T any](ctx context.Context, pool *pgxpool.Pool, org string, sql string, args ...any) ([]T, error) {
-	rows, err := scoped{pool: pool, org: org}.Query(ctx, sql, args...)
+	return queryAs[T](ctx, scoped{pool: pool, org: org, scope: scopeSQL}, sql, args...)
+}
+
+// QueryAsOnGenericPlan is QueryAs for a statement run on its generic plan
+// (scoped.genericPlan).
+func QueryAsOnGenericPlan[T any](ctx context.Context, pool *pgxpool.Pool, org string, sql string, args ...any) ([]T, error) {
+	return queryAs[T](ctx, scoped{pool: pool, org: org, scope: scopeSQL}.genericPlan(), sql, args...)
+}
+
+func queryAs[T any](ctx context.Context, d scoped, sql string, args ...any) ([]T, error) {
+	rows, err := d.Query(ctx, sql, args...)
 	if err != nil {
 		return nil, err
 	}

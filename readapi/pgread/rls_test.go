@@ -99,6 +99,16 @@ func TestTheOrganizationLastsOneTransaction(t *testing.T) {
 	if user == pgread.ReaderRole || org != "" {
 		t.Fatalf("after the read's transaction: user %q, crm.org_id %q; want the login role and no organization", user, org)
 	}
+	// A statement run on its generic plan sets plan_cache_mode for its own
+	// transaction only.
+	modes, err := pgread.QueryAsOnGenericPlan[string](ctx, pool, a.id.String(), `SELECT current_setting('plan_cache_mode')`)
+	if err != nil || len(modes) != 1 || modes[0] != "force_generic_plan" {
+		t.Fatalf("inside a generic-plan read: %v, %v", modes, err)
+	}
+	var mode string
+	if err := pool.QueryRow(ctx, `SELECT current_setting('plan_cache_mode')`).Scan(&mode); err != nil || mode != "auto" {
+		t.Fatalf("after it: plan_cache_mode %q, %v; want auto", mode, err)
+	}
 	// The next batch on the connection becomes the reader without setting
 	// an organization: it sees nothing.
 	b := &pgx.Batch{}

@@ -37,13 +37,29 @@ type reader struct {
 
 // as returns the statements' runner for one organization.
 func (r reader) as(orgID uuid.UUID) scoped {
-	return scoped{pool: r.pool, org: orgID.String()}
+	return scoped{pool: r.pool, org: orgID.String(), scope: scopeSQL}
 }
 
 // scoped runs statements as ReaderRole with crm.org_id set to org.
 type scoped struct {
-	pool *pgxpool.Pool
-	org  string
+	pool  *pgxpool.Pool
+	org   string
+	scope string // scopeSQL, or scopeGenericSQL
+}
+
+// scopeGenericSQL is scopeSQL that also makes the transaction's prepared
+// statements use their generic plan (see genericPlan).
+const scopeGenericSQL = `SELECT set_config('role', '` + ReaderRole + `', true), set_config('crm.org_id', $1, true),
+	set_config('plan_cache_mode', 'force_generic_plan', true)`
+
+// genericPlan returns d running its statements on their cached generic
+// plan instead of planning them again on every call, for a statement
+// whose parameters never change its best plan but whose planning costs
+// as much as its execution (the analytics summary: PostgreSQL, finding
+// custom plans cheaper on paper, re-planned it on every call).
+func (d scoped) genericPlan() scoped {
+	d.scope = scopeGenericSQL
+	return d
 }
 
 // Query runs sql in a transaction of its own, scoped to the organization.
@@ -51,7 +67,7 @@ type scoped struct {
 // to the end).
 func (d scoped) Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error) {
 	b := &pgx.Batch{}
-	b.Queue(scopeSQL, d.org)
+	b.Queue(d.scope, d.org)
 	b.Queue(sql, args...)
 	br := d.pool.SendBatch(ctx, b)
 	if _, err := br.Exec(); err != nil {
