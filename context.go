@@ -3,6 +3,7 @@ package crm
 import (
 	"context"
 	"errors"
+	"sync"
 
 	"github.com/google/uuid"
 )
@@ -33,7 +34,9 @@ type Actor struct {
 }
 
 // Tenant is the organization a request acts in, with the caller's role
-// there as read from the membership table on this very request.
+// there: read from the membership table on this very request, or, on a
+// write whose commit re-checks it (see CommitCheck), the role a recent
+// request read.
 type Tenant struct {
 	OrgID uuid.UUID
 	Role  Role
@@ -45,6 +48,7 @@ const (
 	actorKey ctxKey = iota
 	tenantKey
 	requestIDKey
+	commitCheckKey
 )
 
 // ErrNoActor and ErrNoTenant are returned when code that needs a caller or
@@ -80,6 +84,43 @@ func TenantFrom(ctx context.Context) (Tenant, error) {
 		return Tenant{}, ErrNoTenant
 	}
 	return t, nil
+}
+
+// A CommitCheck records whether a write's commit confirmed the caller's
+// membership and role. The HTTP layer lets a write route start on the
+// role a recent request read instead of reading it again (a round trip);
+// the event store re-checks membership and role inside the append, so an
+// append that committed confirmed them. Any other outcome (an error, a
+// write that appended nothing) is only trusted after a fresh read.
+type CommitCheck struct {
+	mu        sync.Mutex
+	role      Role
+	confirmed bool
+}
+
+// WithCommitCheck returns ctx carrying a new CommitCheck, and the check.
+func WithCommitCheck(ctx context.Context) (context.Context, *CommitCheck) {
+	c := &CommitCheck{}
+	return context.WithValue(ctx, commitCheckKey, c), c
+}
+
+// ConfirmRole records that an append committed after checking that the
+// caller is a member with role. It does nothing outside a CommitCheck.
+func ConfirmRole(ctx context.Context, role Role) {
+	c, _ := ctx.Value(commitCheckKey).(*CommitCheck)
+	if c == nil {
+		return
+	}
+	c.mu.Lock()
+	c.role, c.confirmed = role, true
+	c.mu.Unlock()
+}
+
+// Confirmed returns the role a commit confirmed, and false when none did.
+func (c *CommitCheck) Confirmed() (Role, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.role, c.confirmed
 }
 
 // WithRequestID returns ctx carrying the request id (for logs and event

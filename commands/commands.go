@@ -229,6 +229,8 @@ func (a *Application) append(ctx context.Context, org uuid.UUID, w write) (Resul
 	case err != nil:
 		return Result{}, err
 	}
+	// The store checked the caller's membership and role in the append.
+	crm.ConfirmRole(ctx, c.Role)
 	return Result{Position: res.LastPosition}, nil
 }
 

@@ -83,7 +83,13 @@ type AccessReader interface {
 // instead of two. The answers and their order are Authenticate's and
 // Tenant's: 401 for a bad token or a user that does not exist, 400
 // ORGANIZATION_REQUIRED, 403 NOT_A_MEMBER.
+//
+// A CommitChecked route (a write) skips the read when this process
+// already read the caller's role in the organization: the append checks
+// it at commit, and any outcome without a commit is checked by a fresh
+// read before it is answered (assumedrole.go).
 func AuthenticateInOrg(tokens TokenVerifier, users UserChecker, access AccessReader) func(http.Handler) http.Handler {
+	roles := newRoleCache(roleCacheSize)
 	return func(next http.Handler) http.Handler {
 		return HandlerFunc(func(w http.ResponseWriter, r *http.Request) error {
 			user, err := verifiedUser(tokens, r)
@@ -102,16 +108,24 @@ func AuthenticateInOrg(tokens TokenVerifier, users UserChecker, access AccessRea
 				return crm.Errorf(crm.CodeOrganizationRequired,
 					"the %s header must name an organization (a UUID)", OrganizationHeader)
 			}
+			if isCommitChecked(r) {
+				if role, ok := roles.get(org, user); ok {
+					return serveAssumed(w, r, next, access, roles, org, user, role)
+				}
+			}
 			exists, role, member, err := access.Access(r.Context(), org, user)
 			if err != nil {
 				return err
 			}
 			if !exists {
+				roles.forget(org, user)
 				return crm.Errorf(crm.CodeUnauthenticated, "the token's user does not exist")
 			}
 			if !member {
+				roles.forget(org, user)
 				return crm.Errorf(crm.CodeNotAMember, "not a member of organization %s", org)
 			}
+			roles.put(org, user, role)
 			ctx := crm.WithActor(r.Context(), crm.Actor{UserID: user})
 			next.ServeHTTP(w, r.WithContext(crm.WithTenant(ctx, crm.Tenant{OrgID: org, Role: role})))
 			return nil

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/gorilla/mux"
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/jackc/pgx/v5/stdlib"
 	"github.com/prometheus/client_golang/prometheus"
@@ -94,6 +95,8 @@ type App struct {
 	// its configuration (WithWebhooks).
 	dispatcher  *webhooks.Dispatcher
 	webhookOpts []func(*webhooks.Config)
+	// tracer, when set, traces the main pool (WithQueryTracer).
+	tracer pgx.QueryTracer
 }
 
 // WithWebhooks adjusts the webhook dispatcher's configuration (tests use
@@ -107,6 +110,12 @@ func WithWebhooks(adjust func(*webhooks.Config)) Option {
 // projector workers, which run elsewhere (`crm serve --api=false`).
 func WithoutProjectors() Option {
 	return func(a *App) { a.noProjectors = true }
+}
+
+// WithQueryTracer traces the statements of the main pool (the API's and
+// the commands'): tests count the round trips a request costs.
+func WithQueryTracer(t pgx.QueryTracer) Option {
+	return func(a *App) { a.tracer = t }
 }
 
 // Option adjusts an App while New wires it.
@@ -144,12 +153,19 @@ func New(ctx context.Context, cfg Config, dsn, version string, log *slog.Logger,
 		return nil, err
 	}
 	pcfg.MaxConns = int32(cmp.Or(cfg.DBMaxConns, DefaultDBMaxConns()))
+	a := &App{version: version, cfg: cfg, log: log, reg: events.Domain(), hub: projections.NewHub(),
+		progress: projections.NewProgress(), metrics: prometheus.NewRegistry()}
+	for _, o := range opts {
+		o(a)
+	}
+	if a.tracer != nil {
+		pcfg.ConnConfig.Tracer = a.tracer
+	}
 	pool, err := pgxpool.NewWithConfig(ctx, pcfg)
 	if err != nil {
 		return nil, err
 	}
-	a := &App{version: version, cfg: cfg, log: log, pool: pool, reg: events.Domain(), hub: projections.NewHub(),
-		progress: projections.NewProgress(), metrics: prometheus.NewRegistry()}
+	a.pool = pool
 	if cfg.RedisURL != "" {
 		opt, err := redis.ParseURL(cfg.RedisURL)
 		if err != nil {
@@ -157,9 +173,6 @@ func New(ctx context.Context, cfg Config, dsn, version string, log *slog.Logger,
 			return nil, err
 		}
 		a.redis = redis.NewClient(opt)
-	}
-	for _, o := range opts {
-		o(a)
 	}
 	a.notifier = projections.NewNotifier(pool, log)
 	// The identity tables are written inside every append transaction:

@@ -1,0 +1,233 @@
+package httpapi
+
+import (
+	"bytes"
+	"io"
+	"net/http"
+	"sync"
+
+	"github.com/google/uuid"
+	"github.com/gorilla/mux"
+
+	"example.com/crm"
+)
+
+// Writes on an assumed role.
+//
+// Every org-scoped request needs the caller's role, and reading it is a
+// round trip of its own. A write whose command appends events does not
+// need that read: the event store checks the caller's membership and role
+// inside the append itself (the append fails, and the command decides
+// again, when they changed). So a route marked CommitChecked starts on the
+// role this process last read for the caller, and the read happens only
+// when the outcome was not confirmed by a commit:
+//
+//   - the append committed (crm.ConfirmRole): the response goes out as it
+//     is, and a write cost the append's round trip alone;
+//   - anything else (an error, a replayed Idempotency-Key, a patch that
+//     changed nothing): the response is held back and the role read
+//     fresh. Not a member any more: 403 NOT_A_MEMBER (the user is gone:
+//     401), whatever the handler answered; the same role: the held
+//     response goes out; another role: the request runs again on it, with
+//     the same body (nothing was committed by the first run).
+//
+// So every answer is the one a fresh read would have given, and the cache
+// is never an authority: a stale entry costs one more read, never a wrong
+// answer. Reads (GET) always read the role fresh: there is no commit to
+// check them.
+
+// CommitChecked marks h as a route whose outcome is confirmed by the
+// event store's commit-time authorization check (a command that appends
+// through commands.Application). Only routes marked so may start on an
+// assumed role; any other route reads the role on every request.
+func CommitChecked(h http.Handler) http.Handler { return commitChecked{h} }
+
+type commitChecked struct{ http.Handler }
+
+// isCommitChecked reports whether the route r matched was marked
+// CommitChecked.
+func isCommitChecked(r *http.Request) bool {
+	route := mux.CurrentRoute(r)
+	if route == nil {
+		return false
+	}
+	_, ok := route.GetHandler().(commitChecked)
+	return ok
+}
+
+// roleCacheSize bounds the (organization, user) pairs remembered per
+// process; past it, an arbitrary entry makes room.
+const roleCacheSize = 10_000
+
+// roleCache is the role this process last read (or saw confirmed) for a
+// user in an organization. It is a hint, never an authority (see above).
+type roleCache struct {
+	mu    sync.Mutex
+	roles map[roleKey]crm.Role
+	max   int
+}
+
+type roleKey struct{ org, user uuid.UUID }
+
+func newRoleCache(max int) *roleCache {
+	return &roleCache{roles: make(map[roleKey]crm.Role), max: max}
+}
+
+func (c *roleCache) get(org, user uuid.UUID) (crm.Role, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	r, ok := c.roles[roleKey{org, user}]
+	return r, ok
+}
+
+func (c *roleCache) put(org, user uuid.UUID, role crm.Role) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	k := roleKey{org, user}
+	if _, ok := c.roles[k]; !ok && len(c.roles) >= c.max {
+		for old := range c.roles {
+			delete(c.roles, old)
+			break
+		}
+	}
+	c.roles[k] = role
+}
+
+func (c *roleCache) forget(org, user uuid.UUID) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	delete(c.roles, roleKey{org, user})
+}
+
+// serveAssumed runs next on the assumed role and settles the outcome as
+// described at the top of this file.
+func serveAssumed(w http.ResponseWriter, r *http.Request, next http.Handler, access AccessReader, roles *roleCache,
+	org, user uuid.UUID, assumed crm.Role) error {
+	base := crm.WithActor(r.Context(), crm.Actor{UserID: user})
+	ctx, check := crm.WithCommitCheck(crm.WithTenant(base, crm.Tenant{OrgID: org, Role: assumed}))
+	body := &recordedBody{}
+	first := r.WithContext(ctx)
+	if r.Body != nil && r.Body != http.NoBody {
+		body.r = r.Body
+		first.Body = body
+	}
+	held := &heldResponse{w: w, check: check, header: http.Header{}}
+	next.ServeHTTP(held, first)
+	if confirmed, ok := check.Confirmed(); ok {
+		// Committed: never run twice.
+		roles.put(org, user, confirmed)
+		held.release()
+		return nil
+	}
+
+	exists, role, member, err := access.Access(r.Context(), org, user)
+	if err != nil {
+		return err
+	}
+	if !exists {
+		roles.forget(org, user)
+		return crm.Errorf(crm.CodeUnauthenticated, "the token's user does not exist")
+	}
+	if !member {
+		roles.forget(org, user)
+		return crm.Errorf(crm.CodeNotAMember, "not a member of organization %s", org)
+	}
+	roles.put(org, user, role)
+	if role == assumed {
+		held.release()
+		return nil
+	}
+	again := r.WithContext(crm.WithTenant(base, crm.Tenant{OrgID: org, Role: role}))
+	if body.r != nil {
+		again.Body = body.replay()
+	}
+	next.ServeHTTP(w, again)
+	return nil
+}
+
+// heldResponse holds a response back until it is known to be the right
+// one: once the commit confirmed the role, writes go straight through;
+// otherwise they are kept until release (or dropped).
+type heldResponse struct {
+	w      http.ResponseWriter
+	check  *crm.CommitCheck
+	header http.Header
+	status int
+	body   bytes.Buffer
+	// wrote: the status is decided; passed: writes go straight to w.
+	wrote, passed bool
+}
+
+func (h *heldResponse) Header() http.Header {
+	if h.passed {
+		return h.w.Header()
+	}
+	return h.header
+}
+
+func (h *heldResponse) WriteHeader(status int) {
+	if h.wrote {
+		return
+	}
+	h.wrote, h.status = true, status
+	if _, ok := h.check.Confirmed(); ok {
+		h.passed = true
+		h.send()
+	}
+}
+
+func (h *heldResponse) Write(p []byte) (int, error) {
+	if !h.wrote {
+		h.WriteHeader(http.StatusOK)
+	}
+	if h.passed {
+		return h.w.Write(p)
+	}
+	return h.body.Write(p)
+}
+
+// send copies the held headers and status to w.
+func (h *heldResponse) send() {
+	dst := h.w.Header()
+	for k, v := range h.header {
+		dst[k] = v
+	}
+	h.w.WriteHeader(h.status)
+}
+
+// release sends what was held.
+func (h *heldResponse) release() {
+	if h.passed {
+		return
+	}
+	if !h.wrote {
+		h.status = http.StatusOK
+	}
+	h.passed = true
+	h.send()
+	_, _ = h.w.Write(h.body.Bytes())
+}
+
+// recordedBody keeps what the handler read of the request body, so that
+// a second run reads the same bytes (then the rest, if the first run
+// stopped early). Bodies are capped by BodyLimit.
+type recordedBody struct {
+	r    io.ReadCloser
+	seen bytes.Buffer
+}
+
+func (b *recordedBody) Read(p []byte) (int, error) {
+	n, err := b.r.Read(p)
+	b.seen.Write(p[:n])
+	return n, err
+}
+
+func (b *recordedBody) Close() error { return b.r.Close() }
+
+// replay returns the body again from its first byte.
+func (b *recordedBody) replay() io.ReadCloser {
+	return struct {
+		io.Reader
+		io.Closer
+	}{io.MultiReader(bytes.NewReader(b.seen.Bytes()), b.r), b.r}
+}
