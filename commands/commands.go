@@ -97,6 +97,7 @@ func New(d Deps) *Application {
 	case d.CacheSize > 0:
 		a.cache = newStateCache(d.CacheSize)
 	}
+	a.store = checkedStore{Store: d.Store, cache: a.cache}
 	return a
 }
 
@@ -255,9 +256,27 @@ func checkIfMatch(ifMatch IfMatch, version int) error {
 // A *events.RoleChangedError means the caller's role changed between the
 // tenancy check and the append: the command decides again with the role
 // the store found (a demoted admin may no longer do what they asked).
-func (a *Application) retry(ctx context.Context, attempt func(ctx context.Context) error) error {
+//
+// The first attempt may decide on cached states without reading them
+// (attempt.go); when it does not commit, it runs again reading every
+// stream, and that run is the answer.
+func (a *Application) retry(ctx context.Context, decide func(ctx context.Context) error) error {
+	optimistic := a.cache != nil
 	for i := 1; ; i++ {
-		err := attempt(ctx)
+		at := &attempt{optimistic: optimistic}
+		optimistic = false
+		err := decide(withAttempt(ctx, at))
+		if at.unsettled() {
+			at.settle(a.cache, err)
+			if t, terr := crm.TenantFrom(ctx); terr == nil {
+				var rc *events.RoleChangedError
+				if errors.As(err, &rc) {
+					t.Role = crm.Role(rc.Role)
+					ctx = crm.WithTenant(ctx, t)
+				}
+			}
+			continue
+		}
 		var rc *events.RoleChangedError
 		switch {
 		case errors.As(err, &rc):

@@ -26,6 +26,9 @@ func (a *Application) CreateContact(ctx context.Context, in aggregates.ContactIn
 		pending := aggregates.Record(&ct, s, 0, a.now(), decided...)
 		res, err = a.append(ctx, tenant.OrgID, write{result: ct, owners: assigned(c, in.OwnerID),
 			streams: []events.Append{{Stream: s, Expected: 0, Events: pending}}})
+		if err == nil {
+			remember(a, tenant.OrgID, id, ct.Version, (&ct).Clone())
+		}
 		return err
 	})
 	return ct, res, err

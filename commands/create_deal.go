@@ -30,6 +30,9 @@ func (a *Application) CreateDeal(ctx context.Context, in aggregates.DealInput) (
 		pending := aggregates.Record(&d, s, 0, a.now(), decided...)
 		res, err = a.append(ctx, tenant.OrgID, write{result: d, owners: assigned(c, in.OwnerID),
 			streams: []events.Append{{Stream: s, Expected: 0, Events: pending}, link}})
+		if err == nil {
+			remember(a, tenant.OrgID, id, d.Version, (&d).Clone())
+		}
 		return err
 	})
 	return d, res, err

@@ -41,6 +41,7 @@ func (a *Application) CreateTask(ctx context.Context, dealID uuid.UUID, in aggre
 		res, err = a.append(ctx, tenant.OrgID, write{result: t, streams: []events.Append{task, link}})
 		if err == nil {
 			remember(a, tenant.OrgID, dealID, deal.Version, deal)
+			remember(a, tenant.OrgID, id, t.Version, (&t).Clone())
 		}
 		return err
 	})

@@ -39,7 +39,9 @@ func (a *Application) linkContact(ctx context.Context, org, contactID, dealID uu
 	// field against a call in one composite literal is unspecified.
 	version := ct.Version
 	s := stream(org, events.StreamContact, contactID)
-	return events.Append{Stream: s, Expected: version, Events: aggregates.Record(ct, s, version, a.now(), decided...)}, nil
+	ap := events.Append{Stream: s, Expected: version, Events: aggregates.Record(ct, s, version, a.now(), decided...)}
+	rememberOnCommit(ctx, a, org, contactID, ct.Version, ct)
+	return ap, nil
 }
 
 // unlinkContact decides removing deal from contact id. A contact that is
@@ -50,5 +52,7 @@ func (a *Application) unlinkContact(ctx context.Context, org, contactID, dealID 
 		return events.Append{}, err
 	}
 	s := stream(org, events.StreamContact, contactID)
-	return events.Append{Stream: s, Expected: version, Events: aggregates.Record(ct, s, version, a.now(), ct.UnlinkDeal(dealID)...)}, nil
+	ap := events.Append{Stream: s, Expected: version, Events: aggregates.Record(ct, s, version, a.now(), ct.UnlinkDeal(dealID)...)}
+	rememberOnCommit(ctx, a, org, contactID, ct.Version, ct)
+	return ap, nil
 }
