@@ -35,7 +35,7 @@ type Actor struct {
 
 // Tenant is the organization a request acts in, with the caller's role
 // there: read from the membership table on this very request, or, on a
-// write whose commit re-checks it (see CommitCheck), the role a recent
+// route whose statements check it (see AccessCheck), the role a recent
 // request read.
 type Tenant struct {
 	OrgID uuid.UUID
@@ -48,7 +48,7 @@ const (
 	actorKey ctxKey = iota
 	tenantKey
 	requestIDKey
-	commitCheckKey
+	accessCheckKey
 )
 
 // ErrNoActor and ErrNoTenant are returned when code that needs a caller or
@@ -86,28 +86,37 @@ func TenantFrom(ctx context.Context) (Tenant, error) {
 	return t, nil
 }
 
-// A CommitCheck records whether a write's commit confirmed the caller's
-// membership and role. The HTTP layer lets a write route start on the
-// role a recent request read instead of reading it again (a round trip);
-// the event store re-checks membership and role inside the append, so an
-// append that committed confirmed them. Any other outcome (an error, a
-// write that appended nothing) is only trusted after a fresh read.
-type CommitCheck struct {
+// An AccessCheck records whether the database statement that served a
+// request confirmed the caller's membership and role. The HTTP layer lets
+// a route whose statements check them (an append re-checks them at
+// commit; a read-model query checks them in its own round trip) start on
+// the role a recent request read, instead of reading it again. An outcome
+// no statement confirmed (an error, a write that appended nothing, an
+// answer from a cache) is only trusted after a fresh read.
+type AccessCheck struct {
 	mu        sync.Mutex
 	role      Role
 	confirmed bool
 }
 
-// WithCommitCheck returns ctx carrying a new CommitCheck, and the check.
-func WithCommitCheck(ctx context.Context) (context.Context, *CommitCheck) {
-	c := &CommitCheck{}
-	return context.WithValue(ctx, commitCheckKey, c), c
+// WithAccessCheck returns ctx carrying a new AccessCheck, and the check.
+func WithAccessCheck(ctx context.Context) (context.Context, *AccessCheck) {
+	c := &AccessCheck{}
+	return context.WithValue(ctx, accessCheckKey, c), c
 }
 
-// ConfirmRole records that an append committed after checking that the
-// caller is a member with role. It does nothing outside a CommitCheck.
+// AccessCheckFrom returns the AccessCheck of ctx, or nil: the request's
+// role was read on this request, and nothing needs confirming.
+func AccessCheckFrom(ctx context.Context) *AccessCheck {
+	c, _ := ctx.Value(accessCheckKey).(*AccessCheck)
+	return c
+}
+
+// ConfirmRole records that a statement checked that the caller is a
+// member with role (an append that committed, a query that ran after its
+// check). It does nothing outside an AccessCheck.
 func ConfirmRole(ctx context.Context, role Role) {
-	c, _ := ctx.Value(commitCheckKey).(*CommitCheck)
+	c := AccessCheckFrom(ctx)
 	if c == nil {
 		return
 	}
@@ -116,8 +125,9 @@ func ConfirmRole(ctx context.Context, role Role) {
 	c.mu.Unlock()
 }
 
-// Confirmed returns the role a commit confirmed, and false when none did.
-func (c *CommitCheck) Confirmed() (Role, bool) {
+// Confirmed returns the role a statement confirmed, and false when none
+// did.
+func (c *AccessCheck) Confirmed() (Role, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.role, c.confirmed

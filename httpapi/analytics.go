@@ -21,8 +21,8 @@ type Analytics struct {
 // whose requests already carry an actor and a tenant). They take no query
 // parameter (Accepts).
 func (a Analytics) Mount(r *mux.Router) {
-	r.Handle("/analytics/deals/summary", Accepts(a.summary)).Methods(http.MethodGet)
-	r.Handle("/analytics/deals/funnel", Accepts(a.funnel)).Methods(http.MethodGet)
+	r.Handle("/analytics/deals/summary", ChecksAccess(Accepts(a.summary))).Methods(http.MethodGet)
+	r.Handle("/analytics/deals/funnel", ChecksAccess(Accepts(a.funnel))).Methods(http.MethodGet)
 }
 
 func (a Analytics) summary(w http.ResponseWriter, r *http.Request) error {

@@ -12,46 +12,52 @@ import (
 	"example.com/crm"
 )
 
-// Writes on an assumed role.
+// Requests on an assumed role.
 //
 // Every org-scoped request needs the caller's role, and reading it is a
-// round trip of its own. A write whose command appends events does not
-// need that read: the event store checks the caller's membership and role
-// inside the append itself (the append fails, and the command decides
-// again, when they changed). So a route marked CommitChecked starts on the
-// role this process last read for the caller, and the read happens only
-// when the outcome was not confirmed by a commit:
+// round trip of its own. A route whose database statements check the
+// caller's membership and role themselves does not need that read:
 //
-//   - the append committed (crm.ConfirmRole): the response goes out as it
-//     is, and a write cost the append's round trip alone;
+//   - a write: the event store checks them inside the append (the append
+//     fails, and the command decides again, when they changed);
+//   - a read of the read models: pgread sends the check in the same
+//     round trip as the query, ahead of it.
+//
+// So a route marked ChecksAccess starts on the role this process last
+// read for the caller, and the read happens only when no statement
+// confirmed the outcome:
+//
+//   - a statement confirmed the role (crm.ConfirmRole): the response goes
+//     out as it is, and the request cost no round trip of its own;
 //   - anything else (an error, a replayed Idempotency-Key, a patch that
-//     changed nothing): the response is held back and the role read
-//     fresh. Not a member any more: 403 NOT_A_MEMBER (the user is gone:
-//     401), whatever the handler answered; the same role: the held
-//     response goes out; another role: the request runs again on it, with
-//     the same body (nothing was committed by the first run).
+//     changed nothing, an answer from a cache): the response is held back
+//     and the role read fresh. Not a member any more: 403 NOT_A_MEMBER
+//     (the user is gone: 401), whatever the handler answered; the same
+//     role: the held response goes out; another role: the request runs
+//     again on it, with the same body (nothing was committed by the first
+//     run: a commit confirms).
 //
 // So every answer is the one a fresh read would have given, and the cache
 // is never an authority: a stale entry costs one more read, never a wrong
-// answer. Reads (GET) always read the role fresh: there is no commit to
-// check them.
+// answer. Routes not marked (the organization routes, webhooks, the event
+// feed, audit replay) read the role on every request.
 
-// CommitChecked marks h as a route whose outcome is confirmed by the
-// event store's commit-time authorization check (a command that appends
-// through commands.Application). Only routes marked so may start on an
-// assumed role; any other route reads the role on every request.
-func CommitChecked(h http.Handler) http.Handler { return commitChecked{h} }
+// ChecksAccess marks h as a route whose outcome is confirmed by the
+// statements that serve it (crm.ConfirmRole: a command's append, a
+// pgread query). Only routes marked so may start on an assumed role;
+// any other route reads the role on every request.
+func ChecksAccess(h http.Handler) http.Handler { return checksAccess{h} }
 
-type commitChecked struct{ http.Handler }
+type checksAccess struct{ http.Handler }
 
-// isCommitChecked reports whether the route r matched was marked
-// CommitChecked.
-func isCommitChecked(r *http.Request) bool {
+// isAccessChecked reports whether the route r matched was marked
+// ChecksAccess.
+func isAccessChecked(r *http.Request) bool {
 	route := mux.CurrentRoute(r)
 	if route == nil {
 		return false
 	}
-	_, ok := route.GetHandler().(commitChecked)
+	_, ok := route.GetHandler().(checksAccess)
 	return ok
 }
 
@@ -104,7 +110,7 @@ func (c *roleCache) forget(org, user uuid.UUID) {
 func serveAssumed(w http.ResponseWriter, r *http.Request, next http.Handler, access AccessReader, roles *roleCache,
 	org, user uuid.UUID, assumed crm.Role) error {
 	base := crm.WithActor(r.Context(), crm.Actor{UserID: user})
-	ctx, check := crm.WithCommitCheck(crm.WithTenant(base, crm.Tenant{OrgID: org, Role: assumed}))
+	ctx, check := crm.WithAccessCheck(crm.WithTenant(base, crm.Tenant{OrgID: org, Role: assumed}))
 	body := &recordedBody{}
 	first := r.WithContext(ctx)
 	if r.Body != nil && r.Body != http.NoBody {
@@ -150,7 +156,7 @@ func serveAssumed(w http.ResponseWriter, r *http.Request, next http.Handler, acc
 // otherwise they are kept until release (or dropped).
 type heldResponse struct {
 	w      http.ResponseWriter
-	check  *crm.CommitCheck
+	check  *crm.AccessCheck
 	header http.Header
 	status int
 	body   bytes.Buffer

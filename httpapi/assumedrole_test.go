@@ -44,7 +44,7 @@ func (a *countingAccess) count() int {
 }
 
 // assumedRoleServer routes GET /read (reads the role every time) and
-// POST /write (CommitChecked) through AuthenticateInOrg; write runs
+// POST /write (ChecksAccess) through AuthenticateInOrg; write runs
 // command, which plays the part of a command: it sees the tenant and
 // the body, and says whether "its append" committed.
 type assumedRoleServer struct {
@@ -68,7 +68,7 @@ func newAssumedRoleServer(t *testing.T) *assumedRoleServer {
 		w.WriteHeader(http.StatusNoContent)
 		return nil
 	})).Methods(http.MethodGet)
-	s.router.Handle("/write", CommitChecked(HandlerFunc(func(w http.ResponseWriter, r *http.Request) error {
+	s.router.Handle("/write", ChecksAccess(HandlerFunc(func(w http.ResponseWriter, r *http.Request) error {
 		tn, err := crm.TenantFrom(r.Context())
 		if err != nil {
 			return err

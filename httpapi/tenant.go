@@ -84,10 +84,10 @@ type AccessReader interface {
 // Tenant's: 401 for a bad token or a user that does not exist, 400
 // ORGANIZATION_REQUIRED, 403 NOT_A_MEMBER.
 //
-// A CommitChecked route (a write) skips the read when this process
-// already read the caller's role in the organization: the append checks
-// it at commit, and any outcome without a commit is checked by a fresh
-// read before it is answered (assumedrole.go).
+// A ChecksAccess route skips the read when this process already read the
+// caller's role in the organization: the statements serving it check the
+// role themselves, and any outcome they did not confirm is checked by a
+// fresh read before it is answered (assumedrole.go).
 func AuthenticateInOrg(tokens TokenVerifier, users UserChecker, access AccessReader) func(http.Handler) http.Handler {
 	roles := newRoleCache(roleCacheSize)
 	return func(next http.Handler) http.Handler {
@@ -108,7 +108,7 @@ func AuthenticateInOrg(tokens TokenVerifier, users UserChecker, access AccessRea
 				return crm.Errorf(crm.CodeOrganizationRequired,
 					"the %s header must name an organization (a UUID)", OrganizationHeader)
 			}
-			if isCommitChecked(r) {
+			if isAccessChecked(r) {
 				if role, ok := roles.get(org, user); ok {
 					return serveAssumed(w, r, next, access, roles, org, user, role)
 				}

@@ -62,10 +62,11 @@ func isAccessRead(sql string) bool {
 	return strings.Contains(sql, "SELECT EXISTS (SELECT 1 FROM users")
 }
 
-// A write costs its append alone: the caller's membership and role are
-// checked inside the append's own statement, not read before it, once the
-// process has read them for an earlier request.
-func TestAWriteCostsOnlyItsAppend(t *testing.T) {
+// A request costs its own statements alone: the caller's membership and
+// role are checked inside the append's statement, or in the read's batch
+// ahead of its query, not read before them, once the process has read
+// them for an earlier request.
+func TestARequestCostsOnlyItsOwnStatements(t *testing.T) {
 	t.Parallel()
 	trace := &requestStatements{sql: map[string][]string{}}
 	s := apitest.Start(t, apitest.Options{AppOptions: []app.Option{app.WithQueryTracer(trace)}})
@@ -96,10 +97,22 @@ func TestAWriteCostsOnlyItsAppend(t *testing.T) {
 			t.Fatalf("%s: %d role reads in %d statements", id, n, len(trace.of(id)))
 		}
 	}
-	// Reads always read the role.
-	expect(t, as(tm.Manager, "read", get("/deals/"+deal)), http.StatusOK)
-	if n := countAccess(trace.of("read")); n != 1 {
-		t.Fatalf("a read read the role %d times", n)
+	// A read-model query checks the role in its own round trip.
+	for id, path := range map[string]string{"get": "/deals/" + deal, "list": "/deals?order_by=amount", "tasks": "/tasks"} {
+		expect(t, as(tm.Manager, id, get(path)), http.StatusOK)
+		sql := trace.of(id)
+		checks := 0
+		for _, q := range sql {
+			checks += strings.Count(q, "crm_fail('CR001'")
+		}
+		if len(sql) == 0 || countAccess(sql) != 0 || checks != 1 {
+			t.Fatalf("%s: %d round trips, %d role reads, %d checks; want the check once, in a query's batch", path, len(sql), countAccess(sql), checks)
+		}
+	}
+	// Replays read the event store: the role is read after, as before.
+	expect(t, as(tm.Manager, "replay", get("/deals/"+deal+"?version=1")), http.StatusOK)
+	if n := countAccess(trace.of("replay")); n != 1 {
+		t.Fatalf("a replay read the role %d times", n)
 	}
 }
 
@@ -136,10 +149,22 @@ func TestARememberedRoleNeverDecides(t *testing.T) {
 		expect(t, s.As(tm.Member, post("/contacts", obj{"name": 5})), http.StatusForbidden, "NOT_A_MEMBER")
 		expect(t, s.As(tm.Member, patch("/deals/00000000-0000-7000-8000-000000000000", obj{"title": "x"})), http.StatusForbidden, "NOT_A_MEMBER")
 		expect(t, s.As(tm.Member, post("/deals/"+ownersDeal+"/activities", obj{"type": "comment", "payload": obj{"text": "still here?"}})), http.StatusForbidden, "NOT_A_MEMBER")
+
 		r := s.As(tm.Owner, get("/contacts?search=After+removal"))
 		expect(t, r, http.StatusOK)
 		if items := r.JSON(t)["items"].([]any); len(items) != 0 {
 			t.Fatalf("a removed member wrote: %s", r.Body)
+		}
+	})
+	t.Run("removed, then reading", func(t *testing.T) {
+		// Each path is the first request after the removal of a member
+		// the process knows.
+		for _, path := range []string{"/contacts", "/deals/" + ownersDeal, "/deals/" + ownersDeal + "/activities",
+			"/tasks", "/analytics/deals/summary", "/deals/" + ownersDeal + "?version=1"} {
+			m := s.Member(t, tm.Owner, "member")
+			expect(t, s.As(m, get("/contacts")), http.StatusOK)
+			expect(t, s.As(tm.Owner, del(orgPath(tm.Owner.Org, "/members/", m.ID))), http.StatusNoContent)
+			expect(t, s.As(m, get(path)), http.StatusForbidden, "NOT_A_MEMBER")
 		}
 	})
 	t.Run("demoted", func(t *testing.T) {

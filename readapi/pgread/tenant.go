@@ -2,11 +2,15 @@ package pgread
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"example.com/crm"
 )
 
 // ReaderRole is the role every statement of the read path runs as
@@ -62,14 +66,73 @@ func (d scoped) genericPlan() scoped {
 	return d
 }
 
+// accessSQL checks that the caller is a member of the live organization
+// with the role the request assumed (crm.AccessCheck), failing with the
+// SQLSTATEs of the append's check: CR001 not a member, CR002 another
+// role. It runs first in a read's batch, as the login role (the reader
+// may not read memberships), in the read's round trip.
+const accessSQL = `
+SELECT CASE WHEN a.role IS NULL THEN crm_fail('CR001', 'not a member of the organization')
+            WHEN a.role <> $3::text THEN crm_fail('CR002', 'the caller''s role changed', a.role)
+            ELSE true END
+FROM (SELECT (SELECT m.role FROM memberships m JOIN organizations o ON o.id = m.org_id
+              WHERE m.org_id = $1::uuid AND m.user_id = $2::uuid AND o.deleted_at IS NULL) AS role) a`
+
+// accessToCheck returns the caller and the role to check when the
+// request runs on an assumed role not yet confirmed, in organization
+// org.
+func accessToCheck(ctx context.Context, org string) (user uuid.UUID, role crm.Role, ok bool) {
+	c := crm.AccessCheckFrom(ctx)
+	if c == nil {
+		return uuid.Nil, "", false
+	}
+	if _, done := c.Confirmed(); done {
+		return uuid.Nil, "", false
+	}
+	a, aerr := crm.ActorFrom(ctx)
+	t, terr := crm.TenantFrom(ctx)
+	if aerr != nil || terr != nil || t.OrgID.String() != org {
+		return uuid.Nil, "", false
+	}
+	return a.UserID, t.Role, true
+}
+
+// accessError is what a failed access check answers. The HTTP layer does
+// not send it as it is: an outcome without a confirmed role is checked
+// again by a fresh read (httpapi.ChecksAccess).
+func accessError(err error) error {
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) {
+		switch pgErr.Code {
+		case "CR001":
+			return crm.Errorf(crm.CodeNotAMember, "not a member of the organization")
+		case "CR002":
+			return crm.Errorf(crm.CodeForbidden, "the caller's role changed")
+		}
+	}
+	return fmt.Errorf("pgread: checking access: %w", err)
+}
+
 // Query runs sql in a transaction of its own, scoped to the organization.
 // The connection goes back to the pool when the rows are closed (or read
-// to the end).
+// to the end). On an assumed role, the access check goes first, in the
+// same round trip.
 func (d scoped) Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error) {
 	b := &pgx.Batch{}
+	user, role, check := accessToCheck(ctx, d.org)
+	if check {
+		b.Queue(accessSQL, d.org, user, string(role))
+	}
 	b.Queue(d.scope, d.org)
 	b.Queue(sql, args...)
 	br := d.pool.SendBatch(ctx, b)
+	if check {
+		if _, err := br.Exec(); err != nil {
+			_ = br.Close()
+			return nil, accessError(err)
+		}
+		crm.ConfirmRole(ctx, role)
+	}
 	if _, err := br.Exec(); err != nil {
 		_ = br.Close()
 		return nil, fmt.Errorf("pgread: becoming %s: %w", ReaderRole, err)
