@@ -75,20 +75,44 @@ func (w *Waiter) TenantHorizon(ctx context.Context, tenantID uuid.UUID) (Horizon
 func (w *Waiter) Wait(ctx context.Context, tenantID uuid.UUID, projectors ...string) error {
 	// One round trip for the common case: read the horizon and whether
 	// the projectors are already past it together.
-	var h Horizon
-	var xid string
-	var caughtUp bool
-	err := w.pool.QueryRow(ctx, horizonAndCaughtUpSQL, tenantID, projectors).Scan(&xid, &h.Position, &caughtUp)
-	if errors.Is(err, pgx.ErrNoRows) || (err == nil && caughtUp) {
-		return nil // no events yet, or nothing to wait for
-	}
-	if err != nil {
-		return fmt.Errorf("projections: horizon: %w", err)
-	}
-	if h.TransactionID, err = strconv.ParseUint(xid, 10, 64); err != nil {
+	h, caughtUp, err := scanCheck(w.pool.QueryRow(ctx, horizonAndCaughtUpSQL, tenantID, projectors))
+	if err != nil || caughtUp {
 		return err
 	}
 	return w.WaitFor(ctx, h, projectors...)
+}
+
+// QueueCheck queues, in a query's own batch and ahead of it, what Wait
+// reads first: the tenant's horizon and whether the projectors are past
+// it. The query then costs no round trip of its own for read-your-writes:
+// when ReadCheck says caught up, the statements after the check see every
+// event committed before it (checkpoints only move forward); otherwise
+// the caller waits (WaitFor) and runs its query again.
+func (w *Waiter) QueueCheck(b *pgx.Batch, tenantID uuid.UUID, projectors []string) {
+	b.Queue(horizonAndCaughtUpSQL, tenantID, projectors)
+}
+
+// ReadCheck reads the answer of QueueCheck from br: the horizon, and
+// whether the projectors are past it already.
+func (w *Waiter) ReadCheck(br pgx.BatchResults) (Horizon, bool, error) {
+	return scanCheck(br.QueryRow())
+}
+
+// scanCheck reads a row of horizonAndCaughtUpSQL; a tenant without
+// events has nothing to wait for.
+func scanCheck(row pgx.Row) (Horizon, bool, error) {
+	var h Horizon
+	var xid string
+	var caughtUp bool
+	err := row.Scan(&xid, &h.Position, &caughtUp)
+	if errors.Is(err, pgx.ErrNoRows) || (err == nil && caughtUp) {
+		return h, true, nil
+	}
+	if err != nil {
+		return h, false, fmt.Errorf("projections: horizon: %w", err)
+	}
+	h.TransactionID, err = strconv.ParseUint(xid, 10, 64)
+	return h, false, err
 }
 
 const horizonAndCaughtUpSQL = `

@@ -27,7 +27,7 @@ func (s *Store) ListActivities(ctx context.Context, orgID, dealID uuid.UUID, f r
 	if f, err = f.Normalize(); err != nil {
 		return l, err
 	}
-	if err := s.begin(ctx, orgID, dealsProjector, activitiesProjector); err != nil {
+	if ctx, err = s.begin(ctx, orgID, dealsProjector, activitiesProjector); err != nil {
 		return l, err
 	}
 	var live bool
@@ -52,7 +52,7 @@ func (s *Store) ListActivities(ctx context.Context, orgID, dealID uuid.UUID, f r
 // GetActivity implements readapi.Queries.
 func (s *Store) GetActivity(ctx context.Context, orgID, id uuid.UUID) (a readapi.Activity, err error) {
 	defer wrap(&err, "pgread.GetActivity(%s)", id)
-	if err := s.begin(ctx, orgID, activitiesProjector); err != nil {
+	if ctx, err = s.begin(ctx, orgID, activitiesProjector); err != nil {
 		return a, err
 	}
 	return getOne(ctx, s.db.as(orgID), `SELECT `+activityColumns+` FROM activities WHERE org_id = $1 AND id = $2`,

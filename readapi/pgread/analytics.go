@@ -9,7 +9,6 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"example.com/crm"
 	"example.com/crm/projections"
 	"example.com/crm/projections/analytics"
 	"example.com/crm/readapi"
@@ -40,14 +39,9 @@ func NewAnalytics(pool *pgxpool.Pool, waiter *projections.Waiter) *Analytics {
 	return &Analytics{db: reader{pool: pool}, waiter: waiter, now: time.Now}
 }
 
-func (a *Analytics) begin(ctx context.Context, orgID uuid.UUID) error {
-	if orgID == uuid.Nil {
-		return crm.ErrNoTenant
-	}
-	if a.waiter == nil || readapi.IsEventual(ctx) {
-		return nil
-	}
-	return a.waiter.Wait(ctx, orgID, analytics.Name)
+// begin is Store.begin for the analytics projector.
+func (a *Analytics) begin(ctx context.Context, orgID uuid.UUID) (context.Context, error) {
+	return fresh(ctx, a.waiter, orgID, analytics.Name)
 }
 
 // newDealsSpan is the span new_deals_last_30_days covers.
@@ -106,7 +100,7 @@ func newDealsWindow(now time.Time) (since, firstHour, lastHour time.Time) {
 // DealSummary implements readapi.Analytics.
 func (a *Analytics) DealSummary(ctx context.Context, orgID uuid.UUID) (s readapi.DealSummary, err error) {
 	defer wrap(&err, "pgread.DealSummary")
-	if err := a.begin(ctx, orgID); err != nil {
+	if ctx, err = a.begin(ctx, orgID); err != nil {
 		return s, err
 	}
 	var kind, status, currency string
@@ -175,7 +169,7 @@ SELECT 'p', '', '', coalesce((SELECT offset_acked FROM projector_checkpoints WHE
 // DealFunnel implements readapi.Analytics.
 func (a *Analytics) DealFunnel(ctx context.Context, orgID uuid.UUID) (f readapi.DealFunnel, err error) {
 	defer wrap(&err, "pgread.DealFunnel")
-	if err := a.begin(ctx, orgID); err != nil {
+	if ctx, err = a.begin(ctx, orgID); err != nil {
 		return f, err
 	}
 	stages := analytics.Stages()

@@ -23,7 +23,7 @@ func scanContact(row pgx.CollectableRow, extra ...any) (readapi.Contact, error) 
 // GetContact implements readapi.Queries.
 func (s *Store) GetContact(ctx context.Context, orgID, id uuid.UUID) (c readapi.Contact, err error) {
 	defer wrap(&err, "pgread.GetContact(%s)", id)
-	if err := s.begin(ctx, orgID, contactsProjector); err != nil {
+	if ctx, err = s.begin(ctx, orgID, contactsProjector); err != nil {
 		return c, err
 	}
 	return getOne(ctx, s.db.as(orgID),
@@ -43,7 +43,7 @@ func (s *Store) ListContacts(ctx context.Context, orgID uuid.UUID, f readapi.Con
 	if f, err = f.Normalize(); err != nil {
 		return l, err
 	}
-	if err := s.begin(ctx, orgID, contactsProjector); err != nil {
+	if ctx, err = s.begin(ctx, orgID, contactsProjector); err != nil {
 		return l, err
 	}
 	q := newQuery(orgID, "NOT deleted")

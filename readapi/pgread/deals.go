@@ -28,7 +28,7 @@ func scanDeal(row pgx.CollectableRow, extra ...any) (readapi.Deal, error) {
 // GetDeal implements readapi.Queries.
 func (s *Store) GetDeal(ctx context.Context, orgID, id uuid.UUID) (d readapi.Deal, err error) {
 	defer wrap(&err, "pgread.GetDeal(%s)", id)
-	if err := s.begin(ctx, orgID, dealsProjector); err != nil {
+	if ctx, err = s.begin(ctx, orgID, dealsProjector); err != nil {
 		return d, err
 	}
 	return getOne(ctx, s.db.as(orgID),
@@ -54,7 +54,7 @@ func (s *Store) ListDeals(ctx context.Context, orgID uuid.UUID, f readapi.DealFi
 	if f, err = f.Normalize(); err != nil {
 		return l, err
 	}
-	if err := s.begin(ctx, orgID, dealsProjector); err != nil {
+	if ctx, err = s.begin(ctx, orgID, dealsProjector); err != nil {
 		return l, err
 	}
 	q := newQuery(orgID, "NOT deleted")

@@ -40,7 +40,6 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"example.com/crm"
 	"example.com/crm/projections"
 	"example.com/crm/projections/sales"
 	"example.com/crm/readapi"
@@ -70,15 +69,11 @@ func New(pool *pgxpool.Pool, waiter *projections.Waiter) *Store {
 	return &Store{db: reader{pool: pool}, waiter: waiter, searchMax: searchMaterializeMax, countMax: countMax, deepOffset: deepOffset}
 }
 
-// begin checks the tenant and waits for the projectors a query reads.
-func (s *Store) begin(ctx context.Context, orgID uuid.UUID, projectors ...string) error {
-	if orgID == uuid.Nil {
-		return crm.ErrNoTenant
-	}
-	if s.waiter == nil || readapi.IsEventual(ctx) {
-		return nil
-	}
-	return s.waiter.Wait(ctx, orgID, projectors...)
+// begin checks the tenant and returns ctx carrying the read-your-writes
+// wait for the projectors a query reads: its first statement sends the
+// check ahead of itself, in its own round trip (freshness).
+func (s *Store) begin(ctx context.Context, orgID uuid.UUID, projectors ...string) (context.Context, error) {
+	return fresh(ctx, s.waiter, orgID, projectors...)
 }
 
 // query accumulates the WHERE clause of a list and its arguments.

@@ -33,7 +33,7 @@ func scanTask(row pgx.CollectableRow, extra ...any) (readapi.Task, error) {
 // found: it is gone with its deal, for every verb (README).
 func (s *Store) GetTask(ctx context.Context, orgID, id uuid.UUID) (t readapi.Task, err error) {
 	defer wrap(&err, "pgread.GetTask(%s)", id)
-	if err := s.begin(ctx, orgID, tasksProjector); err != nil {
+	if ctx, err = s.begin(ctx, orgID, tasksProjector); err != nil {
 		return t, err
 	}
 	return getOne(ctx, s.db.as(orgID),
@@ -53,7 +53,7 @@ func (s *Store) ListTasks(ctx context.Context, orgID uuid.UUID, f readapi.TaskFi
 	if f, err = f.Normalize(); err != nil {
 		return l, err
 	}
-	if err := s.begin(ctx, orgID, tasksProjector); err != nil {
+	if ctx, err = s.begin(ctx, orgID, tasksProjector); err != nil {
 		return l, err
 	}
 	q := newQuery(orgID, listedTasks)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
@@ -11,6 +12,8 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"example.com/crm"
+	"example.com/crm/projections"
+	"example.com/crm/readapi"
 )
 
 // ReaderRole is the role every statement of the read path runs as
@@ -115,10 +118,15 @@ func accessError(err error) error {
 
 // Query runs sql in a transaction of its own, scoped to the organization.
 // The connection goes back to the pool when the rows are closed (or read
-// to the end). On an assumed role, the access check goes first, in the
-// same round trip.
+// to the end). Ahead of it, in the same round trip, go the request's
+// read-your-writes check (the first statement of a request that reads
+// its writes: see fresh) and, on an assumed role, the access check.
 func (d scoped) Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error) {
 	b := &pgx.Batch{}
+	fr := pendingFreshness(ctx, d.org)
+	if fr != nil {
+		fr.waiter.QueueCheck(b, fr.org, fr.projectors)
+	}
 	user, role, check := accessToCheck(ctx, d.org)
 	if check {
 		b.Queue(accessSQL, d.org, user, string(role))
@@ -126,6 +134,23 @@ func (d scoped) Query(ctx context.Context, sql string, args ...any) (pgx.Rows, e
 	b.Queue(d.scope, d.org)
 	b.Queue(sql, args...)
 	br := d.pool.SendBatch(ctx, b)
+	if fr != nil {
+		h, caughtUp, err := fr.waiter.ReadCheck(br)
+		if err != nil || !caughtUp {
+			_ = br.Close() // the rest ran for nothing: it may not see the horizon
+		}
+		if err != nil {
+			return nil, err
+		}
+		if !caughtUp {
+			if err := fr.waiter.WaitFor(ctx, h, fr.projectors...); err != nil {
+				return nil, err
+			}
+			fr.markDone()
+			return d.Query(ctx, sql, args...)
+		}
+		fr.markDone()
+	}
 	if check {
 		if _, err := br.Exec(); err != nil {
 			_ = br.Close()
@@ -238,4 +263,50 @@ func CheckReader(ctx context.Context, pool *pgxpool.Pool) error {
 		}
 	}
 	return br.Close()
+}
+
+// freshness is a read-your-writes wait not yet done: the tenant, the
+// projectors a query reads, and whether a statement of the request has
+// seen them past the tenant's horizon.
+type freshness struct {
+	waiter     *projections.Waiter
+	org        uuid.UUID
+	projectors []string
+	mu         sync.Mutex
+	done       bool
+}
+
+type freshnessKey struct{}
+
+// fresh checks the tenant and returns ctx carrying the wait for
+// projectors (none with no waiter, or a `Consistency: eventual` request).
+func fresh(ctx context.Context, w *projections.Waiter, orgID uuid.UUID, projectors ...string) (context.Context, error) {
+	if orgID == uuid.Nil {
+		return ctx, crm.ErrNoTenant
+	}
+	if w == nil || readapi.IsEventual(ctx) {
+		return ctx, nil
+	}
+	return context.WithValue(ctx, freshnessKey{}, &freshness{waiter: w, org: orgID, projectors: projectors}), nil
+}
+
+// pendingFreshness returns the wait a statement for org must still do, or
+// nil.
+func pendingFreshness(ctx context.Context, org string) *freshness {
+	f, _ := ctx.Value(freshnessKey{}).(*freshness)
+	if f == nil || f.org.String() != org {
+		return nil
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.done {
+		return nil
+	}
+	return f
+}
+
+func (f *freshness) markDone() {
+	f.mu.Lock()
+	f.done = true
+	f.mu.Unlock()
 }
