@@ -52,10 +52,30 @@ func BenchmarkAppendThroughput(b *testing.B) {
 		b.Fatal(err)
 	}
 	b.Cleanup(pool.Close)
-	for _, lanes := range []int{0, 2, 4} {
+	// The authorized mode appends as one member of one organization, as
+	// every command does (the append checks the membership and role).
+	org, user := uuid.New(), uuid.New()
+	for _, st := range []struct {
+		sql  string
+		args []any
+	}{
+		{`INSERT INTO users (id, email, email_lower, name, password_hash, created_at) VALUES ($1, $2, $2, 'U', 'x', now())`,
+			[]any{user, user.String() + "@example.com"}},
+		{`INSERT INTO organizations (id, name, version, created_at) VALUES ($1, 'O', 1, now())`, []any{org}},
+		{`INSERT INTO memberships (org_id, user_id, role, joined_at) VALUES ($1, $2, 'owner', now())`, []any{org, user}},
+	} {
+		if _, err := pool.Exec(ctx, st.sql, st.args...); err != nil {
+			b.Fatal(err)
+		}
+	}
+	for _, lanes := range []int{-1, 0, 2, 4} {
 		store := pgstore.New(pool, testevents.Registry(), pgstore.Hooks{})
 		mode := "solo"
-		if lanes > 0 {
+		var auth *events.Authorization
+		switch {
+		case lanes < 0:
+			mode, auth = "solo-authorized", &events.Authorization{OrgID: org, UserID: user, Role: "owner"}
+		case lanes > 0:
 			mode = fmt.Sprintf("group-%d-lanes", lanes)
 		}
 		for _, clients := range []int{1, 8, 32} {
@@ -64,6 +84,9 @@ func BenchmarkAppendThroughput(b *testing.B) {
 					startGroupCommit(b, store, lanes)
 				}
 				tenant := uuid.New()
+				if auth != nil {
+					tenant = org
+				}
 				var mu sync.Mutex
 				var lat []time.Duration
 				next := make(chan struct{})
@@ -78,7 +101,7 @@ func BenchmarkAppendThroughput(b *testing.B) {
 						for range next {
 							t0 := time.Now()
 							s := testevents.Stream(tenant)
-							if _, err := store.Append(ctx, events.Batch{Metadata: events.Metadata{TenantID: tenant},
+							if _, err := store.Append(ctx, events.Batch{Metadata: events.Metadata{TenantID: tenant}, Authorization: auth,
 								Streams: []events.Append{{Stream: s, Expected: 0, Events: testevents.Notes(1, 1)}}}); err != nil {
 								b.Error(err)
 							}
