@@ -9,6 +9,7 @@ import (
 
 	"example.com/crm/projections"
 	"example.com/crm/projections/streamstats"
+	"github.com/jackc/pgx/v5"
 )
 
 // One projector failing forever on one event: it applies what comes
@@ -129,7 +130,42 @@ func TestPollIsAnIndexRangeScanOnABigBacklog(t *testing.T) {
 	if _, err := e.pool.Exec(ctx, `ANALYZE events`); err != nil {
 		t.Fatal(err)
 	}
-	rows, err := e.pool.Query(ctx, `EXPLAIN (ANALYZE, FORMAT TEXT) `+projections.PollSQL, "0", 0, 100)
+	check := func(name string, plan []string) {
+		t.Helper()
+		text := strings.Join(plan, "\n")
+		if !strings.HasPrefix(strings.TrimSpace(plan[0]), "Limit") || !strings.Contains(text, "Index Scan using events_pkey") ||
+			strings.Contains(text, "Sort") || strings.Contains(text, "Seq Scan") {
+			t.Fatalf("%s: the poll is not a bounded index range scan:\n%s", name, text)
+		}
+		if !strings.Contains(text, "rows=100 loops=1") {
+			t.Fatalf("%s: the poll read more than a batch:\n%s", name, text)
+		}
+	}
+	check("custom plan", explain(t, e.pool, `EXPLAIN (ANALYZE, FORMAT TEXT) `+projections.PollSQL, "0", 0, 100))
+
+	// The projectors' connections plan their statements once
+	// (plan_cache_mode = force_generic_plan, internal/app): the generic
+	// plan, which does not know the batch size, must be the same scan.
+	conn, err := e.pool.Acquire(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Release()
+	for _, sql := range []string{`SET plan_cache_mode = force_generic_plan`, `PREPARE generic_poll AS ` + projections.PollSQL} {
+		if _, err := conn.Exec(ctx, sql); err != nil {
+			t.Fatal(err)
+		}
+	}
+	defer func() { _, _ = conn.Exec(ctx, `DEALLOCATE generic_poll; RESET plan_cache_mode`) }()
+	check("generic plan", explain(t, conn, `EXPLAIN (ANALYZE, FORMAT TEXT) EXECUTE generic_poll('0', 0, 100)`))
+}
+
+// explain returns the lines of an EXPLAIN.
+func explain(t *testing.T, db interface {
+	Query(context.Context, string, ...any) (pgx.Rows, error)
+}, sql string, args ...any) []string {
+	t.Helper()
+	rows, err := db.Query(context.Background(), sql, args...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -141,12 +177,8 @@ func TestPollIsAnIndexRangeScanOnABigBacklog(t *testing.T) {
 		}
 		plan = append(plan, line)
 	}
-	text := strings.Join(plan, "\n")
-	if !strings.HasPrefix(strings.TrimSpace(plan[0]), "Limit") || !strings.Contains(text, "Index Scan using events_pkey") ||
-		strings.Contains(text, "Sort") || strings.Contains(text, "Seq Scan") {
-		t.Fatalf("the poll is not a bounded index range scan:\n%s", text)
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
 	}
-	if !strings.Contains(text, "rows=100 loops=1") {
-		t.Fatalf("the poll read more than a batch:\n%s", text)
-	}
+	return plan
 }
