@@ -419,7 +419,17 @@ func TestWebhookDisabledAfterADayOfFailures(t *testing.T) {
 	rc := newReceiver(t, func(int, *http.Request) int { return http.StatusInternalServerError })
 	id, _ := subscribe(t, s, owner, rc.URL+"/hook", "contact.*")
 	newContact(t, s, owner, nil)
-	waitFor(t, "a failed attempt", func() bool { return len(rc.hooks()) >= 1 })
+	// Recorded, not only received: a failure recorded after the skew
+	// would start its day of failures in the skewed time.
+	waitFor(t, "a failed attempt recorded", func() bool {
+		var l struct {
+			Items []struct {
+				Attempts int `json:"attempts"`
+			} `json:"items"`
+		}
+		s.As(owner, get("/webhooks/"+id+"/deliveries")).Decode(t, &l)
+		return len(l.Items) > 0 && l.Items[0].Attempts >= 1
+	})
 	skew.Store(int64(25 * time.Hour))
 	waitFor(t, "the subscription disabled", func() bool {
 		return s.As(owner, get("/webhooks/"+id)).JSON(t)["active"] == false
