@@ -23,11 +23,9 @@ func TestAnotherProcesssChangeIsSeenByIfMatch(t *testing.T) {
 	o := e.newOrg(t)
 	owner := o.ctx(crm.RoleOwner)
 	deal := e.newDeal(t, owner, e.newContact(t, owner).ID, nil)
-	other := e.otherProcess()
-	must[aggregates.Deal](t)(func() (aggregates.Deal, error) {
-		d, _, err := other.UpdateDeal(owner, deal.ID, aggregates.DealPatch{Title: aggregates.SetTo("by the other")}, nil)
-		return d, err
-	}())
+	if _, _, err := e.otherProcess().UpdateDeal(owner, deal.ID, aggregates.DealPatch{Title: aggregates.SetTo("by the other")}, nil); err != nil {
+		t.Fatal(err)
+	}
 
 	v1 := 1
 	_, _, err := e.app.UpdateDeal(owner, deal.ID, aggregates.DealPatch{Title: aggregates.SetTo("stale")}, &v1)

@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"bytes"
+	"context"
 	"io"
 	"net/http"
 	"sync"
@@ -99,6 +100,26 @@ func (c *roleCache) put(org, user uuid.UUID, role crm.Role) {
 	c.roles[k] = role
 }
 
+// read reads the user's role in org afresh and remembers it: 401 when the
+// user does not exist, 403 NOT_A_MEMBER when they are not a member of the
+// live organization (and nothing is remembered).
+func (c *roleCache) read(ctx context.Context, access AccessReader, org, user uuid.UUID) (crm.Role, error) {
+	exists, role, member, err := access.Access(ctx, org, user)
+	if err != nil {
+		return "", err
+	}
+	if !exists {
+		c.forget(org, user)
+		return "", crm.Errorf(crm.CodeUnauthenticated, "the token's user does not exist")
+	}
+	if !member {
+		c.forget(org, user)
+		return "", crm.Errorf(crm.CodeNotAMember, "not a member of organization %s", org)
+	}
+	c.put(org, user, role)
+	return role, nil
+}
+
 func (c *roleCache) forget(org, user uuid.UUID) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -126,19 +147,10 @@ func serveAssumed(w http.ResponseWriter, r *http.Request, next http.Handler, acc
 		return nil
 	}
 
-	exists, role, member, err := access.Access(r.Context(), org, user)
+	role, err := roles.read(r.Context(), access, org, user)
 	if err != nil {
 		return err
 	}
-	if !exists {
-		roles.forget(org, user)
-		return crm.Errorf(crm.CodeUnauthenticated, "the token's user does not exist")
-	}
-	if !member {
-		roles.forget(org, user)
-		return crm.Errorf(crm.CodeNotAMember, "not a member of organization %s", org)
-	}
-	roles.put(org, user, role)
 	if role == assumed {
 		held.release()
 		return nil

@@ -113,19 +113,10 @@ func AuthenticateInOrg(tokens TokenVerifier, users UserChecker, access AccessRea
 					return serveAssumed(w, r, next, access, roles, org, user, role)
 				}
 			}
-			exists, role, member, err := access.Access(r.Context(), org, user)
+			role, err := roles.read(r.Context(), access, org, user)
 			if err != nil {
 				return err
 			}
-			if !exists {
-				roles.forget(org, user)
-				return crm.Errorf(crm.CodeUnauthenticated, "the token's user does not exist")
-			}
-			if !member {
-				roles.forget(org, user)
-				return crm.Errorf(crm.CodeNotAMember, "not a member of organization %s", org)
-			}
-			roles.put(org, user, role)
 			ctx := crm.WithActor(r.Context(), crm.Actor{UserID: user})
 			next.ServeHTTP(w, r.WithContext(crm.WithTenant(ctx, crm.Tenant{OrgID: org, Role: role})))
 			return nil
