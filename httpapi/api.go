@@ -101,7 +101,8 @@ func (api *API) Authenticated() *mux.Router { return api.authed }
 // OrgScoped returns the subrouter (paths relative to /api/v1) of the
 // org-scoped routes: behind Authenticate, Tenant (X-Organization-Id, 400
 // ORGANIZATION_REQUIRED / 403 NOT_A_MEMBER, the role read on every
-// request) and Idempotent. Handlers read crm.ActorFrom and crm.TenantFrom;
+// request, or checked by the request's own statements on a route marked
+// ChecksAccess) and Idempotent. Handlers read crm.ActorFrom and crm.TenantFrom;
 // POST handlers honour Idempotency-Key by running their command with the
 // context of Respond.
 func (api *API) OrgScoped() *mux.Router { return api.scoped }
