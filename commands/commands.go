@@ -266,34 +266,22 @@ func (a *Application) retry(ctx context.Context, decide func(ctx context.Context
 		at := &attempt{optimistic: optimistic}
 		optimistic = false
 		err := decide(withAttempt(ctx, at))
+		var changed bool
+		var rerr error
+		if ctx, changed, rerr = decideAgainAs(ctx, err); rerr != nil {
+			return rerr
+		}
 		if at.unsettled() {
 			at.settle(a.cache, err)
-			if t, terr := crm.TenantFrom(ctx); terr == nil {
-				var rc *events.RoleChangedError
-				if errors.As(err, &rc) {
-					t.Role = crm.Role(rc.Role)
-					ctx = crm.WithTenant(ctx, t)
-				}
-			}
 			continue
 		}
-		var rc *events.RoleChangedError
-		switch {
-		case errors.As(err, &rc):
-			t, terr := crm.TenantFrom(ctx)
-			if terr != nil {
-				return terr
-			}
-			t.Role = crm.Role(rc.Role)
-			ctx = crm.WithTenant(ctx, t)
-		case errors.Is(err, events.ErrConflict):
-		default:
+		if !changed && !errors.Is(err, events.ErrConflict) {
 			return err
 		}
 		if i >= a.maxAttempts {
 			return &crm.Error{Code: crm.CodeConcurrentModify, Message: fmt.Sprintf("gave up after %d concurrent modifications; retry", i)}
 		}
-		if rc != nil {
+		if changed {
 			continue
 		}
 		// A short random pause spreads the writers that just collided,
@@ -305,6 +293,22 @@ func (a *Application) retry(ctx context.Context, decide func(ctx context.Context
 			return ctx.Err()
 		}
 	}
+}
+
+// decideAgainAs returns ctx with the caller's role the store found when
+// err is a *events.RoleChangedError (changed: the command must decide
+// again with it), else ctx unchanged.
+func decideAgainAs(ctx context.Context, err error) (context.Context, bool, error) {
+	var rc *events.RoleChangedError
+	if !errors.As(err, &rc) {
+		return ctx, false, nil
+	}
+	t, terr := crm.TenantFrom(ctx)
+	if terr != nil {
+		return ctx, false, terr
+	}
+	t.Role = crm.Role(rc.Role)
+	return crm.WithTenant(ctx, t), true, nil
 }
 
 // Idempotency is an Idempotency-Key request's intent, carried from the
