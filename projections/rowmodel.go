@@ -27,6 +27,8 @@ type RowModel[R any] struct {
 	Reduce func(row *R, e events.Event) (*R, error)
 	// Counters are the tables derived from the rows.
 	Counters []CounterSpec[R]
+	// Sides are narrow tables derived row by row (see SideSpec).
+	Sides []SideSpec[R]
 	// Reads reports whether the reducer reads payloads of an event type
 	// (see Model.Wants).
 	Reads func(eventType string) bool
@@ -61,6 +63,9 @@ func (m *RowModel[R]) Tables() []TableInfo {
 	out := []TableInfo{m.Table.Info()}
 	for _, c := range m.Counters {
 		out = append(out, c.Counter.Info())
+	}
+	for _, s := range m.Sides {
+		out = append(out, s.info(m.Table.KeyCols))
 	}
 	return out
 }
@@ -132,14 +137,28 @@ func (f *rowFold[R]) Apply(e events.Event) error {
 	return nil
 }
 
-// Flush queues the changed rows and moves each one's contribution to the
-// counters from its old cells to its new ones.
+// Flush queues the changed rows, moves each one's contribution to the
+// counters from its old cells to its new ones, and writes the side rows
+// that changed.
 func (f *rowFold[R]) Flush(b *pgx.Batch) error {
 	counters := make([]*Counter, len(f.m.Counters))
 	for i, c := range f.m.Counters {
 		counters[i] = c.Counter.Fresh()
 	}
+	sides := make([]*sideWrites, len(f.m.Sides))
+	for i, s := range f.m.Sides {
+		sides[i] = newSideWrites(s, f.m.Table.KeyCols)
+	}
 	f.rows.Changed(func(before, after *R) {
+		for i, s := range f.m.Sides {
+			var was []any
+			had := false
+			if before != nil {
+				was, had = s.Of(before)
+			}
+			now, has := s.Of(after)
+			sides[i].change(f.m.Table.Key(after), was, had, now, has)
+		}
 		for i, c := range f.m.Counters {
 			if before != nil {
 				if key, sums, ok := c.Of(before); ok {
@@ -159,6 +178,11 @@ func (f *rowFold[R]) Flush(b *pgx.Batch) error {
 			return err
 		}
 	}
+	for _, s := range sides {
+		if err := s.queue(b, f.names); err != nil {
+			return err
+		}
+	}
 	return nil
 }
 
@@ -170,12 +194,16 @@ func negate(sums []int64) []int64 {
 	return out
 }
 
-// Copy writes every row into the shadow table and derives the counters.
+// Copy writes every row into the shadow table and derives the counters
+// and the side tables.
 func (f *rowFold[R]) Copy(ctx context.Context, conn *pgx.Conn) error {
 	if err := f.rows.Copy(ctx, conn, f.names); err != nil {
 		return err
 	}
-	return DeriveCounters(ctx, conn, f.names, f.m.Table.Name, f.m.Counters)
+	if err := DeriveCounters(ctx, conn, f.names, f.m.Table.Name, f.m.Counters); err != nil {
+		return err
+	}
+	return deriveSides(ctx, conn, f.names, f.m.Table.Name, f.m.Table.KeyCols, f.m.Sides)
 }
 
 // DeriveCounters fills the shadow counter tables from the shadow base

@@ -92,7 +92,7 @@ func applyDeal(d *Deal, e events.Event) (*Deal, error) {
 	return &next, nil
 }
 
-// DealsProjector maintains the deals table and deal_counts.
+// DealsProjector maintains the deals table, deal_counts and deal_titles.
 func DealsProjector() projections.Projector {
 	return projections.Projector{Name: NameDeals, Model: &projections.RowModel[Deal]{
 		Table: deals, StreamType: events.StreamDeal, Reduce: applyDeal, Reads: projections.Prefix("deal."),
@@ -103,6 +103,13 @@ func DealsProjector() projections.Projector {
 			},
 			Derive: `SELECT org_id, status, stage, currency, count(*) FROM %s WHERE NOT deleted
 				GROUP BY org_id, status, stage, currency`,
+		}},
+		// deal_titles: each live deal's title under the trigram index
+		// searches use, written only when it changes (migrations/00080).
+		Sides: []projections.SideSpec[Deal]{{
+			Name: "deal_titles", Columns: []string{"title"},
+			Of:     func(d *Deal) ([]any, bool) { return []any{d.Title}, !d.Deleted },
+			Derive: `SELECT org_id, id, title FROM %s WHERE NOT deleted`,
 		}},
 	}}
 }

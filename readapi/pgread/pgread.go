@@ -123,7 +123,7 @@ func (q *query) sumOf() string {
 // columns with newlines and term holds one, a match could span two of
 // them: the per-column ILIKE of cols is then required as well.
 func (q *query) search(term, lowered string, cols ...string) {
-	p := q.arg("%" + escapeLike(term) + "%")
+	p := q.like(term)
 	q.where(lowered + " LIKE lower(" + p + ")")
 	if len(cols) > 1 && strings.ContainsRune(term, '\n') {
 		ors := make([]string, len(cols))
@@ -133,6 +133,10 @@ func (q *query) search(term, lowered string, cols ...string) {
 		q.where("(" + strings.Join(ors, " OR ") + ")")
 	}
 }
+
+// like adds the LIKE pattern of a literal substring match of term and
+// returns its placeholder.
+func (q *query) like(term string) string { return q.arg("%" + escapeLike(term) + "%") }
 
 // escapeLike makes %, _ and the escape character match themselves.
 func escapeLike(s string) string {

@@ -236,11 +236,12 @@ func (r oneRow) Scan(dest ...any) error {
 
 // readRelations lists every relation the read path reads: what
 // CheckReader probes, and what the reader role is granted (migrations/00060).
-// org_contacts and org_deals are the views searches read (see list).
+// org_contacts, org_deals and org_deal_titles are the views searches read
+// (see list).
 var readRelations = []string{
 	"contacts", "deals", "tasks", "activities", "contact_counts", "deal_counts", "task_counts",
 	"analytics_deals", "analytics_deal_cells", "analytics_deal_reached", "analytics_deal_created",
-	"projector_checkpoints", "org_contacts", "org_deals",
+	"projector_checkpoints", "org_contacts", "org_deals", "org_deal_titles",
 }
 
 // CheckReader verifies, at start, that the read path can run: that the
