@@ -42,6 +42,9 @@ type Config struct {
 	Burst time.Duration
 	// Idle is W6's quiet period (60 s in BENCHMARKS.md).
 	Idle time.Duration
+	// W2Rate, when set, is W2's command rate instead of half of W1's
+	// best (to compare two builds at the same load).
+	W2Rate float64
 	// PgbenchScale is pgbench -i -s (10 = 1M rows).
 	PgbenchScale int
 	// Only, when non-empty, selects phases: LIMITS, W1 … W7.

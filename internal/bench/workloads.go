@@ -274,7 +274,10 @@ func (r *runner) w2(ctx context.Context) error {
 		return err
 	}
 	rate := r.w1Best / 2
-	if rate == 0 {
+	if r.cfg.W2Rate > 0 {
+		rate = r.cfg.W2Rate
+		r.rep.Notes = append(r.rep.Notes, fmt.Sprintf("W2: lag measured at %.0f commands/s (-w2-rate), not at half of W1's best", rate))
+	} else if rate == 0 {
 		rate = 100
 		r.rep.Notes = append(r.rep.Notes, "W2: W1 did not run; lag measured at 100 commands/s")
 	}
