@@ -48,3 +48,6 @@ func queryAs[T any](ctx context.Context, d scoped, sql string, args ...any) ([]T
 
 // ReadRelations lists the relations the read path reads.
 func ReadRelations() []string { return slices.Clone(readRelations) }
+
+// AccessSQL is the caller's role check a read sends ahead of its query.
+const AccessSQL = accessSQL
