@@ -209,6 +209,15 @@ type Problem struct {
 // WWW-Authenticate: Bearer; 429 and 503 answers carry Retry-After (from a
 // *RetryAfter in the chain, else one second).
 func WriteError(w http.ResponseWriter, r *http.Request, err error) {
+	if clientGone(r, err) {
+		// Nobody reads the answer, and nothing failed on this side: say
+		// so in the access log (499, nginx's "client closed request")
+		// rather than as an internal error.
+		LoggerFrom(r.Context()).DebugContext(r.Context(), "request canceled by the client",
+			slog.String("request_id", crm.RequestIDFrom(r.Context())), slog.Any("error", err))
+		w.WriteHeader(StatusClientClosedRequest)
+		return
+	}
 	p, retry := problemFor(r, err)
 	switch {
 	case p.Status >= 500 && p.Status != http.StatusServiceUnavailable:
@@ -226,6 +235,17 @@ func WriteError(w http.ResponseWriter, r *http.Request, err error) {
 			slog.Any("error", err))
 	}
 	writeProblem(w, p, retry)
+}
+
+// StatusClientClosedRequest is the status logged for a request whose
+// client went away before its answer (nginx's 499): not an error of the
+// server, and never seen by the client.
+const StatusClientClosedRequest = 499
+
+// clientGone reports whether err is the cancellation of r by its client
+// (the connection closed, or the client gave up), not a failure.
+func clientGone(r *http.Request, err error) bool {
+	return errors.Is(err, context.Canceled) && r.Context().Err() != nil
 }
 
 // problemFor builds the body for err, and the Retry-After seconds (0 for

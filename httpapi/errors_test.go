@@ -1,6 +1,8 @@
 package httpapi
 
 import (
+	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -352,6 +354,48 @@ func TestDatabaseGoneIsUnavailableButStatementErrorsAreNot(t *testing.T) {
 			}
 			if tt.want == http.StatusServiceUnavailable && rec.Header().Get("Retry-After") == "" {
 				t.Fatal("503 without Retry-After")
+			}
+		})
+	}
+}
+
+// A request its client gave up on fails with context.Canceled somewhere
+// below: that is not an internal error. It is logged as 499 (nothing is
+// written to the error log), while the same error on a request still
+// alive is a bug and stays a 500.
+func TestAClientThatLeftIsNotAnInternalError(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		name       string
+		clientGone bool
+		want       int
+		wantLevel  slog.Level
+	}{
+		{"client gone", true, StatusClientClosedRequest, slog.LevelDebug},
+		{"client still there", false, http.StatusInternalServerError, slog.LevelError},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			var logged bytes.Buffer
+			ctx, cancel := context.WithCancel(context.Background())
+			if tt.clientGone {
+				cancel()
+			} else {
+				defer cancel()
+			}
+			req := httptest.NewRequest(http.MethodGet, "/x", nil)
+			req = req.WithContext(WithLogger(ctx, slog.New(slog.NewJSONHandler(&logged, &slog.HandlerOptions{Level: slog.LevelDebug}))))
+			rec := httptest.NewRecorder()
+			WriteError(rec, req, fmt.Errorf("pgread.ListTasks: count tasks: %w", context.Canceled))
+			if rec.Code != tt.want {
+				t.Fatalf("status %d, want %d", rec.Code, tt.want)
+			}
+			var line struct{ Level string }
+			if err := json.Unmarshal(logged.Bytes(), &line); err != nil {
+				t.Fatalf("log %q: %v", logged.String(), err)
+			}
+			if line.Level != tt.wantLevel.String() {
+				t.Fatalf("logged at %s, want %s: %s", line.Level, tt.wantLevel, logged.String())
 			}
 		})
 	}

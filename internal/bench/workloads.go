@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os/exec"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -506,7 +507,8 @@ func (r *runner) w4(ctx context.Context) error {
 	if seq, ok := r.limits["seq_read"]; ok && seq > 0 {
 		r.rep.Set("w4_ratio", eps/seq)
 	}
-	r.logf("  W4 rebuild of %d events in %s: %.0f events/s (W1 at %.0f/s meanwhile)", n, wall.Round(time.Millisecond), eps, bgSum.Rate)
+	r.logf("  W4 rebuild of %d events in %s: %.0f events/s (W1 at %.0f/s meanwhile); it said: %s", n, wall.Round(time.Millisecond), eps, bgSum.Rate,
+		lastLine(out))
 	if !r.caps.Verify {
 		r.rep.Extra["w4_verify"] = "n/a (crm projections verify --all not built yet)"
 		return nil
@@ -518,6 +520,18 @@ func (r *runner) w4(ctx context.Context) error {
 	r.rep.Extra["w4_verify"] = map[bool]string{true: "equal (exit 0)", false: "DIFFERENT: " + truncate(out, 300)}[err == nil]
 	r.logf("  W4 verify: %v", r.rep.Extra["w4_verify"])
 	return nil
+}
+
+// lastLine is the last non-empty line of a tool's output (progress bars
+// redraw with carriage returns).
+func lastLine(out string) string {
+	lines := strings.FieldsFunc(out, func(r rune) bool { return r == '\n' || r == '\r' })
+	for i := len(lines) - 1; i >= 0; i-- {
+		if l := strings.TrimSpace(lines[i]); l != "" {
+			return l
+		}
+	}
+	return ""
 }
 
 // crmTool runs the built binary on the bench database.
