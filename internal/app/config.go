@@ -45,12 +45,13 @@ type Config struct {
 	// p50 23 ms with 8, 33 ms with 16, 475 ms with 40).
 	DBMaxConns int
 	// DBReadConns caps the pool of the read-model queries (DB_READ_CONNS;
-	// default 4 per core, at least 8). They are CPU-bound: more at once
-	// than a few per core only lengthen PostgreSQL's run queue, and the
+	// default 2 per core, at least 4). They are CPU-bound: more at once
+	// than a couple per core only lengthen PostgreSQL's run queue, and the
 	// projectors' backends (their own pool) then wait behind every query
-	// (W2 under the query mix: lag p50 82 → 19 ms with 40 → 8 on 2
-	// cores). Queries beyond it wait in the server, first come first
-	// served.
+	// (W2 under the query mix on 2 cores: lag p50 82 → 19 ms with 40 → 8;
+	// with 8 → 4, p50 43–49 → 17–27 ms and p99 211–295 → 90–136 ms, while
+	// the mix itself answered more queries). Queries beyond it wait in
+	// the server, first come first served.
 	DBReadConns int
 	// PprofAddr, when set, serves net/http/pprof on this address (a
 	// loopback one only: profiles expose the process's internals), for
@@ -73,8 +74,8 @@ type Config struct {
 // DefaultDBMaxConns is DB_MAX_CONNS's default: 4 per core, at least 8.
 func DefaultDBMaxConns() int { return max(8, 4*runtime.GOMAXPROCS(0)) }
 
-// DefaultDBReadConns is DB_READ_CONNS's default: 4 per core, at least 8.
-func DefaultDBReadConns() int { return max(8, 4*runtime.GOMAXPROCS(0)) }
+// DefaultDBReadConns is DB_READ_CONNS's default: 2 per core, at least 4.
+func DefaultDBReadConns() int { return max(4, 2*runtime.GOMAXPROCS(0)) }
 
 // devSecret is used only outside production when SECRET_KEY is unset, so
 // that `make run` works with no set-up; production refuses to start

@@ -99,8 +99,9 @@ func TestConfigPprofOnLoopbackOnly(t *testing.T) {
 func TestConfigDBPools(t *testing.T) {
 	t.Parallel()
 	cfg, err := app.LoadConfig(env(nil))
-	if err != nil || cfg.DBMaxConns < 8 || cfg.DBReadConns < 8 {
-		t.Fatalf("defaults: %d and %d, %v; want at least 8 each", cfg.DBMaxConns, cfg.DBReadConns, err)
+	if err != nil || cfg.DBMaxConns != app.DefaultDBMaxConns() || cfg.DBMaxConns < 8 ||
+		cfg.DBReadConns != app.DefaultDBReadConns() || cfg.DBReadConns < 4 {
+		t.Fatalf("defaults: %d and %d, %v; want 4 per core (at least 8) and 2 per core (at least 4)", cfg.DBMaxConns, cfg.DBReadConns, err)
 	}
 	cfg, err = app.LoadConfig(env(map[string]string{"DB_MAX_CONNS": "20", "DB_READ_CONNS": "6"}))
 	if err != nil || cfg.DBMaxConns != 20 || cfg.DBReadConns != 6 {
