@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/base64"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -148,4 +149,80 @@ func TestServiceRefreshErrors(t *testing.T) {
 	if err != nil || len(store.saved) != 1 || store.saved[0].FamilyID == uuid.Nil || store.saved[0].UserID != store.user {
 		t.Fatalf("issue: %+v %v %+v", p, err, store.saved)
 	}
+}
+
+// Verify remembers the tokens it verified, so that a client's next
+// requests skip the parse; what it remembers answers exactly as a full
+// check would: a token is remembered only once verified (another
+// signature over the same claims is another token, refused), and it
+// is valid only between its iat and its exp by the clock of each use.
+func TestARememberedTokenAnswersAsAFullCheck(t *testing.T) {
+	t.Parallel()
+	now := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	i := NewIssuer(key, 15*time.Minute)
+	i.now = func() time.Time { return now }
+	user := uuid.New()
+	tok, err := i.Issue(user)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		if got, err := i.Verify(tok); err != nil || got != user {
+			t.Fatalf("Verify = %v, %v", got, err)
+		}
+	}
+	head, _, _ := strings.Cut(tok, ".")
+	payload := strings.Split(tok, ".")[1]
+	forged := head + "." + payload + "." + base64.RawURLEncoding.EncodeToString(make([]byte, 32))
+	if _, err := i.Verify(forged); crm.ErrorCode(err) != crm.CodeUnauthenticated {
+		t.Fatalf("the claims of a remembered token under another signature: %v", err)
+	}
+	other := NewIssuer([]byte("another-key-of-thirty-two-bytes!!!"), 15*time.Minute)
+	other.now = i.now
+	if _, err := other.Verify(tok); crm.ErrorCode(err) != crm.CodeUnauthenticated {
+		t.Fatalf("another key's issuer: %v", err)
+	}
+	// The clock set back before iat: not valid yet, as a full check says.
+	now = now.Add(-time.Minute)
+	if _, err := i.Verify(tok); crm.ErrorCode(err) != crm.CodeUnauthenticated {
+		t.Fatalf("before its iat: %v", err)
+	}
+	now = now.Add(time.Minute)
+	if got, err := i.Verify(tok); err != nil || got != user {
+		t.Fatalf("back at its iat: %v, %v", got, err)
+	}
+	// Its last valid second, then its exp.
+	now = now.Add(15*time.Minute - time.Second)
+	if _, err := i.Verify(tok); err != nil {
+		t.Fatalf("a second before exp: %v", err)
+	}
+	now = now.Add(time.Second)
+	if _, err := i.Verify(tok); crm.ErrorCode(err) != crm.CodeUnauthenticated {
+		t.Fatalf("at exp: %v", err)
+	}
+}
+
+// BenchmarkVerify: a token verified for the first time against one
+// remembered (go test -run '^$' -bench Verify ./tokens/).
+func BenchmarkVerify(b *testing.B) {
+	i := NewIssuer(key, time.Hour)
+	tok, err := i.Issue(uuid.New())
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Run("first time", func(b *testing.B) {
+		for b.Loop() {
+			clear(i.verified)
+			if _, err := i.Verify(tok); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("remembered", func(b *testing.B) {
+		for b.Loop() {
+			if _, err := i.Verify(tok); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
 }
