@@ -25,16 +25,24 @@ func signed(t *testing.T, m jwt.SigningMethod, k any, c jwt.MapClaims) string {
 	return s
 }
 
-func TestIssueAndVerify(t *testing.T) {
-	t.Parallel()
-	now := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+// issued returns an Issuer of 15-minute tokens whose clock reads *now,
+// a user, and a token it issued them.
+func issued(t *testing.T, now *time.Time) (*Issuer, uuid.UUID, string) {
+	t.Helper()
 	i := NewIssuer(key, 15*time.Minute)
-	i.now = func() time.Time { return now }
+	i.now = func() time.Time { return *now }
 	user := uuid.New()
 	tok, err := i.Issue(user)
 	if err != nil {
 		t.Fatal(err)
 	}
+	return i, user, tok
+}
+
+func TestIssueAndVerify(t *testing.T) {
+	t.Parallel()
+	now := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	i, user, tok := issued(t, &now)
 	got, err := i.Verify(tok)
 	if err != nil || got != user {
 		t.Fatalf("Verify = %v, %v", got, err)
@@ -159,13 +167,7 @@ func TestServiceRefreshErrors(t *testing.T) {
 func TestARememberedTokenAnswersAsAFullCheck(t *testing.T) {
 	t.Parallel()
 	now := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
-	i := NewIssuer(key, 15*time.Minute)
-	i.now = func() time.Time { return now }
-	user := uuid.New()
-	tok, err := i.Issue(user)
-	if err != nil {
-		t.Fatal(err)
-	}
+	i, user, tok := issued(t, &now)
 	for range 2 {
 		if got, err := i.Verify(tok); err != nil || got != user {
 			t.Fatalf("Verify = %v, %v", got, err)
