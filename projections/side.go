@@ -2,7 +2,6 @@ package projections
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"reflect"
 	"strings"
@@ -70,21 +69,13 @@ func (w *sideWrites) change(k Key, before []any, had bool, after []any, has bool
 // queue adds the side table's statements (at most an upsert and a
 // delete) to b.
 func (w *sideWrites) queue(b *pgx.Batch, names Names) error {
-	name := pgx.Identifier{names(w.name)}.Sanitize()
 	if len(w.upserts) > 0 {
-		body, err := json.Marshal(w.upserts)
-		if err != nil {
-			return fmt.Errorf("upsert %s: %w", w.name, err)
+		if err := queueUpsert(b, w.name, names, w.key, append(w.key[:], w.cols...), w.upserts); err != nil {
+			return err
 		}
-		cols := strings.Join(append(w.key[:], w.cols...), ", ")
-		set := make([]string, len(w.cols))
-		for i, c := range w.cols {
-			set[i] = c + " = EXCLUDED." + c
-		}
-		b.Queue(fmt.Sprintf(`INSERT INTO %s (%s) SELECT %s FROM jsonb_populate_recordset(NULL::%s, $1::jsonb)
-			ON CONFLICT (%s, %s) DO UPDATE SET %s`, name, cols, cols, name, w.key[0], w.key[1], strings.Join(set, ", ")), string(body))
 	}
 	if len(w.deletes) > 0 {
+		name := pgx.Identifier{names(w.name)}.Sanitize()
 		orgs, ids := make([]uuid.UUID, len(w.deletes)), make([]uuid.UUID, len(w.deletes))
 		for i, k := range w.deletes {
 			orgs[i], ids[i] = k.Org, k.ID

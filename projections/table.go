@@ -116,20 +116,28 @@ func (t *Table[R]) QueueUpsert(b *pgx.Batch, names Names, rows []*R) error {
 	if len(rows) == 0 {
 		return nil
 	}
+	return queueUpsert(b, t.Name, names, t.KeyCols, t.cols, rows)
+}
+
+// queueUpsert adds one statement to b that writes rows, marshalled as a
+// JSON array of objects of cols (the key's two among them), into the
+// physical table names(table): an insert, or a replacement of every
+// column but the key.
+func queueUpsert(b *pgx.Batch, table string, names Names, key [2]string, cols []string, rows any) error {
 	body, err := json.Marshal(rows)
 	if err != nil {
-		return fmt.Errorf("upsert %s: %w", t.Name, err)
+		return fmt.Errorf("upsert %s: %w", table, err)
 	}
-	set := make([]string, 0, len(t.cols))
-	for _, c := range t.cols {
-		if c != t.KeyCols[0] && c != t.KeyCols[1] {
+	set := make([]string, 0, len(cols))
+	for _, c := range cols {
+		if c != key[0] && c != key[1] {
 			set = append(set, c+" = EXCLUDED."+c)
 		}
 	}
-	name := pgx.Identifier{names(t.Name)}.Sanitize()
-	cols := t.selectList("")
+	name := pgx.Identifier{names(table)}.Sanitize()
+	list := strings.Join(cols, ", ")
 	b.Queue(fmt.Sprintf(`INSERT INTO %s (%s) SELECT %s FROM jsonb_populate_recordset(NULL::%s, $1::jsonb)
-		ON CONFLICT (%s, %s) DO UPDATE SET %s`, name, cols, cols, name, t.KeyCols[0], t.KeyCols[1], strings.Join(set, ", ")), string(body))
+		ON CONFLICT (%s, %s) DO UPDATE SET %s`, name, list, list, name, key[0], key[1], strings.Join(set, ", ")), string(body))
 	return nil
 }
 
