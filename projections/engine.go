@@ -510,18 +510,22 @@ type foldError struct{ err error }
 func (e *foldError) Error() string { return e.err.Error() }
 func (e *foldError) Unwrap() error { return e.err }
 
+// advanceSQL moves each projector's checkpoint from where this process
+// left it to the end of its part, and its high_position (migrations/00090)
+// up to the part's highest position ($7; 0 leaves it).
 const advanceSQL = `
 UPDATE projector_checkpoints c
-SET offset_acked = a.to_pos, last_processed_transaction_id = a.to_xid::xid8, updated_at = now(), owner = $6
-FROM unnest($1::text[], $2::bigint[], $3::text[], $4::bigint[], $5::text[]) AS a(name, to_pos, to_xid, from_pos, from_xid)
+SET offset_acked = a.to_pos, last_processed_transaction_id = a.to_xid::xid8, updated_at = now(), owner = $6,
+    high_position = greatest(c.high_position, a.high)
+FROM unnest($1::text[], $2::bigint[], $3::text[], $4::bigint[], $5::text[], $7::bigint[]) AS a(name, to_pos, to_xid, from_pos, from_xid, high)
 WHERE c.consumer_group = a.name AND c.offset_acked = a.from_pos AND c.last_processed_transaction_id = a.from_xid::xid8
 RETURNING c.consumer_group`
 
 // advanceOrFailSQL is advanceSQL that fails the transaction (CR010,
-// crm_fail of migrations/00020) unless every checkpoint moved on ($7 of
+// crm_fail of migrations/00020) unless every checkpoint moved on ($8 of
 // them): sent in the same round trip as the writes it guards.
 const advanceOrFailSQL = `WITH a AS (` + advanceSQL + `)
-SELECT CASE WHEN count(*) = $7 THEN true ELSE crm_fail('CR010', 'a projector checkpoint moved') END FROM a`
+SELECT CASE WHEN count(*) = $8 THEN true ELSE crm_fail('CR010', 'a projector checkpoint moved') END FROM a`
 
 // applyParts applies parts in one transaction. When every fold knows
 // its rows already (RowModel's row cache), that is one round trip:
@@ -574,7 +578,9 @@ func (r *Runner) applyParts(ctx context.Context, parts []*part) (err error) {
 	}
 	// The checkpoints first: their row locks order this batch against
 	// any other writer of them (another process, a rebuild's swap).
-	reads.Queue(advanceSQL, cp.names, cp.toPos, cp.toXid, cp.fromPos, cp.fromXid, r.cfg.Owner).Query(func(rows pgx.Rows) error {
+	// Their high positions wait for the folds: a part that fails goes
+	// back to where it was, and only the others' are raised.
+	reads.Queue(advanceSQL, cp.names, cp.toPos, cp.toXid, cp.fromPos, cp.fromXid, r.cfg.Owner, make([]int64, len(cp.names))).Query(func(rows pgx.Rows) error {
 		got, err := pgx.CollectRows(rows, pgx.RowTo[string])
 		for _, n := range got {
 			delete(moved, n)
@@ -587,6 +593,7 @@ func (r *Runner) applyParts(ctx context.Context, parts []*part) (err error) {
 		return err
 	}
 	writes := &pgx.Batch{}
+	var raised checkpointArgs
 	for i, pt := range parts {
 		if moved[pt.m.p.Name] {
 			pt.err = errCheckpointMoved
@@ -599,7 +606,12 @@ func (r *Runner) applyParts(ctx context.Context, parts []*part) (err error) {
 			// Leave this projector where it was.
 			writes.Queue(`UPDATE projector_checkpoints SET offset_acked = $2, last_processed_transaction_id = $3::xid8
 				WHERE consumer_group = $1`, pt.m.p.Name, pt.from.Position, pt.from.xid())
+		} else {
+			raised.add(pt)
 		}
+	}
+	if len(raised.names) > 0 {
+		writes.Queue(raiseHighSQL, raised.names, raised.high)
 	}
 	writes.Queue("COMMIT")
 	if err := conn.SendBatch(ctx, writes).Close(); err != nil {
@@ -627,7 +639,7 @@ func (r *Runner) applyOneTrip(ctx context.Context, conn *pgx.Conn, inTx *bool, p
 	}
 	b := &pgx.Batch{}
 	b.Queue("BEGIN")
-	b.Queue(advanceOrFailSQL, cp.names, cp.toPos, cp.toXid, cp.fromPos, cp.fromXid, r.cfg.Owner, len(cp.names))
+	b.Queue(advanceOrFailSQL, cp.names, cp.toPos, cp.toXid, cp.fromPos, cp.fromXid, r.cfg.Owner, cp.high, len(cp.names))
 	b.QueuedQueries = append(b.QueuedQueries, writes.QueuedQueries...)
 	b.Queue("COMMIT")
 	*inTx = true
@@ -647,14 +659,25 @@ func (r *Runner) applyOneTrip(ctx context.Context, conn *pgx.Conn, inTx *bool, p
 // goes and where it comes from.
 type checkpointArgs struct {
 	names, toXid, fromXid []string
-	toPos, fromPos        []int64
+	toPos, fromPos, high  []int64
 }
 
 func (a *checkpointArgs) add(pt *part) {
 	to := pt.to()
 	a.names, a.toPos, a.toXid = append(a.names, pt.m.p.Name), append(a.toPos, to.Position), append(a.toXid, to.xid())
 	a.fromPos, a.fromXid = append(a.fromPos, pt.from.Position), append(a.fromXid, pt.from.xid())
+	high := int64(0)
+	for _, it := range pt.items {
+		high = max(high, it.Position)
+	}
+	a.high = append(a.high, high)
 }
+
+// raiseHighSQL raises each named projector's high_position to at least
+// the given one.
+const raiseHighSQL = `
+UPDATE projector_checkpoints c SET high_position = greatest(c.high_position, a.high)
+FROM unnest($1::text[], $2::bigint[]) AS a(name, high) WHERE c.consumer_group = a.name`
 
 // foldAndFlush folds evs and queues the fold's writes on b; a failure is
 // the fold's own.
@@ -762,7 +785,7 @@ func (e *engine) checkParked(ctx context.Context, m *member) error {
 		return err // not reached yet: go on until it is
 	}
 	tag, err := pool.Exec(ctx, `UPDATE projector_checkpoints SET offset_acked = $2, last_processed_transaction_id = $3::text::xid8,
-		updated_at = now() WHERE consumer_group = $1 AND offset_acked = $4 AND last_processed_transaction_id = $5::text::xid8`,
+		high_position = greatest(high_position, $2), updated_at = now() WHERE consumer_group = $1 AND offset_acked = $4 AND last_processed_transaction_id = $5::text::xid8`,
 		m.p.Name, at.Position, at.xid(), m.at.Position, m.at.xid())
 	if err != nil {
 		return err

@@ -465,9 +465,14 @@ func swap(ctx context.Context, opts RebuildOptions, at Checkpoint, tables []Tabl
 			}
 			continue
 		}
+		// The copy passed the events from the live checkpoint to at: its
+		// high position is the highest of theirs (a range of the key).
 		if _, err := tx.Exec(ctx, `UPDATE projector_checkpoints SET offset_acked = $2,
-			last_processed_transaction_id = $3::text::xid8, updated_at = now() WHERE consumer_group = $1`,
-			p.Name, at.Position, at.xid()); err != nil {
+			last_processed_transaction_id = $3::text::xid8, updated_at = now(),
+			high_position = greatest(high_position, $2, (SELECT max(position) FROM events
+				WHERE (transaction_id, position) > ($5::text::xid8, $4) AND (transaction_id, position) <= ($3::text::xid8, $2)))
+			WHERE consumer_group = $1`,
+			p.Name, at.Position, at.xid(), l.Position, l.xid()); err != nil {
 			return err
 		}
 	}

@@ -73,6 +73,7 @@ func TestRebuildUnderConcurrentWritesThenVerifyFindsNoDifference(t *testing.T) {
 	if total != events {
 		t.Fatalf("stream_stats counts %d events, the log has %d", total, events)
 	}
+	wantHighPosition(t, e, streamstats.Name)
 
 	if _, err := e.pool.Exec(ctx, `UPDATE stream_stats SET event_count = event_count + 1
 		WHERE stream_id = (SELECT stream_id FROM stream_stats LIMIT 1)`); err != nil {
@@ -84,6 +85,43 @@ func TestRebuildUnderConcurrentWritesThenVerifyFindsNoDifference(t *testing.T) {
 	}
 	if len(ver.Differences) != 2 { // the live row, and the rebuilt one
 		t.Fatalf("verify after tampering: %v", ver.Differences)
+	}
+}
+
+// A rebuild with no live projector running moves the checkpoint itself,
+// high position included, to the end of what it folded.
+func TestARebuildWithoutALiveProjectorSetsTheCheckpoint(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	for i := range 20 {
+		e.append(t, i*10, 10)
+	}
+	opts := projections.RebuildOptions{Pool: e.pool, Registry: e.reg,
+		Projectors: []projections.Projector{streamstats.Projector(e.reg)}, CatchUpTimeout: 10 * time.Second}
+	if _, err := projections.Rebuild(context.Background(), opts); err != nil {
+		t.Fatal(err)
+	}
+	st, err := projections.ReadStatus(context.Background(), e.pool, []string{streamstats.Name})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st[0].Backlog != 0 {
+		t.Fatalf("after the rebuild: %+v", st[0])
+	}
+	wantHighPosition(t, e, streamstats.Name)
+}
+
+// wantHighPosition checks that a projector with no backlog reports the
+// log's highest position as its high position.
+func wantHighPosition(t *testing.T, e *env, projector string) {
+	t.Helper()
+	var high, max int64
+	if err := e.pool.QueryRow(context.Background(), `SELECT high_position, (SELECT max(position) FROM events)
+		FROM projector_checkpoints WHERE consumer_group = $1`, projector).Scan(&high, &max); err != nil {
+		t.Fatal(err)
+	}
+	if high != max {
+		t.Fatalf("%s: high position %d, the log's highest %d", projector, high, max)
 	}
 }
 

@@ -1324,6 +1324,7 @@ type Deal struct {
 
 // DealFunnel defines model for DealFunnel.
 type DealFunnel struct {
+	// AsOfPosition As in DealSummary.
 	AsOfPosition int `json:"as_of_position"`
 
 	// Stages All four stages, in order.
@@ -1354,7 +1355,7 @@ type DealStatus string
 
 // DealSummary Deleted deals never count.
 type DealSummary struct {
-	// AsOfPosition The global event position the answer reflects.
+	// AsOfPosition The highest global event position among the events the answer reflects. Events are projected in commit order, which concurrent commands can take in another order than their positions: every event at or below it is not implied, but a query made without `Consistency: eventual` after a command was acknowledged reports at least the command's `X-Event-Position`.
 	AsOfPosition int `json:"as_of_position"`
 
 	// AverageWonAmount Sums per currency, never added across currencies.

@@ -20,11 +20,16 @@ import (
 // one per stage, and ≤ 721 hourly creation counts), never the deals.
 //
 // Each answer is one SQL statement, so its parts share one snapshot, and
-// that statement also reads the projector's checkpoint: AsOfPosition is
-// the checkpoint's position (offset_acked), and the answer is exactly the
-// projection of the event log up to it, in projection order. Without
-// Consistency: eventual, every event of the organization acknowledged
-// before the query began lies at or before it (the query waits for that).
+// that statement also reads the projector's checkpoint: the answer is
+// exactly the projection of the event log up to it, in projection order
+// (transaction id, position). AsOfPosition is the highest position among
+// those events (high_position, migrations/00090): a read-your-writes
+// query made after a command was acknowledged reports at least the
+// command's X-Event-Position. (The checkpoint's own position
+// can be lower: concurrent commands may take transaction ids and
+// positions in opposite orders.) Without Consistency: eventual, every
+// event of the organization acknowledged before the query began lies at
+// or before the checkpoint (the query waits for that).
 type Analytics struct {
 	db     reader
 	waiter *projections.Waiter
@@ -83,7 +88,7 @@ SELECT 'n', '', '',
         WHERE d.org_id = $1 AND NOT d.deleted AND d.created_at > $6 AND d.created_at < $5 + interval '1 hour'),
        NULL, NULL
 UNION ALL
-SELECT 'p', '', '', coalesce((SELECT offset_acked FROM projector_checkpoints WHERE consumer_group = $2), 0), NULL, NULL`
+SELECT 'p', '', '', coalesce((SELECT high_position FROM projector_checkpoints WHERE consumer_group = $2), 0), NULL, NULL`
 
 // newDealsWindow returns the bounds summarySQL takes: the window's start,
 // its first whole hour, and the hour of its end (now), in UTC as the
@@ -164,7 +169,7 @@ GROUP BY stage, status HAVING sum(n) > 0
 UNION ALL
 SELECT 'r', stage, '', n FROM analytics_deal_reached WHERE org_id = $1 AND n > 0
 UNION ALL
-SELECT 'p', '', '', coalesce((SELECT offset_acked FROM projector_checkpoints WHERE consumer_group = $2), 0)`
+SELECT 'p', '', '', coalesce((SELECT high_position FROM projector_checkpoints WHERE consumer_group = $2), 0)`
 
 // DealFunnel implements readapi.Analytics.
 func (a *Analytics) DealFunnel(ctx context.Context, orgID uuid.UUID) (f readapi.DealFunnel, err error) {

@@ -14,6 +14,7 @@ import (
 	"example.com/crm/events"
 	"example.com/crm/internal/testenv"
 	"example.com/crm/projections"
+	"example.com/crm/projections/analytics"
 	"example.com/crm/readapi"
 	"example.com/crm/readapi/pgread"
 )
@@ -101,7 +102,7 @@ func TestDealSummaryFromTheAggregates(t *testing.T) {
 	)
 	other := &analyticsRows{t: t, pool: a.pool, org: uuid.New()}
 	other.add(row{status: "lost", stage: "closed", currency: "USD", cents: 1})
-	if _, err := a.pool.Exec(context.Background(), `INSERT INTO projector_checkpoints VALUES ('analytics', 1234, '77')`); err != nil {
+	if _, err := a.pool.Exec(context.Background(), `INSERT INTO projector_checkpoints (consumer_group, offset_acked, last_processed_transaction_id, high_position) VALUES ('analytics', 1230, '77', 1234)`); err != nil {
 		t.Fatal(err)
 	}
 
@@ -257,5 +258,74 @@ func TestAnalyticsWaitForTheProjector(t *testing.T) {
 	s, err := q.DealSummary(readapi.WithEventualConsistency(context.Background()), o.id)
 	if err != nil || s.TotalDeals != 0 {
 		t.Fatalf("eventual: %+v, %v", s, err)
+	}
+}
+
+// Projectors go in commit order (transaction id, position), which two
+// transactions can take the other way round from their positions: then
+// the checkpoint's own position lies below an event already applied.
+// A read-your-writes answer still reports as_of_position at or past
+// every event it reflects, so a client comparing it with its command's
+// X-Event-Position is never told its write is missing.
+func TestAsOfPositionCoversAnEventCommittedOutOfPositionOrder(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	e.startWith(t, analytics.Projector())
+	o := e.newOrg(t)
+	ctx := context.Background()
+	c := o.newContact(events.ContactCreated{Name: "C"})
+	first := o.newDeal(events.DealCreated{ContactID: c, Title: "First", Amount: 100})
+
+	// tx takes its transaction id first and writes its event last: a
+	// lower id than the deal created meanwhile, a higher position.
+	tx, err := e.pool.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = tx.Rollback(ctx) }()
+	if _, err := tx.Exec(ctx, `SELECT pg_current_xact_id()`); err != nil {
+		t.Fatal(err)
+	}
+	o.newDeal(events.DealCreated{ContactID: c, Title: "Second", Amount: 200})
+	third := uuid.Must(uuid.NewV7())
+	var late int64
+	if err := tx.QueryRow(ctx, `
+		INSERT INTO events (event_id, tenant_id, stream_type, stream_id, version, event_type, payload, metadata, occurred_at)
+		SELECT gen_random_uuid(), tenant_id, stream_type, $2::uuid, 1, event_type,
+		       jsonb_set(payload, '{deal_id}', to_jsonb($2::uuid::text)), metadata, occurred_at
+		FROM events WHERE stream_id = $1 AND version = 1
+		RETURNING position`, first, third).Scan(&late); err != nil {
+		t.Fatal(err)
+	}
+	if err := tx.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	e.hub.Ended()
+
+	q := pgread.NewAnalytics(e.pool, projections.NewWaiter(e.pool, e.progress, 10*time.Second))
+	s, err := q.DealSummary(ctx, o.id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.TotalDeals != 3 {
+		t.Fatalf("the summary counts %d deals, want 3", s.TotalDeals)
+	}
+	var checkpoint int64
+	if err := e.pool.QueryRow(ctx, `SELECT offset_acked FROM projector_checkpoints WHERE consumer_group = $1`,
+		analytics.Name).Scan(&checkpoint); err != nil {
+		t.Fatal(err)
+	}
+	if checkpoint >= late {
+		t.Fatalf("the setup did not invert the order: checkpoint at %d, the late event at %d", checkpoint, late)
+	}
+	if s.AsOfPosition < late {
+		t.Fatalf("as_of_position %d, below the position %d of an event the answer reflects", s.AsOfPosition, late)
+	}
+	f, err := q.DealFunnel(ctx, o.id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f.AsOfPosition < late {
+		t.Fatalf("funnel as_of_position %d, below %d", f.AsOfPosition, late)
 	}
 }
