@@ -43,6 +43,7 @@ func run(ctx context.Context, args []string) error {
 	burst := fs.Duration("burst", 10*time.Second, "W1 burst before the W2 drain")
 	idle := fs.Duration("idle", 60*time.Second, "W6 idle period")
 	w2Rate := fs.Float64("w2-rate", 0, "W2 command rate (default half of W1's best rate; set it to compare builds at the same load)")
+	lagPoll := fs.Bool("lag-poll", false, "W2: poll with Consistency: eventual reads every millisecond until the change shows, instead of one read-your-writes read per sample")
 	pgScale := fs.Int("pgbench-scale", 10, "pgbench -i -s for the indexed-read limit (10 = 1M rows)")
 	only := fs.String("only", "", "comma-separated phases to run: LIMITS,W1,W2,W3,W4,W5,W6,W7 (default all)")
 	smoke := fs.Bool("smoke", false, "tiny run: small scale, 1–2 s phases; writes into -out-dir (default a temp dir)")
@@ -81,7 +82,7 @@ func run(ctx context.Context, args []string) error {
 		return err
 	}
 	cfg := bench.Config{
-		ModuleDir: mod, WorkDir: wd, Scale: *scale, Duration: *dur, LimitDuration: *limitDur, Burst: *burst, Idle: *idle, W2Rate: *w2Rate,
+		ModuleDir: mod, WorkDir: wd, Scale: *scale, Duration: *dur, LimitDuration: *limitDur, Burst: *burst, Idle: *idle, W2Rate: *w2Rate, LagPoll: *lagPoll,
 		PgbenchScale: *pgScale, RedisURL: *redisURL, MachineNote: *note,
 		MDPath: filepath.Join(od, "benchmarks.md"), JSONPath: filepath.Join(od, "benchmarks.json"),
 		Out: os.Stdout, Log: os.Stderr, Only: map[string]bool{},

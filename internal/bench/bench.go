@@ -45,6 +45,9 @@ type Config struct {
 	// W2Rate, when set, is W2's command rate instead of half of W1's
 	// best (to compare two builds at the same load).
 	W2Rate float64
+	// LagPoll makes W2 poll with eventual reads until the change shows,
+	// instead of one read-your-writes read per sample (the default).
+	LagPoll bool
 	// PgbenchScale is pgbench -i -s (10 = 1M rows).
 	PgbenchScale int
 	// Only, when non-empty, selects phases: LIMITS, W1 … W7.
