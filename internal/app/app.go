@@ -40,7 +40,6 @@ import (
 	"example.com/crm/projections/analytics"
 	identityproj "example.com/crm/projections/identity"
 	"example.com/crm/projections/sales"
-	"example.com/crm/projections/streamstats"
 	"example.com/crm/ratelimit"
 	"example.com/crm/readapi"
 	identityread "example.com/crm/readapi/identity"
@@ -128,19 +127,19 @@ func WithRoutes(mount func(api *httpapi.API)) Option {
 	return func(a *App) { a.mounts = append(a.mounts, mount) }
 }
 
-// projectorsFor lists every projector, in one place, so that serve,
-// status and rebuild agree.
-func projectorsFor(reg *events.Registry) []projections.Projector {
-	return append(append([]projections.Projector{streamstats.Projector(reg)}, sales.Projectors()...), analytics.Projector())
+// Projectors lists every projector, in one place, so that serve, status,
+// rebuild and verify agree: those whose read models the API reads.
+// (streamstats, a count of events per stream that nothing reads, is the
+// engine's test projector; running it cost a write per batch and a table
+// per rebuild: migrations/00100.)
+func Projectors() []projections.Projector {
+	return append(sales.Projectors(), analytics.Projector())
 }
-
-// Projectors lists every projector (for rebuilds and verification).
-func Projectors() []projections.Projector { return projectorsFor(events.Domain()) }
 
 // ProjectorNames lists every projector by name.
 func ProjectorNames() []string {
 	var names []string
-	for _, p := range projectorsFor(events.Domain()) {
+	for _, p := range Projectors() {
 		names = append(names, p.Name)
 	}
 	return names
@@ -208,7 +207,7 @@ func New(ctx context.Context, cfg Config, dsn, version string, log *slog.Logger,
 		return nil, err
 	}
 	if !a.noProjectors {
-		if a.projPool, err = projectorPool(ctx, dsn, len(projectorsFor(a.reg))); err != nil {
+		if a.projPool, err = projectorPool(ctx, dsn, len(Projectors())); err != nil {
 			a.Close()
 			return nil, err
 		}
@@ -219,7 +218,7 @@ func New(ctx context.Context, cfg Config, dsn, version string, log *slog.Logger,
 		}
 		a.runner, err = projections.NewRunner(projections.Config{
 			Pool: a.projPool, Registry: a.reg, Hub: a.hub, Progress: a.progress,
-			Projectors: projectorsFor(a.reg), Logger: log, OnBatch: onBatch,
+			Projectors: Projectors(), Logger: log, OnBatch: onBatch,
 		})
 		if err != nil {
 			a.Close()

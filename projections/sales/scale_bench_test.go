@@ -16,7 +16,6 @@ import (
 	"example.com/crm/projections"
 	"example.com/crm/projections/analytics"
 	"example.com/crm/projections/sales"
-	"example.com/crm/projections/streamstats"
 )
 
 func TestMain(m *testing.M) { testenv.Main(m) }
@@ -59,8 +58,9 @@ func fillLog(tb testing.TB, pool *pgxpool.Pool, org uuid.UUID, deals int) int64 
 	return tag.RowsAffected()
 }
 
+// all is the server's set of projectors (internal/app.Projectors).
 func all() []projections.Projector {
-	return append(append([]projections.Projector{streamstats.Projector(nil)}, sales.Projectors()...), analytics.Projector())
+	return append(sales.Projectors(), analytics.Projector())
 }
 
 // BenchmarkRebuildAndCatchUp measures, on the test harness's PostgreSQL
