@@ -9,7 +9,6 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgtype"
 )
 
 // Key identifies one read-model row: the organization leads every key.
@@ -158,14 +157,20 @@ func (t *Table[R]) QueueInsert(b *pgx.Batch, names Names, rows []*R) error {
 	return nil
 }
 
-// Copy writes rows into the (empty, index-less) physical table with COPY:
-// the rebuild path.
+// Copy writes rows into the (empty, index-less) physical table with COPY
+// (copy.go): the rebuild path.
 func (t *Table[R]) Copy(ctx context.Context, conn *pgx.Conn, names Names, rows []*R) (int64, error) {
 	if len(rows) == 0 {
 		return 0, nil
 	}
-	src := pgx.CopyFromSlice(len(rows), func(i int) ([]any, error) { return t.copyValues(rows[i]), nil })
-	n, err := conn.CopyFrom(ctx, pgx.Identifier{names(t.Name)}, t.cols, src)
+	i := 0
+	n, err := t.copyRows(ctx, conn, names(t.Name), func() (*R, bool) {
+		if i == len(rows) {
+			return nil, false
+		}
+		i++
+		return rows[i-1], true
+	})
 	if err != nil {
 		return n, fmt.Errorf("copy %s: %w", t.Name, err)
 	}
@@ -177,66 +182,25 @@ func (t *Table[R]) Copy(ctx context.Context, conn *pgx.Conn, names Names, rows [
 // rebuild path of an append-only table, whose rows are final as soon as
 // they are folded, so they need not wait in memory for the fold's end.
 func (t *Table[R]) CopyStream(ctx context.Context, conn *pgx.Conn, names Names, chunks <-chan []*R) (int64, error) {
-	src := &chunkSource[R]{t: t, chunks: chunks}
-	n, err := conn.CopyFrom(ctx, pgx.Identifier{names(t.Name)}, t.cols, src)
+	var cur []*R
+	n, err := t.copyRows(ctx, conn, names(t.Name), func() (*R, bool) {
+		for len(cur) == 0 {
+			next, ok := <-chunks
+			if !ok {
+				return nil, false
+			}
+			cur = next
+		}
+		row := cur[0]
+		cur = cur[1:]
+		return row, true
+	})
 	for range chunks { // on failure, let the sender finish
 	}
 	if err != nil {
 		return n, fmt.Errorf("copy %s: %w", t.Name, err)
 	}
 	return n, nil
-}
-
-// chunkSource is a pgx.CopyFromSource over chunks of rows.
-type chunkSource[R any] struct {
-	t      *Table[R]
-	chunks <-chan []*R
-	cur    []*R
-	i      int
-}
-
-func (c *chunkSource[R]) Next() bool {
-	for c.i >= len(c.cur) {
-		next, ok := <-c.chunks
-		if !ok {
-			return false
-		}
-		c.cur, c.i = next, 0
-	}
-	c.i++
-	return true
-}
-
-func (c *chunkSource[R]) Values() ([]any, error) { return c.t.copyValues(c.cur[c.i-1]), nil }
-
-func (c *chunkSource[R]) Err() error { return nil }
-
-// copyValues is row's columns as COPY values.
-func (t *Table[R]) copyValues(row *R) []any {
-	v := reflect.ValueOf(row).Elem()
-	vals := make([]any, len(t.fields))
-	for j, f := range t.fields {
-		vals[j] = copyValue(v.Field(f).Interface())
-	}
-	return vals
-}
-
-// copyValue hands pgx's COPY encoder the plainest form of a value:
-// uuid.UUID is a driver.Valuer whose text form pgx would parse back, and
-// that detour cost more than the rest of the rebuild's COPY.
-func copyValue(v any) any {
-	switch x := v.(type) {
-	case uuid.UUID:
-		return pgtype.UUID{Bytes: x, Valid: true}
-	case *uuid.UUID:
-		if x == nil {
-			return pgtype.UUID{}
-		}
-		return pgtype.UUID{Bytes: *x, Valid: true}
-	case json.RawMessage:
-		return []byte(x)
-	}
-	return v
 }
 
 // Counter accumulates signed changes to a counter table (a key and one
