@@ -96,6 +96,22 @@ func TestARebuildWithoutALiveProjectorSetsTheCheckpoint(t *testing.T) {
 	for i := range 20 {
 		e.append(t, i*10, 10)
 	}
+	// The log is read below the cluster's xmin horizon: wait until no
+	// transaction (of another test, say) older than the appends is open.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		var visible bool
+		if err := e.pool.QueryRow(context.Background(), `SELECT (SELECT max(transaction_id) FROM events) < pg_snapshot_xmin(pg_current_snapshot())`).Scan(&visible); err != nil {
+			t.Fatal(err)
+		}
+		if visible {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the appends stayed above the xmin horizon")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 	opts := projections.RebuildOptions{Pool: e.pool, Registry: e.reg,
 		Projectors: []projections.Projector{streamstats.Projector(e.reg)}, CatchUpTimeout: 10 * time.Second}
 	if _, err := projections.Rebuild(context.Background(), opts); err != nil {
