@@ -356,30 +356,59 @@ func (r *runner) seedPhase(ctx context.Context) error {
 		eta := time.Duration(float64(p.Total-p.Done) / max(rate, 1) * float64(time.Second)).Round(time.Second)
 		r.logf("  seed: %d/%d events, %.0f events/s, ETA %s", p.Done, p.Total, rate, eta)
 	}
-	r.logf("  seed: %d contacts, %d deals, %d tasks, ≥ %d events, a %d-event deal, a second org at 1/%d",
-		o.Contacts, o.Deals, o.Tasks, o.MinEvents, o.BigDealEvents, o.SmallOrgDivisor)
-	t := time.Now()
-	res, err := seed.Run(ctx, r.pool, o)
+	saved := filepath.Join(r.cfg.WorkDir, seedFileName)
+	res, reused, err := r.seededBefore(ctx, saved)
 	if err != nil {
 		return err
 	}
+	if reused {
+		r.logf("  seed: using the data set a previous run seeded in this work dir (%d events; delete %s to seed afresh)", res.Events, saved)
+		r.rep.Notes = append(r.rep.Notes, "SEED: the data set of a previous run in the same -work-dir, not a fresh one")
+	} else {
+		r.logf("  seed: %d contacts, %d deals, %d tasks, ≥ %d events, a %d-event deal, a second org at 1/%d",
+			o.Contacts, o.Deals, o.Tasks, o.MinEvents, o.BigDealEvents, o.SmallOrgDivisor)
+		t := time.Now()
+		if res, err = seed.Run(ctx, r.pool, o); err != nil {
+			return err
+		}
+		r.rep.Extra["seed_s"] = time.Since(t).Seconds()
+		r.logf("  seed: loaded %d events in %s; waiting for the projectors", res.Events, time.Since(t).Round(time.Second))
+		if err := saveSeed(saved, r.cfg.Scale, res); err != nil {
+			return err
+		}
+	}
 	r.data = &res
 	r.rep.Extra["seed_events"] = res.Events
-	r.rep.Extra["seed_s"] = time.Since(t).Seconds()
-	r.logf("  seed: loaded %d events in %s; waiting for the projectors", res.Events, time.Since(t).Round(time.Second))
 	d, err := r.srv.waitProjections(ctx, 60*time.Minute, r.backlogs, r.logf)
 	if err != nil {
 		return err
 	}
-	r.rep.Extra["seed_projection_s"] = d.Seconds()
-	r.rep.Extra["seed_projection_events_per_s"] = float64(res.Events) / d.Seconds()
-	r.logf("  projectors caught up in %s (%.0f events/s through the live pipeline)", d.Round(time.Second), float64(res.Events)/d.Seconds())
+	if !reused {
+		r.rep.Extra["seed_projection_s"] = d.Seconds()
+		r.rep.Extra["seed_projection_events_per_s"] = float64(res.Events) / d.Seconds()
+		r.logf("  projectors caught up in %s (%.0f events/s through the live pipeline)", d.Round(time.Second), float64(res.Events)/d.Seconds())
+	}
 	if err := r.vacuum(ctx); err != nil {
 		return err
 	}
 	r.seqReadLimit(ctx)
 	r.big, err = r.client.login(ctx, res.Main.Owner.Email, res.Password, res.Main.ID.String())
 	return err
+}
+
+// seededBefore returns the data set a previous run seeded into this
+// database at this scale (saved beside the cluster), if its main
+// organization is still there.
+func (r *runner) seededBefore(ctx context.Context, saved string) (seed.Result, bool, error) {
+	res, found, err := loadSeed(saved, r.cfg.Scale)
+	if err != nil || !found {
+		return res, false, err
+	}
+	var there bool
+	if err := r.pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM organizations WHERE id = $1)`, res.Main.ID).Scan(&there); err != nil {
+		return res, false, err
+	}
+	return res, there, nil
 }
 
 // buildRows lays the figures out beside their limits.
