@@ -53,6 +53,35 @@ func Up(ctx context.Context, dsn string) (applied int, err error) {
 	return len(res), nil
 }
 
+// UpTo applies the pending migrations up to and including version (tests
+// of a migration run the ones before it, write the data it finds, then
+// Up).
+func UpTo(ctx context.Context, dsn string, version int64) error {
+	return withProvider(dsn, func(p *goose.Provider) error { _, err := p.UpTo(ctx, version); return err })
+}
+
+// DownTo rolls the database back to version: every migration above it
+// is undone, newest first.
+func DownTo(ctx context.Context, dsn string, version int64) error {
+	return withProvider(dsn, func(p *goose.Provider) error { _, err := p.DownTo(ctx, version); return err })
+}
+
+func withProvider(dsn string, f func(*goose.Provider) error) error {
+	db, err := sql.Open("pgx", dsn)
+	if err != nil {
+		return fmt.Errorf("migrations: %w", err)
+	}
+	defer db.Close()
+	p, err := provider(db)
+	if err != nil {
+		return fmt.Errorf("migrations: %w", err)
+	}
+	if err := f(p); err != nil {
+		return fmt.Errorf("migrations: %w", err)
+	}
+	return nil
+}
+
 // Pending reports whether the database at dsn lacks any migration this
 // binary knows (used by /ready).
 func Pending(ctx context.Context, db *sql.DB) (bool, error) {

@@ -32,9 +32,21 @@ type Deal struct {
 var (
 	deals = projections.NewTable("deals", [2]string{"org_id", "id"},
 		func(d *Deal) projections.Key { return projections.Key{Org: d.OrgID, ID: d.ID} })
-	// dealCounts: live deals per status, stage and currency (list totals).
-	dealCounts = projections.NewCounter("deal_counts", []string{"org_id", "status", "stage", "currency"}, []string{"n"})
+	// dealCounts: live deals and their amounts per status, stage and
+	// currency: the lists' totals, the analytics summary's counts and
+	// totals, and the funnel's current counts.
+	dealCounts = projections.NewCounter("deal_counts", []string{"org_id", "status", "stage", "currency"}, []string{"n", "total_cents"})
+	// dealsReached: live deals per furthest stage ever reached (the
+	// funnel's "reached" of a stage sums it over that stage and later).
+	dealsReached = projections.NewCounter("analytics_deal_reached", []string{"org_id", "stage"}, []string{"n"})
+	// dealsCreated: live deals per hour of creation, UTC (the summary's
+	// new_deals_last_30_days).
+	dealsCreated = projections.NewCounter("analytics_deal_created", []string{"org_id", "hour"}, []string{"n"})
 )
+
+// Stages returns the deal pipeline, in order (the vocabulary is the
+// aggregates', which projections may not import).
+func Stages() []string { return []string{"qualification", "proposal", "negotiation", "closed"} }
 
 // applyDeal is the deals read model's reducer, furthest stage included
 // (the latest stage ever reached: a rollback does not lower it).
@@ -92,17 +104,36 @@ func applyDeal(d *Deal, e events.Event) (*Deal, error) {
 	return &next, nil
 }
 
-// DealsProjector maintains the deals table, deal_counts and deal_titles.
+// DealsProjector maintains the deals table and the counters derived from
+// it (deal_counts and the analytics counters, migrations/00110), and
+// deal_titles. A deleted deal counts nowhere. The analytics answers read
+// only the counters, a few dozen rows per organization whatever its
+// number of deals; each batch moves every changed deal's contribution
+// between them in the transaction of the rows and the checkpoint, so they
+// always equal what the rows say.
 func DealsProjector() projections.Projector {
+	live := func(d *Deal) bool { return !d.Deleted }
 	return projections.Projector{Name: NameDeals, Model: &projections.RowModel[Deal]{
 		Table: deals, StreamType: events.StreamDeal, Reduce: applyDeal, Reads: projections.Prefix("deal."),
 		Counters: []projections.CounterSpec[Deal]{{
 			Counter: dealCounts,
 			Of: func(d *Deal) ([]any, []int64, bool) {
-				return []any{d.OrgID, d.Status, d.Stage, d.Currency}, projections.One, !d.Deleted
+				return []any{d.OrgID, d.Status, d.Stage, d.Currency}, []int64{1, d.AmountCents}, live(d)
 			},
-			Derive: `SELECT org_id, status, stage, currency, count(*) FROM %s WHERE NOT deleted
+			Derive: `SELECT org_id, status, stage, currency, count(*), sum(amount_cents) FROM %s WHERE NOT deleted
 				GROUP BY org_id, status, stage, currency`,
+		}, {
+			Counter: dealsReached,
+			Of: func(d *Deal) ([]any, []int64, bool) {
+				return []any{d.OrgID, d.FurthestStage}, projections.One, live(d)
+			},
+			Derive: `SELECT org_id, furthest_stage, count(*) FROM %s WHERE NOT deleted GROUP BY org_id, furthest_stage`,
+		}, {
+			Counter: dealsCreated,
+			Of: func(d *Deal) ([]any, []int64, bool) {
+				return []any{d.OrgID, createdHour(d.CreatedAt)}, projections.One, live(d)
+			},
+			Derive: `SELECT org_id, date_trunc('hour', created_at, 'UTC'), count(*) FROM %s WHERE NOT deleted GROUP BY 1, 2`,
 		}},
 		// deal_titles: each live deal's title under the trigram index
 		// searches use, written only when it changes (migrations/00080).
@@ -113,3 +144,6 @@ func DealsProjector() projections.Projector {
 		}},
 	}}
 }
+
+// createdHour is a deal's bucket in analytics_deal_created.
+func createdHour(t time.Time) time.Time { return t.UTC().Truncate(time.Hour) }

@@ -14,7 +14,6 @@ import (
 	"example.com/crm/events"
 	"example.com/crm/internal/testenv"
 	"example.com/crm/projections"
-	"example.com/crm/projections/analytics"
 	"example.com/crm/projections/sales"
 )
 
@@ -59,9 +58,7 @@ func fillLog(tb testing.TB, pool *pgxpool.Pool, org uuid.UUID, deals int) int64 
 }
 
 // all is the server's set of projectors (internal/app.Projectors).
-func all() []projections.Projector {
-	return append(sales.Projectors(), analytics.Projector())
-}
+func all() []projections.Projector { return sales.Projectors() }
 
 // BenchmarkRebuildAndCatchUp measures, on the test harness's PostgreSQL
 // (fsync off), the two bulk paths of the read side over the same log:

@@ -10,14 +10,15 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"example.com/crm/projections"
-	"example.com/crm/projections/analytics"
+	"example.com/crm/projections/sales"
 	"example.com/crm/readapi"
 )
 
-// Analytics implements readapi.Analytics over the aggregates the
-// "analytics" projector keeps (migrations/00005): an answer reads a few
-// dozen rows per organization (one per status, stage and currency in use,
-// one per stage, and ≤ 721 hourly creation counts), never the deals.
+// Analytics implements readapi.Analytics over the counters the "deals"
+// projector keeps beside its rows (migrations/00005, 00110): an answer
+// reads a few dozen rows per organization (one per status, stage and
+// currency in use, one per stage, and ≤ 721 hourly creation counts),
+// never the deals, but for the two edges of the 30-day window.
 //
 // Each answer is one SQL statement, so its parts share one snapshot, and
 // that statement also reads the projector's checkpoint: the answer is
@@ -44,9 +45,13 @@ func NewAnalytics(pool *pgxpool.Pool, waiter *projections.Waiter) *Analytics {
 	return &Analytics{db: reader{pool: pool}, waiter: waiter, now: time.Now}
 }
 
-// begin is Store.begin for the analytics projector.
+// analyticsProjector is the projector whose read model the analytics
+// read (the deals': its counters), which read-your-writes waits on.
+const analyticsProjector = sales.NameDeals
+
+// begin is Store.begin for the deals projector.
 func (a *Analytics) begin(ctx context.Context, orgID uuid.UUID) (context.Context, error) {
-	return fresh(ctx, a.waiter, orgID, analytics.Name)
+	return fresh(ctx, a.waiter, orgID, analyticsProjector)
 }
 
 // newDealsSpan is the span new_deals_last_30_days covers.
@@ -62,7 +67,7 @@ const newDealsSpan = 30 * 24 * time.Hour
 // hour in it) to $5 (the hour of $6, its end), plus the deals of the
 // window's first, partial hour [$3, $4), minus the deals of the last
 // bucket that lie after $6 (a clock ahead elsewhere): each edge is at most
-// an hour of deals, read from analytics_deals_created_idx.
+// an hour of deals, read from deals_created_cover_idx.
 //
 // At 100k deals it executes in about 0.5 ms, most of it summing the 720
 // hourly rows. PostgreSQL re-planned it on every call (custom plans look
@@ -73,7 +78,7 @@ const newDealsSpan = 30 * 24 * time.Hour
 const summarySQL = `
 WITH cells AS (
     SELECT status, currency, sum(n)::bigint AS n, sum(total_cents) AS total
-    FROM analytics_deal_cells WHERE org_id = $1
+    FROM deal_counts WHERE org_id = $1
     GROUP BY status, currency HAVING sum(n) > 0
 )
 SELECT 'c', status, currency, n, total::text, CASE WHEN status = 'won' THEN round(total / n)::text END
@@ -82,9 +87,9 @@ UNION ALL
 SELECT 'n', '', '',
        (SELECT coalesce(sum(h.n), 0)::bigint FROM analytics_deal_created h
         WHERE h.org_id = $1 AND h.hour >= $4 AND h.hour <= $5)
-     + (SELECT count(*) FROM analytics_deals d
+     + (SELECT count(*) FROM deals d
         WHERE d.org_id = $1 AND NOT d.deleted AND d.created_at >= $3 AND d.created_at < $4)
-     - (SELECT count(*) FROM analytics_deals d
+     - (SELECT count(*) FROM deals d
         WHERE d.org_id = $1 AND NOT d.deleted AND d.created_at > $6 AND d.created_at < $5 + interval '1 hour'),
        NULL, NULL
 UNION ALL
@@ -113,7 +118,7 @@ func (a *Analytics) DealSummary(ctx context.Context, orgID uuid.UUID) (s readapi
 	var total, average *string
 	now := a.now()
 	since, firstHour, lastHour := newDealsWindow(now)
-	rows, err := a.db.as(orgID).genericPlan().Query(ctx, summarySQL, orgID, analytics.Name, since, firstHour, lastHour, now)
+	rows, err := a.db.as(orgID).genericPlan().Query(ctx, summarySQL, orgID, analyticsProjector, since, firstHour, lastHour, now)
 	if err != nil {
 		return s, err
 	}
@@ -122,7 +127,7 @@ func (a *Analytics) DealSummary(ctx context.Context, orgID uuid.UUID) (s readapi
 		case "c":
 			st := s.ByStatus.Of(status)
 			if st == nil || total == nil {
-				return fmt.Errorf("unknown status %q in analytics_deal_cells", status)
+				return fmt.Errorf("unknown status %q in deal_counts", status)
 			}
 			st.Count += n
 			if st.TotalAmount == nil {
@@ -164,7 +169,7 @@ func (a *Analytics) DealSummary(ctx context.Context, orgID uuid.UUID) (s readapi
 //	'r' furthest stage, count of live deals whose furthest stage it is
 //	'p' the checkpoint's position
 const funnelSQL = `
-SELECT 'c', stage, status, sum(n)::bigint FROM analytics_deal_cells WHERE org_id = $1
+SELECT 'c', stage, status, sum(n)::bigint FROM deal_counts WHERE org_id = $1
 GROUP BY stage, status HAVING sum(n) > 0
 UNION ALL
 SELECT 'r', stage, '', n FROM analytics_deal_reached WHERE org_id = $1 AND n > 0
@@ -177,7 +182,7 @@ func (a *Analytics) DealFunnel(ctx context.Context, orgID uuid.UUID) (f readapi.
 	if ctx, err = a.begin(ctx, orgID); err != nil {
 		return f, err
 	}
-	stages := analytics.Stages()
+	stages := sales.Stages()
 	rank := make(map[string]int, len(stages))
 	f.Stages = make([]readapi.FunnelStage, len(stages))
 	for i, st := range stages {
@@ -188,7 +193,7 @@ func (a *Analytics) DealFunnel(ctx context.Context, orgID uuid.UUID) (f readapi.
 	furthest := make([]int64, len(stages))
 	var kind, k1, k2 string
 	var n int64
-	rows, err := a.db.as(orgID).Query(ctx, funnelSQL, orgID, analytics.Name)
+	rows, err := a.db.as(orgID).Query(ctx, funnelSQL, orgID, analyticsProjector)
 	if err != nil {
 		return f, err
 	}
@@ -197,7 +202,7 @@ func (a *Analytics) DealFunnel(ctx context.Context, orgID uuid.UUID) (f readapi.
 		case "c":
 			i, ok := rank[k1]
 			if !ok || f.Stages[i].ByStatus.Of(k2) == nil {
-				return fmt.Errorf("unknown stage %q or status %q in analytics_deal_cells", k1, k2)
+				return fmt.Errorf("unknown stage %q or status %q in deal_counts", k1, k2)
 			}
 			c := f.Stages[i].ByStatus.Of(k2)
 			*c += n

@@ -21,9 +21,8 @@ import (
 // BENCHMARKS.md on the read model alone (no HTTP): an organization with
 // 100k deals (2 % deleted; 4 statuses, 4 stages, 3 currencies, created
 // over the last 60 days, so new_deals_last_30_days has real edges) beside
-// one of 50k. Rows are written straight into analytics_deals and the
-// aggregates filled by GROUP BY (the trigger, which the projector fires
-// one event at a time, is switched off for the bulk load). It checks the
+// one of 50k. Rows are written straight into deals and the counters
+// filled by GROUP BY, as a rebuild fills them. It checks the
 // answers against direct counts, then reports p50/p99 of:
 //
 //   - summary / funnel: the queries alone (eventual: no wait);
@@ -61,10 +60,10 @@ func BenchmarkAnalyticsAt100k(b *testing.B) {
 		b.Fatal(err)
 	}
 	if _, err := pool.Exec(ctx, `
-		INSERT INTO projector_checkpoints SELECT 'analytics', position, transaction_id FROM events`); err != nil {
+		INSERT INTO projector_checkpoints SELECT 'deals', position, transaction_id FROM events`); err != nil {
 		b.Fatal(err)
 	}
-	if _, err := pool.Exec(ctx, `VACUUM ANALYZE analytics_deals, analytics_deal_cells, analytics_deal_reached, analytics_deal_created, events, projector_checkpoints`); err != nil {
+	if _, err := pool.Exec(ctx, `VACUUM ANALYZE deals, deal_counts, analytics_deal_reached, analytics_deal_created, events, projector_checkpoints`); err != nil {
 		b.Fatal(err)
 	}
 	b.Logf("populated in %v", time.Since(start).Round(time.Millisecond))
@@ -81,7 +80,7 @@ func BenchmarkAnalyticsAt100k(b *testing.B) {
 	}
 	var live, recent int64
 	if err := pool.QueryRow(ctx, `SELECT count(*), count(*) FILTER (WHERE created_at >= now() - interval '720 hours')
-		FROM analytics_deals WHERE org_id = $1 AND NOT deleted`, org).Scan(&live, &recent); err != nil {
+		FROM deals WHERE org_id = $1 AND NOT deleted`, org).Scan(&live, &recent); err != nil {
 		b.Fatal(err)
 	}
 	if s.TotalDeals != live || s.NewDealsLast30Days != recent {
@@ -110,7 +109,7 @@ func BenchmarkAnalyticsAt100k(b *testing.B) {
 		{"funnel_read_your_writes", func() error { _, err := strong.DealFunnel(ctx, org); return err }},
 		{"summary_cache_hit", func() error { _, err := cache.DealSummary(ctx, org); return err }},
 		{"scan_group_by", func() error {
-			rows, err := pool.Query(ctx, `SELECT status, currency, count(*), sum(amount_cents) FROM analytics_deals
+			rows, err := pool.Query(ctx, `SELECT status, currency, count(*), sum(amount_cents) FROM deals
 				WHERE org_id = $1 AND NOT deleted GROUP BY status, currency`, org)
 			if err != nil {
 				return err
@@ -143,8 +142,8 @@ func BenchmarkAnalyticsAt100k(b *testing.B) {
 	}
 }
 
-// populateAnalytics writes n deals of org into analytics_deals, and their
-// aggregates as the trigger would have kept them.
+// populateAnalytics writes n deals of org into deals, and their counters
+// as the projector would have kept them.
 func populateAnalytics(b *testing.B, pool *pgxpool.Pool, org uuid.UUID, n int) {
 	b.Helper()
 	ctx := context.Background()
@@ -153,14 +152,15 @@ func populateAnalytics(b *testing.B, pool *pgxpool.Pool, org uuid.UUID, n int) {
 		b.Fatal(err)
 	}
 	defer conn.Release()
-	load := `INSERT INTO analytics_deals (org_id, deal_id, status, stage, furthest_stage, currency, amount_cents, created_at, deleted, version)
-		SELECT $1, gen_random_uuid(),
+	load := `INSERT INTO deals (org_id, id, contact_id, owner_id, title, status, stage, furthest_stage, currency, amount_cents,
+		                   created_at, updated_at, deleted, version)
+		SELECT $1, gen_random_uuid(), gen_random_uuid(), gen_random_uuid(), 'D' || i,
 		       (ARRAY['new','in_progress','won','lost'])[1 + i % 4],
 		       (ARRAY['qualification','proposal','negotiation','closed'])[1 + (i / 4) % 4],
 		       (ARRAY['qualification','proposal','negotiation','closed'])[greatest(1 + (i / 4) % 4, 1 + (i / 16) % 4)],
 		       (ARRAY['USD','EUR','GBP'])[1 + i % 3],
 		       (i % 100000) * 100 + 99,
-		       now() - (i % 1440) * interval '1 hour' - (i % 3600) * interval '1 second',
+		       now() - (i % 1440) * interval '1 hour' - (i % 3600) * interval '1 second', now(),
 		       i % 50 = 0, 3
 		FROM generate_series(1, $2::int) i`
 	for _, st := range []struct {
@@ -168,12 +168,13 @@ func populateAnalytics(b *testing.B, pool *pgxpool.Pool, org uuid.UUID, n int) {
 		args []any
 	}{
 		{load, []any{org, n}},
-		{`INSERT INTO analytics_deal_cells SELECT org_id, status, stage, currency, count(*), sum(amount_cents)
-		  FROM analytics_deals WHERE org_id = $1 AND NOT deleted GROUP BY 1, 2, 3, 4`, []any{org}},
+		{`INSERT INTO deal_counts (org_id, status, stage, currency, n, total_cents)
+		  SELECT org_id, status, stage, currency, count(*), sum(amount_cents)
+		  FROM deals WHERE org_id = $1 AND NOT deleted GROUP BY 1, 2, 3, 4`, []any{org}},
 		{`INSERT INTO analytics_deal_reached SELECT org_id, furthest_stage, count(*)
-		  FROM analytics_deals WHERE org_id = $1 AND NOT deleted GROUP BY 1, 2`, []any{org}},
+		  FROM deals WHERE org_id = $1 AND NOT deleted GROUP BY 1, 2`, []any{org}},
 		{`INSERT INTO analytics_deal_created SELECT org_id, date_trunc('hour', created_at, 'UTC'), count(*)
-		  FROM analytics_deals WHERE org_id = $1 AND NOT deleted GROUP BY 1, 2`, []any{org}},
+		  FROM deals WHERE org_id = $1 AND NOT deleted GROUP BY 1, 2`, []any{org}},
 	} {
 		if _, err := conn.Exec(ctx, st.sql, st.args...); err != nil {
 			b.Fatalf("%v\n%s", err, st.sql)

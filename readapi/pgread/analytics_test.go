@@ -14,13 +14,13 @@ import (
 	"example.com/crm/events"
 	"example.com/crm/internal/testenv"
 	"example.com/crm/projections"
-	"example.com/crm/projections/analytics"
+	"example.com/crm/projections/sales"
 	"example.com/crm/readapi"
 	"example.com/crm/readapi/pgread"
 )
 
-// analyticsRows writes analytics_deals rows straight into a fresh
-// database (the trigger keeps the aggregates), as the projector would.
+// analyticsRows writes deals rows straight into a fresh database, and
+// the counters derived from them, as the projector would.
 type analyticsRows struct {
 	t    *testing.T
 	pool *pgxpool.Pool
@@ -54,24 +54,26 @@ func (a *analyticsRows) add(rows ...row) {
 			r.created = time.Now()
 		}
 		if _, err := a.pool.Exec(context.Background(), `
-			INSERT INTO analytics_deals (org_id, deal_id, status, stage, furthest_stage, currency, amount_cents, created_at, deleted, version)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 1)`,
-			a.org, uuid.New(), r.status, r.stage, r.furthest, r.currency, r.cents, r.created, r.deleted); err != nil {
+			INSERT INTO deals (org_id, id, contact_id, owner_id, title, status, stage, furthest_stage, currency,
+			                   amount_cents, created_at, updated_at, deleted, version)
+			VALUES ($1, $2, $3, $4, 'D', $5, $6, $7, $8, $9, $10, $10, $11, 1)`,
+			a.org, uuid.New(), uuid.New(), uuid.New(), r.status, r.stage, r.furthest, r.currency, r.cents, r.created, r.deleted); err != nil {
 			a.t.Fatal(err)
 		}
 	}
 	// The aggregates, derived from the rows as a rebuild derives them
 	// (the projector keeps them in step per batch).
 	for _, q := range []string{
-		`DELETE FROM analytics_deal_cells WHERE org_id = $1`,
+		`DELETE FROM deal_counts WHERE org_id = $1`,
 		`DELETE FROM analytics_deal_reached WHERE org_id = $1`,
 		`DELETE FROM analytics_deal_created WHERE org_id = $1`,
-		`INSERT INTO analytics_deal_cells SELECT org_id, status, stage, currency, count(*), sum(amount_cents)
-		 FROM analytics_deals WHERE org_id = $1 AND NOT deleted GROUP BY 1, 2, 3, 4`,
+		`INSERT INTO deal_counts (org_id, status, stage, currency, n, total_cents)
+		 SELECT org_id, status, stage, currency, count(*), sum(amount_cents)
+		 FROM deals WHERE org_id = $1 AND NOT deleted GROUP BY 1, 2, 3, 4`,
 		`INSERT INTO analytics_deal_reached SELECT org_id, furthest_stage, count(*)
-		 FROM analytics_deals WHERE org_id = $1 AND NOT deleted GROUP BY 1, 2`,
+		 FROM deals WHERE org_id = $1 AND NOT deleted GROUP BY 1, 2`,
 		`INSERT INTO analytics_deal_created SELECT org_id, date_trunc('hour', created_at, 'UTC'), count(*)
-		 FROM analytics_deals WHERE org_id = $1 AND NOT deleted GROUP BY 1, 2`,
+		 FROM deals WHERE org_id = $1 AND NOT deleted GROUP BY 1, 2`,
 	} {
 		if _, err := a.pool.Exec(context.Background(), q, a.org); err != nil {
 			a.t.Fatal(err)
@@ -102,7 +104,7 @@ func TestDealSummaryFromTheAggregates(t *testing.T) {
 	)
 	other := &analyticsRows{t: t, pool: a.pool, org: uuid.New()}
 	other.add(row{status: "lost", stage: "closed", currency: "USD", cents: 1})
-	if _, err := a.pool.Exec(context.Background(), `INSERT INTO projector_checkpoints (consumer_group, offset_acked, last_processed_transaction_id, high_position) VALUES ('analytics', 1230, '77', 1234)`); err != nil {
+	if _, err := a.pool.Exec(context.Background(), `INSERT INTO projector_checkpoints (consumer_group, offset_acked, last_processed_transaction_id, high_position) VALUES ('deals', 1230, '77', 1234)`); err != nil {
 		t.Fatal(err)
 	}
 
@@ -240,11 +242,15 @@ func TestDealFunnelFromTheAggregates(t *testing.T) {
 	}
 }
 
-// With a waiter, a query waits for the analytics projector: here none
-// runs, so it gives up with PROJECTION_BEHIND, unless eventual.
+// With a waiter, a query waits for the deals projector, whose counters
+// it reads: here none runs, so it gives up with PROJECTION_BEHIND, unless
+// eventual.
 func TestAnalyticsWaitForTheProjector(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t) // the sales projectors only
+	e := newEnv(t)
+	for _, stop := range e.stops {
+		stop()
+	}
 	o := e.newOrg(t)
 	c := o.newContact(events.ContactCreated{Name: "C"})
 	o.newDeal(events.DealCreated{ContactID: c, Title: "D", Amount: 100})
@@ -270,7 +276,6 @@ func TestAnalyticsWaitForTheProjector(t *testing.T) {
 func TestAsOfPositionCoversAnEventCommittedOutOfPositionOrder(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
-	e.startWith(t, analytics.Projector())
 	o := e.newOrg(t)
 	ctx := context.Background()
 	c := o.newContact(events.ContactCreated{Name: "C"})
@@ -312,7 +317,7 @@ func TestAsOfPositionCoversAnEventCommittedOutOfPositionOrder(t *testing.T) {
 	}
 	var checkpoint int64
 	if err := e.pool.QueryRow(ctx, `SELECT offset_acked FROM projector_checkpoints WHERE consumer_group = $1`,
-		analytics.Name).Scan(&checkpoint); err != nil {
+		sales.NameDeals).Scan(&checkpoint); err != nil {
 		t.Fatal(err)
 	}
 	if checkpoint >= late {

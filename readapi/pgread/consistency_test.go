@@ -127,17 +127,18 @@ func checkCounters(t *testing.T, e *env, orgID uuid.UUID) {
 	t.Helper()
 	for name, sql := range map[string]string{
 		"contact_counts": `
-			SELECT coalesce(c.owner_id, r.owner_id)::text, coalesce(c.n, 0), coalesce(r.n, 0)
+			SELECT coalesce(c.owner_id, r.owner_id)::text, coalesce(c.n, 0)::text, coalesce(r.n, 0)::text
 			FROM (SELECT owner_id, n FROM contact_counts WHERE org_id = $1 AND n <> 0) c
 			FULL JOIN (SELECT owner_id, count(*) AS n FROM contacts WHERE org_id = $1 AND NOT deleted GROUP BY 1) r
 			USING (owner_id) WHERE c.n IS DISTINCT FROM r.n`,
 		"deal_counts": `
-			SELECT concat_ws('/', status, stage, currency), coalesce(c.n, 0), coalesce(r.n, 0)
-			FROM (SELECT status, stage, currency, n FROM deal_counts WHERE org_id = $1 AND n <> 0) c
-			FULL JOIN (SELECT status, stage, currency, count(*) AS n FROM deals WHERE org_id = $1 AND NOT deleted GROUP BY 1, 2, 3) r
+			SELECT concat_ws('/', status, stage, currency), coalesce(c.n, '0 0'), coalesce(r.n, '0 0')
+			FROM (SELECT status, stage, currency, n || ' ' || total_cents AS n FROM deal_counts WHERE org_id = $1 AND n <> 0) c
+			FULL JOIN (SELECT status, stage, currency, count(*) || ' ' || sum(amount_cents) AS n
+			           FROM deals WHERE org_id = $1 AND NOT deleted GROUP BY 1, 2, 3) r
 			USING (status, stage, currency) WHERE c.n IS DISTINCT FROM r.n`,
 		"task_counts": `
-			SELECT concat_ws('/', due_date, is_done), coalesce(c.n, 0), coalesce(r.n, 0)
+			SELECT concat_ws('/', due_date, is_done), coalesce(c.n, 0)::text, coalesce(r.n, 0)::text
 			FROM (SELECT due_date, is_done, n FROM task_counts WHERE org_id = $1 AND n <> 0) c
 			FULL JOIN (SELECT due_date, is_done, count(*) AS n FROM tasks WHERE org_id = $1 AND NOT deleted AND NOT deal_deleted GROUP BY 1, 2) r
 			USING (due_date, is_done) WHERE c.n IS DISTINCT FROM r.n`,
@@ -147,12 +148,11 @@ func checkCounters(t *testing.T, e *env, orgID uuid.UUID) {
 			t.Fatal(err)
 		}
 		for rows.Next() {
-			var key string
-			var counted, actual int64
+			var key, counted, actual string
 			if err := rows.Scan(&key, &counted, &actual); err != nil {
 				t.Fatal(err)
 			}
-			t.Errorf("%s %s: counter says %d, rows say %d", name, key, counted, actual)
+			t.Errorf("%s %s: counter says %s, rows say %s", name, key, counted, actual)
 		}
 		if err := rows.Err(); err != nil {
 			t.Fatal(err)

@@ -15,7 +15,6 @@ import (
 	"example.com/crm/internal/testenv"
 	"example.com/crm/migrations"
 	"example.com/crm/projections"
-	"example.com/crm/projections/analytics"
 	"example.com/crm/projections/sales"
 	"example.com/crm/projections/streamstats"
 	"example.com/crm/readapi"
@@ -69,11 +68,11 @@ func TestReaderSeesOneOrganizationOrNothing(t *testing.T) {
 }
 
 // twoOrganizations seeds two organizations and waits until every read
-// model (sales, analytics, stream stats) holds them.
+// model (sales, analytics counters, stream stats) holds them.
 func twoOrganizations(t *testing.T) (*env, *org, *org) {
 	t.Helper()
 	e := newEnv(t)
-	e.startWith(t, analytics.Projector(), streamstats.Projector(e.reg))
+	e.startWith(t, streamstats.Projector(e.reg))
 	a, b := e.newOrg(t), e.newOrg(t)
 	seed(t, a)
 	seed(t, b)
@@ -143,7 +142,7 @@ func TestRebuiltReadModelsStayConfined(t *testing.T) {
 		return oid
 	}
 	before := oidOf()
-	ps := append(sales.Projectors(), analytics.Projector(), streamstats.Projector(e.reg))
+	ps := append(sales.Projectors(), streamstats.Projector(e.reg))
 	if _, err := projections.Rebuild(ctx, projections.RebuildOptions{Pool: e.pool, Registry: e.reg, Projectors: ps,
 		CatchUpTimeout: 10 * time.Second}); err != nil {
 		t.Fatal(err)
@@ -353,7 +352,7 @@ func baseTable(t *testing.T, pool *pgxpool.Pool, rel string) string {
 // events.
 func waitAll(t *testing.T, e *env, orgs ...*org) {
 	t.Helper()
-	names := append(projectorNames(), analytics.Name, streamstats.Name)
+	names := append(projectorNames(), streamstats.Name)
 	w := projections.NewWaiter(e.pool, e.progress, 10*time.Second)
 	for _, o := range orgs {
 		if err := w.Wait(context.Background(), o.id, names...); err != nil {

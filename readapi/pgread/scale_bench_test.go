@@ -313,8 +313,8 @@ func populate(b *testing.B, pool *pgxpool.Pool, org uuid.UUID, div int) {
 		// their triggers): what list totals and deep pages read.
 		`INSERT INTO contact_counts (org_id, owner_id, n)
 			SELECT org_id, owner_id, count(*) FROM contacts WHERE org_id = $1 AND NOT deleted GROUP BY 1, 2`,
-		`INSERT INTO deal_counts (org_id, status, stage, currency, n)
-			SELECT org_id, status, stage, currency, count(*) FROM deals WHERE org_id = $1 AND NOT deleted GROUP BY 1, 2, 3, 4`,
+		`INSERT INTO deal_counts (org_id, status, stage, currency, n, total_cents)
+			SELECT org_id, status, stage, currency, count(*), sum(amount_cents) FROM deals WHERE org_id = $1 AND NOT deleted GROUP BY 1, 2, 3, 4`,
 		// The deals' search side table (migration 00080).
 		`INSERT INTO deal_titles (org_id, id, title) SELECT org_id, id, title FROM deals WHERE org_id = $1 AND NOT deleted`,
 		`INSERT INTO task_counts (org_id, due_date, is_done, n)

@@ -243,7 +243,7 @@ func (r oneRow) Scan(dest ...any) error {
 // (see list).
 var readRelations = []string{
 	"contacts", "deals", "tasks", "activities", "contact_counts", "deal_counts", "task_counts",
-	"analytics_deals", "analytics_deal_cells", "analytics_deal_reached", "analytics_deal_created",
+	"analytics_deal_reached", "analytics_deal_created",
 	"projector_checkpoints", "org_contacts", "org_deals", "org_deal_titles",
 }
 

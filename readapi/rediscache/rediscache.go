@@ -47,7 +47,7 @@ import (
 
 	"example.com/crm"
 	"example.com/crm/projections"
-	"example.com/crm/projections/analytics"
+	"example.com/crm/projections/sales"
 	"example.com/crm/readapi"
 )
 
@@ -174,7 +174,7 @@ func cached[T any](ctx context.Context, a *Analytics, orgID uuid.UUID, query str
 	}
 	eventual := readapi.IsEventual(ctx)
 	if !eventual {
-		if err := a.waiter.WaitFor(ctx, h, analytics.Name); err != nil {
+		if err := a.waiter.WaitFor(ctx, h, sales.NameDeals); err != nil {
 			return zero, err
 		}
 	}

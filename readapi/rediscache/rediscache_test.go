@@ -55,7 +55,7 @@ func (f *fake) count() int64 {
 	return f.computed
 }
 
-// env is an event store whose "analytics" checkpoint the test moves by
+// env is an event store whose "deals" checkpoint (what analytics wait on) the test moves by
 // hand (advance), in place of the projector.
 type env struct {
 	t      *testing.T
@@ -89,12 +89,12 @@ func (e *env) command() {
 	}
 }
 
-// advance moves the analytics checkpoint past every stored event.
+// advance moves the deals checkpoint past every stored event.
 func (e *env) advance() {
 	e.t.Helper()
 	if _, err := e.pool.Exec(context.Background(), `
 		INSERT INTO projector_checkpoints (consumer_group, offset_acked, last_processed_transaction_id)
-		SELECT 'analytics', position, transaction_id FROM events ORDER BY transaction_id DESC, position DESC LIMIT 1
+		SELECT 'deals', position, transaction_id FROM events ORDER BY transaction_id DESC, position DESC LIMIT 1
 		ON CONFLICT (consumer_group) DO UPDATE
 		SET offset_acked = EXCLUDED.offset_acked, last_processed_transaction_id = EXCLUDED.last_processed_transaction_id`); err != nil {
 		e.t.Fatal(err)

@@ -1,10 +1,9 @@
-package analytics_test
+package sales_test
 
 import (
 	"context"
 	"fmt"
 	"maps"
-	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -19,31 +18,11 @@ import (
 	"example.com/crm/events/pgstore"
 	"example.com/crm/internal/testenv"
 	"example.com/crm/projections"
-	"example.com/crm/projections/analytics"
+	"example.com/crm/projections/sales"
 )
 
-func TestMain(m *testing.M) { testenv.Main(m) }
-
-func TestProjectorHandlesTheDealEventsThatCount(t *testing.T) {
-	t.Parallel()
-	p := analytics.Projector()
-	if p.Name != "analytics" {
-		t.Fatalf("name %q: the name is API", p.Name)
-	}
-	var handled []string
-	for _, name := range events.Domain().Names() {
-		if p.Model.Wants(name) {
-			handled = append(handled, name)
-		}
-	}
-	slices.Sort(handled)
-	want := []string{"deal.commented", "deal.created", "deal.deleted", "deal.stage_changed", "deal.status_changed", "deal.task_added", "deal.updated"}
-	if !slices.Equal(handled, want) {
-		t.Fatalf("reads %v, want %v", handled, want)
-	}
-}
-
-// env is one database with the event store and the analytics projector.
+// env is one database with the event store and the deals projector, whose
+// counters the analytics answer from.
 type env struct {
 	pool     *pgxpool.Pool
 	store    *pgstore.Store
@@ -77,12 +56,12 @@ func newStoppedEnv(t testing.TB) *env {
 	return e
 }
 
-// start runs the analytics projector until the test ends or stopAll.
+// start runs the deals projector until the test ends or stopAll.
 func (e *env) start(t testing.TB) {
 	t.Helper()
 	r, err := projections.NewRunner(projections.Config{
 		Pool: e.pool, Registry: events.Domain(), Hub: e.hub, Progress: e.progress,
-		Projectors: []projections.Projector{analytics.Projector()}, ResendInterval: 5 * time.Millisecond,
+		Projectors: []projections.Projector{sales.DealsProjector()}, ResendInterval: 5 * time.Millisecond,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -170,7 +149,7 @@ func changes(kv ...string) events.DealUpdated {
 // caughtUp waits until the projector has processed o's events.
 func (o *org) caughtUp() {
 	o.t.Helper()
-	if err := projections.NewWaiter(o.e.pool, o.e.progress, 10*time.Second).Wait(context.Background(), o.id, analytics.Name); err != nil {
+	if err := projections.NewWaiter(o.e.pool, o.e.progress, 10*time.Second).Wait(context.Background(), o.id, sales.NameDeals); err != nil {
 		o.t.Fatal(err)
 	}
 }
@@ -203,7 +182,7 @@ func (o *org) read() model {
 			o.t.Fatal(err)
 		}
 	}
-	collect(`SELECT status || '/' || stage || '/' || currency, n || ' ' || total_cents FROM analytics_deal_cells
+	collect(`SELECT status || '/' || stage || '/' || currency, n || ' ' || total_cents FROM deal_counts
 		WHERE org_id = $1 AND n > 0`, func(r pgx.Rows) error {
 		var k, v string
 		err := r.Scan(&k, &v)
@@ -225,9 +204,9 @@ func (o *org) read() model {
 		m.created[k] = n
 		return err
 	})
-	collect(`SELECT concat_ws(' ', deal_id, status, stage, furthest_stage, currency, amount_cents, created_at,
+	collect(`SELECT concat_ws(' ', id, status, stage, furthest_stage, currency, amount_cents, created_at,
 		                    CASE WHEN deleted THEN 'deleted' ELSE 'live' END, version)
-		FROM analytics_deals WHERE org_id = $1 ORDER BY deal_id`, func(r pgx.Rows) error {
+		FROM deals WHERE org_id = $1 ORDER BY id`, func(r pgx.Rows) error {
 		var s string
 		err := r.Scan(&s)
 		m.deals = append(m.deals, s)
@@ -238,29 +217,29 @@ func (o *org) read() model {
 }
 
 // checkAggregates fails unless every aggregate row equals a recount of
-// the live deal rows (the trigger's invariant), zero rows included.
+// the live deal rows (what a rebuild derives), zero rows included.
 func (o *org) checkAggregates() {
 	o.t.Helper()
 	for name, sql := range map[string]string{
 		"cells": `
 			SELECT coalesce(a.k, b.k), coalesce(a.v, '0 0'), coalesce(b.v, '0 0') FROM
 			(SELECT status || '/' || stage || '/' || currency AS k, n || ' ' || total_cents AS v
-			 FROM analytics_deal_cells WHERE org_id = $1 AND n <> 0) a
+			 FROM deal_counts WHERE org_id = $1 AND n <> 0) a
 			FULL JOIN
 			(SELECT status || '/' || stage || '/' || currency AS k, count(*) || ' ' || sum(amount_cents) AS v
-			 FROM analytics_deals WHERE org_id = $1 AND NOT deleted GROUP BY 1) b ON a.k = b.k
+			 FROM deals WHERE org_id = $1 AND NOT deleted GROUP BY 1) b ON a.k = b.k
 			WHERE a.v IS DISTINCT FROM b.v`,
 		"reached": `
 			SELECT coalesce(a.k, b.k), coalesce(a.v, 0)::text, coalesce(b.v, 0)::text FROM
 			(SELECT stage AS k, n AS v FROM analytics_deal_reached WHERE org_id = $1 AND n <> 0) a
 			FULL JOIN
-			(SELECT furthest_stage AS k, count(*) AS v FROM analytics_deals WHERE org_id = $1 AND NOT deleted GROUP BY 1) b
+			(SELECT furthest_stage AS k, count(*) AS v FROM deals WHERE org_id = $1 AND NOT deleted GROUP BY 1) b
 			ON a.k = b.k WHERE a.v IS DISTINCT FROM b.v`,
 		"created": `
 			SELECT coalesce(a.k, b.k)::text, coalesce(a.v, 0)::text, coalesce(b.v, 0)::text FROM
 			(SELECT hour AS k, n AS v FROM analytics_deal_created WHERE org_id = $1 AND n <> 0) a
 			FULL JOIN
-			(SELECT date_trunc('hour', created_at, 'UTC') AS k, count(*) AS v FROM analytics_deals
+			(SELECT date_trunc('hour', created_at, 'UTC') AS k, count(*) AS v FROM deals
 			 WHERE org_id = $1 AND NOT deleted GROUP BY 1) b
 			ON a.k = b.k WHERE a.v IS DISTINCT FROM b.v`,
 	} {
@@ -373,7 +352,7 @@ func TestDeletedDealsLeaveEveryAggregate(t *testing.T) {
 	// Whatever aggregate rows exist sum to zero.
 	var sum, total int64
 	if err := e.pool.QueryRow(context.Background(), `SELECT coalesce(sum(n), 0)::bigint, coalesce(sum(total_cents), 0)::bigint
-		FROM analytics_deal_cells WHERE org_id = $1`, o.id).Scan(&sum, &total); err != nil {
+		FROM deal_counts WHERE org_id = $1`, o.id).Scan(&sum, &total); err != nil {
 		t.Fatal(err)
 	}
 	if sum != 0 || total != 0 {
@@ -409,7 +388,7 @@ func TestReplayingEveryEventChangesNothing(t *testing.T) {
 
 	e.stopAll()
 	tag, err := e.pool.Exec(context.Background(), `UPDATE projector_checkpoints SET offset_acked = 0, last_processed_transaction_id = '0'
-		WHERE consumer_group = $1`, analytics.Name)
+		WHERE consumer_group = $1`, sales.NameDeals)
 	if err != nil || tag.RowsAffected() != 1 {
 		t.Fatalf("rewind: %v, %d rows", err, tag.RowsAffected())
 	}
