@@ -442,15 +442,12 @@ func (r *Runner) handler(msg *message.Message) error {
 	return nil
 }
 
-// applyEach applies the parts in ParallelGroups transactions at once,
-// the parts dealt out to them in turn. A group that fails as a whole is
-// applied again part by part, like a batch, so that one projector's
-// failure is its own; a part that cannot reach the database is retried.
+// applyEach applies the parts in up to ParallelGroups transactions at
+// once (see groupParts). A group that fails as a whole is applied again
+// part by part, like a batch, so that one projector's failure is its
+// own; a part that cannot reach the database is retried.
 func (r *Runner) applyEach(ctx context.Context, parts []*part) {
-	groups := make([][]*part, min(r.cfg.ParallelGroups, len(parts)))
-	for i, pt := range parts {
-		groups[i%len(groups)] = append(groups[i%len(groups)], pt)
-	}
+	groups := groupParts(parts, r.cfg.ParallelGroups)
 	var wg sync.WaitGroup
 	for _, g := range groups {
 		wg.Add(1)
@@ -477,6 +474,45 @@ func (r *Runner) applyEach(ctx context.Context, parts []*part) {
 		}()
 	}
 	wg.Wait()
+}
+
+// groupParts deals parts out to at most n transactions so that the work
+// is shared evenly: largest first, each part joins the group with the
+// least work so far. A part's work is the number of its events its model
+// reads; a part with none (only its checkpoint moves) rides along in the
+// group with the least work and never takes a transaction of its own.
+// Dealing parts out in turn instead put W2's two busy projectors (deals
+// and activities, every deal patch writes both) into one transaction, one
+// after the other, beside a transaction that only moved the checkpoints
+// of the two idle ones.
+func groupParts(parts []*part, n int) [][]*part {
+	work := make(map[*part]int, len(parts))
+	busy := 0
+	for _, pt := range parts {
+		for _, it := range pt.items {
+			if pt.m.p.Model.Wants(it.Type) {
+				work[pt]++
+			}
+		}
+		if work[pt] > 0 {
+			busy++
+		}
+	}
+	byWork := slices.Clone(parts)
+	slices.SortStableFunc(byWork, func(a, b *part) int { return work[b] - work[a] })
+	groups := make([][]*part, max(1, min(n, busy)))
+	load := make([]int, len(groups))
+	for _, pt := range byWork {
+		i := 0
+		for j := range load {
+			if load[j] < load[i] {
+				i = j
+			}
+		}
+		groups[i] = append(groups[i], pt)
+		load[i] += work[pt]
+	}
+	return groups
 }
 
 // widest is the number of events of the batch's largest part.
