@@ -11,9 +11,10 @@
 // (projections.Waiter.TenantHorizon). Every command appends events, so a
 // command acknowledged before the query began either is the horizon or
 // lies before it; an entry is stored under a horizon only after the
-// analytics projector has processed everything up to it (the same wait
-// that read-your-writes makes), so it reflects every such command. A new
-// command makes a new key; old keys are left to expire (TTL 60 s).
+// deals projector (whose counters the analytics read) has processed
+// everything up to it (the same wait that read-your-writes makes), so it
+// reflects every such command. A new command makes a new key; old keys
+// are left to expire (TTL 60 s).
 //
 // A hit therefore answers without waiting for the projector. A miss waits
 // (unless the request is eventual), computes through the next
@@ -86,7 +87,8 @@ type Options struct {
 	// Redis is the client; nil disables the cache (every query goes to
 	// Next, which then waits for the projector itself).
 	Redis *redis.Client
-	// Waiter reads horizons and waits for the analytics projector.
+	// Waiter reads horizons and waits for the deals projector, whose
+	// counters the analytics read.
 	Waiter *projections.Waiter
 	// Metrics, when set, receives crm_cache_hits_total and
 	// crm_cache_misses_total, labelled by query (summary, funnel).
