@@ -563,13 +563,25 @@ RETURNING c.consumer_group`
 const advanceOrFailSQL = `WITH a AS (` + advanceSQL + `)
 SELECT CASE WHEN count(*) = $8 THEN true ELSE crm_fail('CR010', 'a projector checkpoint moved') END FROM a`
 
-// applyParts applies parts in one transaction. When every fold knows
-// its rows already (RowModel's row cache), that is one round trip:
-// [BEGIN, the checkpoints (failing the transaction if one moved), every
-// fold's writes, COMMIT]. Otherwise two: [BEGIN, the checkpoints, every
-// fold's reads], the folds in memory, then [every fold's writes,
-// COMMIT]. A part whose fold fails is left out (its checkpoint stays)
-// and carries its error; an error of the whole transaction is returned.
+// applyParts applies parts in one transaction, in one or two round
+// trips. When every fold knows its rows already (RowModel's row cache),
+// one: [BEGIN, the checkpoints (failing the transaction if one moved),
+// every fold's writes, COMMIT]. Otherwise every fold's reads go first,
+// in a round trip of their own outside any transaction, then the folds
+// run in memory, then that same one.
+//
+// Reading outside the transaction is safe for the reason the row cache
+// is: this process holds the projectors' leases and applies their
+// batches one after the other, so the rows read are what its last batch
+// committed; should anyone else have moved a checkpoint meanwhile (a
+// process that lost the lease, a rebuild's swap), the checkpoint guard
+// fails the whole transaction (CR010) and nothing read is written back.
+// (The reads used to open the transaction and move the checkpoints
+// there, which cost a second update of every checkpoint per batch to
+// raise its high position once the folds were done.)
+//
+// A part whose fold fails is left out (its checkpoint stays) and
+// carries its error; an error of the whole transaction is returned.
 func (r *Runner) applyParts(ctx context.Context, parts []*part) (err error) {
 	c, err := r.cfg.Pool.Acquire(ctx)
 	if err != nil {
@@ -598,67 +610,16 @@ func (r *Runner) applyParts(ctx context.Context, parts []*part) (err error) {
 		folds[i] = pt.m.p.Model.NewFold(Live)
 		folds[i].Load(loads, evs[i])
 	}
-	if loads.Len() == 0 {
-		return r.applyOneTrip(ctx, conn, &inTx, parts, folds, evs)
-	}
-
-	reads := &pgx.Batch{}
-	reads.Queue("BEGIN")
-	var cp checkpointArgs
-	for _, pt := range parts {
-		cp.add(pt)
-	}
-	moved := map[string]bool{}
-	for _, n := range cp.names {
-		moved[n] = true
-	}
-	// The checkpoints first: their row locks order this batch against
-	// any other writer of them (another process, a rebuild's swap).
-	// Their high positions wait for the folds: a part that fails goes
-	// back to where it was, and only the others' are raised.
-	reads.Queue(advanceSQL, cp.names, cp.toPos, cp.toXid, cp.fromPos, cp.fromXid, r.cfg.Owner, make([]int64, len(cp.names))).Query(func(rows pgx.Rows) error {
-		got, err := pgx.CollectRows(rows, pgx.RowTo[string])
-		for _, n := range got {
-			delete(moved, n)
-		}
-		return err
-	})
-	reads.QueuedQueries = append(reads.QueuedQueries, loads.QueuedQueries...)
-	inTx = true
-	if err := conn.SendBatch(ctx, reads).Close(); err != nil {
-		return err
-	}
-	writes := &pgx.Batch{}
-	var raised checkpointArgs
-	for i, pt := range parts {
-		if moved[pt.m.p.Name] {
-			pt.err = errCheckpointMoved
-			continue
-		}
-		if pt.err == nil {
-			pt.err = foldAndFlush(folds[i], evs[i], writes)
-		}
-		if pt.err != nil {
-			// Leave this projector where it was.
-			writes.Queue(`UPDATE projector_checkpoints SET offset_acked = $2, last_processed_transaction_id = $3::xid8
-				WHERE consumer_group = $1`, pt.m.p.Name, pt.from.Position, pt.from.xid())
-		} else {
-			raised.add(pt)
+	if loads.Len() > 0 {
+		if err := conn.SendBatch(ctx, loads).Close(); err != nil {
+			return err
 		}
 	}
-	if len(raised.names) > 0 {
-		writes.Queue(raiseHighSQL, raised.names, raised.high)
-	}
-	writes.Queue("COMMIT")
-	if err := conn.SendBatch(ctx, writes).Close(); err != nil {
-		return err
-	}
-	inTx = false
-	committed(parts, folds, r.cfg.ParallelBelow)
-	return nil
+	return r.applyOneTrip(ctx, conn, &inTx, parts, folds, evs)
 }
 
-// applyOneTrip is applyParts when no fold has anything to read.
+// applyOneTrip folds the parts and writes them in one round trip, behind
+// the checkpoint guard.
 func (r *Runner) applyOneTrip(ctx context.Context, conn *pgx.Conn, inTx *bool, parts []*part, folds []Fold, evs [][]events.Event) error {
 	writes := &pgx.Batch{}
 	var cp checkpointArgs
@@ -708,12 +669,6 @@ func (a *checkpointArgs) add(pt *part) {
 	}
 	a.high = append(a.high, high)
 }
-
-// raiseHighSQL raises each named projector's high_position to at least
-// the given one.
-const raiseHighSQL = `
-UPDATE projector_checkpoints c SET high_position = greatest(c.high_position, a.high)
-FROM unnest($1::text[], $2::bigint[]) AS a(name, high) WHERE c.consumer_group = a.name`
 
 // foldAndFlush folds evs and queues the fold's writes on b; a failure is
 // the fold's own.

@@ -55,8 +55,8 @@ type Model interface {
 //
 // Load and Flush queue their statements on a pgx.Batch instead of
 // running them: the engine pipelines the reads of every projector of a
-// batch in one round trip (with BEGIN and the checkpoints), and their
-// writes in another (with COMMIT).
+// batch in one round trip, and their writes in another (with BEGIN, the
+// checkpoints and COMMIT).
 type Fold interface {
 	// Load queues the reads of the rows the batch's events touch; their
 	// results reach the fold when b runs.

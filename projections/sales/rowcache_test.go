@@ -3,6 +3,8 @@ package sales_test
 import (
 	"context"
 	"fmt"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -129,5 +131,80 @@ func TestARowCacheNeverOutlivesTheLease(t *testing.T) {
 	appendDealEvent(t, pool, org, d, 4, "deal.stage_changed", `{"old":"qualification","new":"proposal"}`)
 	if got := dealTitle(t, pool, d, 4); got != "third" {
 		t.Fatalf("after taking the projector back: title %q, want \"third\" (a stale cached row was written)", got)
+	}
+}
+
+// readsKey marks the context of a batch of row reads.
+type readsKey struct{}
+
+// interference runs once, right after the first batch of row reads of a
+// runner's connection has returned: what another process could do in
+// that instant.
+type interference struct {
+	once sync.Once
+	do   func()
+}
+
+func (i *interference) TraceQueryStart(ctx context.Context, _ *pgx.Conn, _ pgx.TraceQueryStartData) context.Context {
+	return ctx
+}
+func (i *interference) TraceQueryEnd(context.Context, *pgx.Conn, pgx.TraceQueryEndData) {}
+func (i *interference) TraceBatchStart(ctx context.Context, _ *pgx.Conn, d pgx.TraceBatchStartData) context.Context {
+	if len(d.Batch.QueuedQueries) > 0 && strings.HasPrefix(d.Batch.QueuedQueries[0].SQL, "SELECT t.org_id") {
+		return context.WithValue(ctx, readsKey{}, true)
+	}
+	return ctx
+}
+func (i *interference) TraceBatchQuery(context.Context, *pgx.Conn, pgx.TraceBatchQueryData) {}
+func (i *interference) TraceBatchEnd(ctx context.Context, _ *pgx.Conn, _ pgx.TraceBatchEndData) {
+	if ctx.Value(readsKey{}) != nil {
+		i.once.Do(i.do)
+	}
+}
+
+// A batch reads the rows it does not know before its transaction
+// begins. Should another process move the projector's checkpoint between
+// those reads and the writes (it took the projector over meanwhile), the
+// checkpoint guard fails the transaction: what the other process wrote
+// stays, and the projector goes on from where the other one left it.
+func TestRowsReadBeforeTheTransactionNeverOverwriteAnotherProcesssWrites(t *testing.T) {
+	t.Parallel()
+	pool, err := pgxpool.New(context.Background(), testenv.Postgres(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(pool.Close)
+	ctx := context.Background()
+	org, d := uuid.New(), uuid.New()
+	hook := &interference{do: func() {
+		// The other process applied deal.created too, and wrote its row
+		// its own way.
+		if _, err := pool.Exec(ctx, `
+			WITH e AS (SELECT position, transaction_id FROM events WHERE stream_id = $1 AND version = 1)
+			UPDATE projector_checkpoints c SET offset_acked = e.position, last_processed_transaction_id = e.transaction_id,
+			       high_position = e.position
+			FROM e WHERE c.consumer_group = 'deals'`, d); err != nil {
+			t.Error(err)
+		}
+		if _, err := pool.Exec(ctx, `
+			INSERT INTO deals (org_id, id, contact_id, owner_id, title, amount_cents, currency, status, stage, furthest_stage,
+			                   version, created_at, updated_at)
+			VALUES ($1, $2, gen_random_uuid(), gen_random_uuid(), 'theirs', 1000, 'USD', 'new', 'qualification', 'qualification',
+			        1, now(), now())`, org, d); err != nil {
+			t.Error(err)
+		}
+	}}
+	runDeals(t, pool, sales.DealsProjector(), hook)
+	appendDealEvent(t, pool, org, d, 1, "deal.created", fmt.Sprintf(
+		`{"deal_id":%q,"contact_id":%q,"owner_id":%q,"title":"first","amount":"10.00","currency":"USD","status":"new","stage":"qualification"}`,
+		d, uuid.New(), uuid.New()))
+	appendDealEvent(t, pool, org, d, 2, "deal.stage_changed", `{"old":"qualification","new":"proposal"}`)
+	if got := dealTitle(t, pool, d, 2); got != "theirs" {
+		t.Fatalf("title %q, want \"theirs\": rows read before another process moved the checkpoint were written", got)
+	}
+	var fired bool
+	hook.once.Do(func() { fired = true })
+	if fired {
+		t.Fatal("the runner never read a row: the test did not test anything")
 	}
 }
