@@ -29,6 +29,17 @@ func appendDealEvent(t *testing.T, pool *pgxpool.Pool, org, d uuid.UUID, version
 	}
 }
 
+// newPool connects to a fresh database of this test's.
+func newPool(t *testing.T) *pgxpool.Pool {
+	t.Helper()
+	pool, err := pgxpool.New(context.Background(), testenv.Postgres(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(pool.Close)
+	return pool
+}
+
 // runDeals runs a runner of p until the test ends or stop is called.
 func runDeals(t *testing.T, pool *pgxpool.Pool, p projections.Projector, tracer pgx.QueryTracer) (stop func()) {
 	t.Helper()
@@ -82,11 +93,7 @@ func dealTitle(t *testing.T, pool *pgxpool.Pool, d uuid.UUID, version int) strin
 // what it cached before: the deal keeps the other process's change.
 func TestARowCacheNeverOutlivesTheLease(t *testing.T) {
 	t.Parallel()
-	pool, err := pgxpool.New(context.Background(), testenv.Postgres(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(pool.Close)
+	pool := newPool(t)
 	org, contact, d := uuid.New(), uuid.New(), uuid.New()
 	created := fmt.Sprintf(`{"deal_id":%q,"contact_id":%q,"owner_id":%q,"title":"first","amount":"10.00","currency":"USD","status":"new","stage":"qualification"}`,
 		d, contact, uuid.New())
@@ -169,11 +176,7 @@ func (i *interference) TraceBatchEnd(ctx context.Context, _ *pgx.Conn, _ pgx.Tra
 // stays, and the projector goes on from where the other one left it.
 func TestRowsReadBeforeTheTransactionNeverOverwriteAnotherProcesssWrites(t *testing.T) {
 	t.Parallel()
-	pool, err := pgxpool.New(context.Background(), testenv.Postgres(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(pool.Close)
+	pool := newPool(t)
 	ctx := context.Background()
 	org, d := uuid.New(), uuid.New()
 	hook := &interference{do: func() {

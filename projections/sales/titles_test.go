@@ -8,9 +8,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgxpool"
 
-	"example.com/crm/internal/testenv"
 	"example.com/crm/projections/sales"
 )
 
@@ -20,11 +18,7 @@ import (
 // pipeline moves all day do not pay for a trigram index entry.
 func TestDealTitlesChangeOnlyWithTheTitle(t *testing.T) {
 	t.Parallel()
-	pool, err := pgxpool.New(context.Background(), testenv.Postgres(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(pool.Close)
+	pool := newPool(t)
 	ctx := context.Background()
 	org, d := uuid.New(), uuid.New()
 	runDeals(t, pool, sales.DealsProjector(), nil)
