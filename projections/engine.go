@@ -420,13 +420,11 @@ func (r *Runner) handler(msg *message.Message) error {
 			}
 		}
 	}
+	r.published(b.parts)
 	var widest []item
 	for _, pt := range b.parts {
-		if pt.err == nil && !pt.retry {
-			r.cfg.Progress.Advance(pt.m.p.Name, pt.to())
-			if len(pt.items) > len(widest) {
-				widest = pt.items
-			}
+		if pt.err == nil && !pt.retry && len(pt.items) > len(widest) {
+			widest = pt.items
 		}
 	}
 	if r.cfg.OnBatch != nil && len(widest) > 0 {
@@ -455,6 +453,7 @@ func (r *Runner) applyEach(ctx context.Context, parts []*part) {
 			defer wg.Done()
 			groupErr := r.applyParts(ctx, g)
 			if groupErr == nil {
+				r.published(g)
 				return
 			}
 			for _, pt := range g {
@@ -465,6 +464,7 @@ func (r *Runner) applyEach(ctx context.Context, parts []*part) {
 				}
 				switch {
 				case err == nil:
+					r.published([]*part{pt})
 				case transient(err):
 					pt.retry = true
 				default:
@@ -474,6 +474,17 @@ func (r *Runner) applyEach(ctx context.Context, parts []*part) {
 		}()
 	}
 	wg.Wait()
+}
+
+// published tells the read-your-writes waiters of this process that the
+// parts of a group that committed are readable: as soon as their own
+// transaction is done, not once the batch's slowest group is.
+func (r *Runner) published(parts []*part) {
+	for _, pt := range parts {
+		if pt.err == nil && !pt.retry {
+			r.cfg.Progress.Advance(pt.m.p.Name, pt.to())
+		}
+	}
 }
 
 // groupParts deals parts out to at most n transactions so that the work

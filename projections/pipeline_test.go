@@ -337,3 +337,64 @@ func TestTwoRunnersOfOneProjectorApplyEachEventOnce(t *testing.T) {
 	}
 	e.waitApplied(t, 200)
 }
+
+// gated is a projector whose fold writes nothing and, until gate is
+// closed, does not finish its writes.
+func gated(name string, gate <-chan struct{}) projections.Projector {
+	return projections.Projector{Name: name, Model: gatedModel{gate: gate}}
+}
+
+type gatedModel struct{ gate <-chan struct{} }
+
+func (gatedModel) Tables() []projections.TableInfo              { return nil }
+func (gatedModel) Wants(string) bool                            { return true }
+func (m gatedModel) NewFold(projections.Names) projections.Fold { return gatedFold(m) }
+
+type gatedFold gatedModel
+
+func (gatedFold) Load(*pgx.Batch, []events.Event)       {}
+func (gatedFold) Apply(events.Event) error              { return nil }
+func (f gatedFold) Flush(*pgx.Batch) error              { <-f.gate; return nil }
+func (gatedFold) Copy(context.Context, *pgx.Conn) error { return nil }
+
+// The projectors of a live batch commit in parallel transactions; this
+// process's read-your-writes waiters learn that one of them is readable
+// as soon as its own transaction is done (in memory, without waiting for
+// their poll of the checkpoints), not when the slowest of the batch is.
+func TestAReadModelIsReadableOnceItsOwnTransactionCommitted(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	e.tune = func(c *projections.Config) { c.ParallelGroups = 2 }
+	gate, open := make(chan struct{}), make(chan struct{})
+	close(open)
+	var once sync.Once
+	release := func() { once.Do(func() { close(gate) }) }
+	e.start(t, gated("fast", open), gated("slow", gate))
+	t.Cleanup(release) // runs before the runner's stop: cleanups run last in, first out
+	res := e.append(t, 1, 1)
+	h := projections.Horizon{TransactionID: res.TransactionID, Position: res.LastPosition}
+	reached := func(name string) bool {
+		deadline := time.After(5 * time.Second)
+		for {
+			changed := e.progress.Changed()
+			if e.progress.Reached(h, name) {
+				return true
+			}
+			select {
+			case <-changed:
+			case <-deadline:
+				return false
+			}
+		}
+	}
+	if !reached("fast") {
+		t.Fatal("the projector whose transaction committed is not readable while another one of its batch still writes")
+	}
+	if e.progress.Reached(h, "slow") {
+		t.Fatal("the projector still writing is said to be readable")
+	}
+	release()
+	if !reached("slow") {
+		t.Fatal("the slow projector never became readable")
+	}
+}
