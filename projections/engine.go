@@ -619,7 +619,11 @@ func (r *Runner) applyParts(ctx context.Context, parts []*part) (err error) {
 			continue
 		}
 		folds[i] = pt.m.p.Model.NewFold(Live)
-		folds[i].Load(loads, evs[i])
+		own := &pgx.Batch{}
+		if pt.err = guard(func() error { folds[i].Load(own, evs[i]); return nil }); pt.err != nil {
+			continue
+		}
+		loads.QueuedQueries = append(loads.QueuedQueries, own.QueuedQueries...)
 	}
 	if loads.Len() > 0 {
 		if err := conn.SendBatch(ctx, loads).Close(); err != nil {
@@ -682,15 +686,35 @@ func (a *checkpointArgs) add(pt *part) {
 }
 
 // foldAndFlush folds evs and queues the fold's writes on b; a failure is
-// the fold's own.
+// the fold's own, and queues nothing (a Flush that fails halfway leaves
+// no statement behind to commit without its checkpoint).
 func foldAndFlush(f Fold, evs []events.Event, b *pgx.Batch) error {
-	if err := foldAll(f, evs); err != nil {
-		return &foldError{err}
-	}
-	if err := f.Flush(b); err != nil {
-		return &foldError{err}
-	}
-	return nil
+	return guard(func() error {
+		if err := foldAll(f, evs); err != nil {
+			return &foldError{err}
+		}
+		own := &pgx.Batch{}
+		if err := f.Flush(own); err != nil {
+			return &foldError{err}
+		}
+		b.QueuedQueries = append(b.QueuedQueries, own.QueuedQueries...)
+		return nil
+	})
+}
+
+// guard runs a projector's own code and turns a panic into that
+// projector's failure, so that a bug in one read model is isolated,
+// retried and parked like any event it cannot apply. Recovered by
+// Watermill's middleware instead, it failed the batch as a whole, which
+// the engine takes for the database going away and reads again, without
+// end.
+func guard(f func() error) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = &foldError{fmt.Errorf("panic: %v", r)}
+		}
+	}()
+	return f()
 }
 
 // committed tells the folds of the parts that committed; a part of

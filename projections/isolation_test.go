@@ -94,6 +94,43 @@ func poisonIsParked(t *testing.T, e *env, poisonFirst bool) {
 	}
 }
 
+// A projector whose code fails on an event in a way of its own (a panic,
+// a bug; or a Flush that fails after queuing some of its writes) is
+// isolated, retried and parked at that event like one whose statements
+// fail, and writes nothing of it; the others go on, and so do its events
+// before it.
+func TestAProjectorFailingInItsOwnCodeIsParkedAtItsEvent(t *testing.T) {
+	t.Parallel()
+	for name, tune := range applyModes {
+		for _, c := range []struct {
+			how   string
+			model recorderModel
+			error string
+		}{
+			{"panic", recorderModel{panics: true}, "panic: recorder: a bug at seq 5"},
+			{"flush", recorderModel{flushFails: true}, "flush failed after queuing its writes"},
+		} {
+			t.Run(name+", "+c.how, func(t *testing.T) {
+				t.Parallel()
+				e := newEnv(t)
+				e.tune = tune
+				c.model.fail = func(seq int) bool { return seq == 5 }
+				e.start(t, projections.Projector{Name: "recorder", Model: c.model}, streamstats.Projector(e.reg))
+				e.append(t, 1, 10)
+				w := projections.NewWaiter(e.pool, e.progress, 5*time.Second)
+				if err := w.Wait(context.Background(), e.tenant, streamstats.Name); err != nil {
+					t.Fatalf("the healthy projector is held up: %v", err)
+				}
+				parked := waitParked(t, e, "recorder")
+				if !strings.Contains(parked.Error, c.error) {
+					t.Fatalf("parked: %+v", parked)
+				}
+				e.waitApplied(t, 4) // and not 5: nothing of the failed event was written
+			})
+		}
+	}
+}
+
 func waitParked(t *testing.T, e *env, projector string) projections.Parked {
 	t.Helper()
 	deadline := time.Now().Add(15 * time.Second)

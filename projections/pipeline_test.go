@@ -67,7 +67,12 @@ func recorder(fail func(seq int) bool) projections.Projector {
 	return projections.Projector{Name: "recorder", Model: recorderModel{fail: fail}}
 }
 
-type recorderModel struct{ fail func(seq int) bool }
+type recorderModel struct {
+	fail func(seq int) bool
+	// panics: the failure is a panic in Apply, as a bug would be;
+	// flushFails: Flush queues its writes, then returns an error.
+	panics, flushFails bool
+}
 
 func (recorderModel) Tables() []projections.TableInfo { return nil }
 func (recorderModel) Wants(string) bool               { return true }
@@ -93,6 +98,9 @@ func (f *recorderFold) Apply(e events.Event) error {
 	}
 	f.noted = append(f.noted, e)
 	if f.m.fail != nil && f.m.fail(n.Seq) {
+		if f.m.panics {
+			panic(fmt.Sprintf("recorder: a bug at seq %d", n.Seq))
+		}
 		f.failed = true
 	}
 	return nil
@@ -102,6 +110,9 @@ func (f *recorderFold) Flush(b *pgx.Batch) error {
 	for _, e := range f.noted {
 		b.Queue(`INSERT INTO applied (event_id, seq, times) VALUES ($1, $2, 1)
 			ON CONFLICT (event_id) DO UPDATE SET times = applied.times + 1`, e.ID, e.Data.(testevents.Noted).Seq)
+	}
+	if f.failed && f.m.flushFails {
+		return errors.New("recorder: flush failed after queuing its writes")
 	}
 	if f.failed {
 		b.Queue(`SELECT 1 / 0 -- injected failure`)
