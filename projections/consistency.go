@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -22,9 +24,11 @@ import (
 //
 // Waiters compare against the checkpoints in Progress, in memory: this
 // process's projectors advance it as they commit, and while anybody
-// waits, one poller reads every checkpoint from the database every few
-// milliseconds (projectors held by another process) and advances it too.
-// However many requests wait, the database sees one read per interval.
+// waits for a projector this process does not run (held by another
+// process, or stopped at a parked event), one poller reads every
+// checkpoint from the database every few milliseconds and advances it
+// too. However many requests wait, the database sees at most one read
+// per interval, and none while every projector waited for runs here.
 type Waiter struct {
 	pool     *pgxpool.Pool
 	progress *Progress
@@ -34,6 +38,8 @@ type Waiter struct {
 	mu      sync.Mutex
 	waiting int
 	polling bool
+	// waitedFor counts the waiters of each projector.
+	waitedFor map[string]int
 }
 
 // NewWaiter returns a Waiter giving up after timeout (CONSISTENCY_TIMEOUT).
@@ -128,8 +134,8 @@ func (w *Waiter) WaitFor(ctx context.Context, h Horizon, projectors ...string) e
 	if w.progress.Reached(h, projectors...) {
 		return nil
 	}
-	w.join()
-	defer w.leave()
+	w.join(projectors)
+	defer w.leave(projectors)
 	deadline := time.NewTimer(w.timeout)
 	defer deadline.Stop()
 	for {
@@ -152,19 +158,30 @@ func (w *Waiter) WaitFor(ctx context.Context, h Horizon, projectors ...string) e
 	}
 }
 
-func (w *Waiter) join() {
+func (w *Waiter) join(projectors []string) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	w.waiting++
+	if w.waitedFor == nil {
+		w.waitedFor = map[string]int{}
+	}
+	for _, n := range projectors {
+		w.waitedFor[n]++
+	}
 	if !w.polling {
 		w.polling = true
 		go w.poll()
 	}
 }
 
-func (w *Waiter) leave() {
+func (w *Waiter) leave(projectors []string) {
 	w.mu.Lock()
 	w.waiting--
+	for _, n := range projectors {
+		if w.waitedFor[n]--; w.waitedFor[n] == 0 {
+			delete(w.waitedFor, n)
+		}
+	}
 	w.mu.Unlock()
 }
 
@@ -179,7 +196,12 @@ func (w *Waiter) poll() {
 			w.mu.Unlock()
 			return
 		}
+		waited := slices.Collect(maps.Keys(w.waitedFor))
 		w.mu.Unlock()
+		if w.progress.Local(waited...) {
+			time.Sleep(w.recheck)
+			continue
+		}
 		if err := w.readCheckpoints(ctx); err != nil {
 			slog.Default().Debug("read-your-writes: reading checkpoints", "err", err)
 		}

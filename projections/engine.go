@@ -135,6 +135,7 @@ func (e *engine) sleep(ctx context.Context, d time.Duration) bool {
 // run is the loop: follow the leases, check parked events, read, send.
 func (e *engine) run(ctx context.Context, out chan<- *message.Message) {
 	cfg := e.r.cfg
+	defer cfg.Progress.SetLocal(nil)
 	var held heldBack
 	for {
 		if err := e.followLeases(ctx); err != nil {
@@ -161,6 +162,7 @@ func (e *engine) run(ctx context.Context, out chan<- *message.Message) {
 				wait = min(wait, m.notBefore.Sub(now))
 			}
 		}
+		e.publishLocal()
 		if !anyHeld {
 			if !e.r.leases.awaitAny(ctx, e.closing) {
 				return
@@ -187,6 +189,19 @@ func (e *engine) run(ctx context.Context, out chan<- *message.Message) {
 	}
 }
 
+// publishLocal tells the waiters of this process which projectors it
+// runs and keeps moving: their checkpoints reach Progress as they commit,
+// and the waiters read no checkpoint from the database for them.
+func (e *engine) publishLocal() {
+	local := map[string]bool{}
+	for _, m := range e.members {
+		if m.held && !m.stopped {
+			local[m.p.Name] = true
+		}
+	}
+	e.r.cfg.Progress.SetLocal(local)
+}
+
 // followLeases loads the checkpoint of every projector whose lease was
 // just taken, and drops those whose lease was lost.
 func (e *engine) followLeases(ctx context.Context) error {
@@ -199,6 +214,7 @@ func (e *engine) followLeases(ctx context.Context) error {
 				return err
 			}
 			*m = member{p: m.p, held: true, at: c, checkParked: true}
+			e.r.cfg.Progress.Advance(m.p.Name, c)
 			forget(m.p) // another process may have written meanwhile
 			e.wake.seen(c.TransactionID)
 		case !held:
@@ -819,6 +835,7 @@ func (e *engine) checkParked(ctx context.Context, m *member) error {
 	if tag.RowsAffected() == 1 {
 		e.log(&m.p).Info("skipped a parked event", watermill.LogFields{"event_id": id.String()})
 		m.at = at
+		e.r.cfg.Progress.Advance(m.p.Name, at)
 	}
 	return nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -407,5 +408,65 @@ func TestAReadModelIsReadableOnceItsOwnTransactionCommitted(t *testing.T) {
 	release()
 	if !reached("slow") {
 		t.Fatal("the slow projector never became readable")
+	}
+}
+
+// checkpointReads counts the statements that read every checkpoint (the
+// waiters' poll).
+type checkpointReads struct{ n atomic.Int64 }
+
+func (c *checkpointReads) TraceQueryStart(ctx context.Context, _ *pgx.Conn, d pgx.TraceQueryStartData) context.Context {
+	if strings.Contains(d.SQL, "FROM projector_checkpoints c") {
+		c.n.Add(1)
+	}
+	return ctx
+}
+func (c *checkpointReads) TraceQueryEnd(context.Context, *pgx.Conn, pgx.TraceQueryEndData) {}
+
+// While every projector a query waits for runs in this process, the
+// waiters read no checkpoint from the database: the engine tells them of
+// each commit. For a projector run elsewhere they poll, as before.
+func TestWaitersReadNoCheckpointsOfTheProjectorsThisProcessRuns(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	gate := make(chan struct{})
+	var once sync.Once
+	release := func() { once.Do(func() { close(gate) }) }
+	e.start(t, gated("here", gate))
+	t.Cleanup(release) // runs before the runner's stop: cleanups run last in, first out
+	for deadline := time.Now().Add(5 * time.Second); !e.progress.Local("here"); time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the engine never said it runs the projector")
+		}
+	}
+	cfg := e.pool.Config().Copy()
+	reads := &checkpointReads{}
+	cfg.ConnConfig.Tracer = reads
+	traced, err := pgxpool.NewWithConfig(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(traced.Close)
+
+	res := e.append(t, 1, 1)
+	h := projections.Horizon{TransactionID: res.TransactionID, Position: res.LastPosition}
+	w := projections.NewWaiter(traced, e.progress, 5*time.Second)
+	done := make(chan error, 1)
+	go func() { done <- w.WaitFor(context.Background(), h, "here") }()
+	time.Sleep(200 * time.Millisecond) // the batch is held at the gate: the waiter waits
+	if n := reads.n.Load(); n != 0 {
+		t.Fatalf("the waiters read the checkpoints %d times for a projector this process runs", n)
+	}
+	release()
+	if err := <-done; err != nil {
+		t.Fatalf("waiting for the local projector: %v", err)
+	}
+
+	elsewhere := projections.NewWaiter(traced, e.progress, 200*time.Millisecond)
+	if err := elsewhere.WaitFor(context.Background(), h, "elsewhere"); crmCode(err) != "PROJECTION_BEHIND" {
+		t.Fatalf("waiting for a projector nobody runs here: %v", err)
+	}
+	if reads.n.Load() == 0 {
+		t.Fatal("the waiters never read the checkpoints of a projector run elsewhere")
 	}
 }

@@ -11,6 +11,10 @@ type Progress struct {
 	ch      chan struct{}
 	at      map[string]Checkpoint
 	stopped map[string]bool // at a parked event
+	// local: the projectors this process's engine runs and keeps moving
+	// (it holds their leases and none is stopped): their checkpoints
+	// reach Advance as they commit, so waiters need not read them.
+	local map[string]bool
 }
 
 // NewProgress returns a Progress with nobody waiting.
@@ -54,12 +58,33 @@ func (p *Progress) SetStopped(names map[string]bool) {
 	}
 }
 
-// Stopped returns the first of projectors stopped at a parked event.
+// SetLocal records which projectors this process's engine runs and keeps
+// moving (see Progress.local).
+func (p *Progress) SetLocal(names map[string]bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.local = names
+}
+
+// Local reports whether every named projector is run here and moving.
+func (p *Progress) Local(projectors ...string) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, n := range projectors {
+		if !p.local[n] {
+			return false
+		}
+	}
+	return true
+}
+
+// Stopped returns the first of projectors stopped at a parked event (a
+// local one is not: this process moves it).
 func (p *Progress) Stopped(projectors ...string) (string, bool) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	for _, n := range projectors {
-		if p.stopped[n] {
+		if p.stopped[n] && !p.local[n] {
 			return n, true
 		}
 	}
