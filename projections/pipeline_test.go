@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -468,5 +469,57 @@ func TestWaitersReadNoCheckpointsOfTheProjectorsThisProcessRuns(t *testing.T) {
 	}
 	if reads.n.Load() == 0 {
 		t.Fatal("the waiters never read the checkpoints of a projector run elsewhere")
+	}
+}
+
+// logReadsAfter counts the log reads a pool sends on their own (not in
+// a batch's round trip) that start after a given checkpoint.
+type logReadsAfter struct {
+	xid string
+	pos int64
+	n   atomic.Int64
+}
+
+func (c *logReadsAfter) TraceQueryStart(ctx context.Context, _ *pgx.Conn, d pgx.TraceQueryStartData) context.Context {
+	if d.SQL == projections.PollSQL && len(d.Args) >= 2 && d.Args[0] == c.xid && d.Args[1] == c.pos {
+		c.n.Add(1)
+	}
+	return ctx
+}
+func (c *logReadsAfter) TraceQueryEnd(context.Context, *pgx.Conn, pgx.TraceQueryEndData) {}
+
+// A projector that keeps up spends one round trip per batch: the events
+// committed while a batch is applied come back with its COMMIT, and the
+// engine does not read the log for them again. (Not parallel: another
+// test's open transaction would hold the horizon back, and the read
+// riding along could not see them.)
+func TestEventsCommittedDuringABatchComeBackWithItsCommit(t *testing.T) {
+	e := newEnv(t)
+	gate := make(chan struct{})
+	var once sync.Once
+	release := func() { once.Do(func() { close(gate) }) }
+	first := e.append(t, 1, 1)
+	reads := &logReadsAfter{xid: strconv.FormatUint(first.TransactionID, 10), pos: first.LastPosition}
+	cfg := e.pool.Config().Copy()
+	cfg.ConnConfig.Tracer = reads
+	traced, err := pgxpool.NewWithConfig(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(traced.Close)
+	e.tune = func(c *projections.Config) { c.Pool = traced }
+	e.start(t, gated("held", gate))
+	t.Cleanup(release) // runs before the runner's stop: cleanups run last in, first out
+
+	time.Sleep(100 * time.Millisecond) // the first event's batch waits at the gate
+	e.append(t, 2, 1)
+	last := e.append(t, 3, 1)
+	release()
+	h := projections.Horizon{TransactionID: last.TransactionID, Position: last.LastPosition}
+	if err := projections.NewWaiter(e.pool, e.progress, 5*time.Second).WaitFor(context.Background(), h, "held"); err != nil {
+		t.Fatalf("the events committed during the batch were never applied: %v", err)
+	}
+	if n := reads.n.Load(); n != 0 {
+		t.Fatalf("the engine read the log after the batch %d times: the events committed meanwhile did not come back with its commit", n)
 	}
 }
