@@ -472,21 +472,40 @@ func TestWaitersReadNoCheckpointsOfTheProjectorsThisProcessRuns(t *testing.T) {
 	}
 }
 
-// logReadsAfter counts the log reads a pool sends on their own (not in
-// a batch's round trip) that start after a given checkpoint.
-type logReadsAfter struct {
-	xid string
-	pos int64
-	n   atomic.Int64
+// logReads counts the log reads a pool sends on their own (not in a
+// batch's round trip): all of them, and those that start after a given
+// checkpoint.
+type logReads struct {
+	xid        string
+	pos        int64
+	all, after atomic.Int64
 }
 
-func (c *logReadsAfter) TraceQueryStart(ctx context.Context, _ *pgx.Conn, d pgx.TraceQueryStartData) context.Context {
-	if d.SQL == projections.PollSQL && len(d.Args) >= 2 && d.Args[0] == c.xid && d.Args[1] == c.pos {
-		c.n.Add(1)
+func (c *logReads) TraceQueryStart(ctx context.Context, _ *pgx.Conn, d pgx.TraceQueryStartData) context.Context {
+	if d.SQL != projections.PollSQL {
+		return ctx
+	}
+	c.all.Add(1)
+	if len(d.Args) >= 2 && d.Args[0] == c.xid && d.Args[1] == c.pos {
+		c.after.Add(1)
 	}
 	return ctx
 }
-func (c *logReadsAfter) TraceQueryEnd(context.Context, *pgx.Conn, pgx.TraceQueryEndData) {}
+func (c *logReads) TraceQueryEnd(context.Context, *pgx.Conn, pgx.TraceQueryEndData) {}
+
+// tracedPool is a second pool on e's database whose statements go
+// through tracer.
+func (e *env) tracedPool(t testing.TB, tracer pgx.QueryTracer) *pgxpool.Pool {
+	t.Helper()
+	cfg := e.pool.Config().Copy()
+	cfg.ConnConfig.Tracer = tracer
+	traced, err := pgxpool.NewWithConfig(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(traced.Close)
+	return traced
+}
 
 // A projector that keeps up spends one round trip per batch: the events
 // committed while a batch is applied come back with its COMMIT, and the
@@ -499,14 +518,8 @@ func TestEventsCommittedDuringABatchComeBackWithItsCommit(t *testing.T) {
 	var once sync.Once
 	release := func() { once.Do(func() { close(gate) }) }
 	first := e.append(t, 1, 1)
-	reads := &logReadsAfter{xid: strconv.FormatUint(first.TransactionID, 10), pos: first.LastPosition}
-	cfg := e.pool.Config().Copy()
-	cfg.ConnConfig.Tracer = reads
-	traced, err := pgxpool.NewWithConfig(context.Background(), cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(traced.Close)
+	reads := &logReads{xid: strconv.FormatUint(first.TransactionID, 10), pos: first.LastPosition}
+	traced := e.tracedPool(t, reads)
 	e.tune = func(c *projections.Config) { c.Pool = traced }
 	e.start(t, gated("held", gate))
 	t.Cleanup(release) // runs before the runner's stop: cleanups run last in, first out
@@ -519,7 +532,33 @@ func TestEventsCommittedDuringABatchComeBackWithItsCommit(t *testing.T) {
 	if err := projections.NewWaiter(e.pool, e.progress, 5*time.Second).WaitFor(context.Background(), h, "held"); err != nil {
 		t.Fatalf("the events committed during the batch were never applied: %v", err)
 	}
-	if n := reads.n.Load(); n != 0 {
+	if n := reads.after.Load(); n != 0 {
 		t.Fatalf("the engine read the log after the batch %d times: the events committed meanwhile did not come back with its commit", n)
 	}
+}
+
+// A projector that has read every commit it was told of does not read
+// the log again when woken by appends ending or by commits it has read
+// already: only news wakes it.
+func TestAProjectorThatReadEverythingIsNotWokenByOldNews(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	reads := &logReads{}
+	traced := e.tracedPool(t, reads)
+	e.tune = func(c *projections.Config) { c.Pool = traced; c.FallbackPoll = time.Minute }
+	e.start(t, recorder(nil))
+	res := e.append(t, 1, 1)
+	e.waitApplied(t, 1)
+	time.Sleep(50 * time.Millisecond) // the engine settles into its wait
+	before := reads.all.Load()
+	for range 20 {
+		e.hub.Ended()
+		e.hub.Committed(res.TransactionID)
+		time.Sleep(2 * time.Millisecond)
+	}
+	if n := reads.all.Load() - before; n != 0 {
+		t.Fatalf("the engine read the log %d times on wake-ups that announced nothing new", n)
+	}
+	e.append(t, 2, 1)
+	e.waitApplied(t, 2) // news still wakes it: the fallback poll is a minute away
 }

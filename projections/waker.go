@@ -89,6 +89,11 @@ func (w *waker) seen(xid uint64) { storeMax(&w.seenXID, xid) }
 func (w *waker) behind() bool { return w.seenXID.Load() < w.hub.MaxCommitted() }
 
 // wait sleeps for d, or until a wake-up when useWake; false when closing.
+// A wake-up that announces nothing past what the projector has read does
+// not end the wait: the end of an append whose events a
+// batch's own read already brought (see nextRead), or a commit read
+// before it was announced. Such a wake-up used to cost a read of the log
+// that found nothing.
 func (w *waker) wait(ctx context.Context, d time.Duration, useWake bool, closing <-chan struct{}) bool {
 	t := time.NewTimer(d)
 	defer t.Stop()
@@ -96,15 +101,20 @@ func (w *waker) wait(ctx context.Context, d time.Duration, useWake bool, closing
 	if !useWake {
 		wake = nil
 	}
-	select {
-	case <-wake:
-	case <-t.C:
-	case <-closing:
-		return false
-	case <-ctx.Done():
-		return false
+	for {
+		select {
+		case <-wake:
+			if !w.behind() {
+				continue
+			}
+		case <-t.C:
+		case <-closing:
+			return false
+		case <-ctx.Done():
+			return false
+		}
+		return true
 	}
-	return true
 }
 
 func (w *waker) close() {
