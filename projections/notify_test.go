@@ -2,26 +2,11 @@ package projections_test
 
 import (
 	"context"
-	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-
 	"example.com/crm/projections"
 )
-
-// notifies counts the NOTIFYs a pool sends.
-type notifies struct{ n atomic.Int64 }
-
-func (c *notifies) TraceQueryStart(ctx context.Context, _ *pgx.Conn, d pgx.TraceQueryStartData) context.Context {
-	if strings.Contains(d.SQL, "pg_notify") {
-		c.n.Add(1)
-	}
-	return ctx
-}
-func (c *notifies) TraceQueryEnd(context.Context, *pgx.Conn, pgx.TraceQueryEndData) {}
 
 // A server process tells the others of its commits (their projectors
 // wake at once), and tells nobody while no other process listens: a
@@ -29,7 +14,7 @@ func (c *notifies) TraceQueryEnd(context.Context, *pgx.Conn, pgx.TraceQueryEndDa
 func TestCommitsAreAnnouncedOnlyWhileAnotherProcessListens(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
-	sent := &notifies{}
+	sent := &statements{containing: "pg_notify"}
 	traced := e.tracedPool(t, sent)
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel) // before the pools close: the notifier holds a connection

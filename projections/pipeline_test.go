@@ -412,17 +412,20 @@ func TestAReadModelIsReadableOnceItsOwnTransactionCommitted(t *testing.T) {
 	}
 }
 
-// checkpointReads counts the statements that read every checkpoint (the
-// waiters' poll).
-type checkpointReads struct{ n atomic.Int64 }
+// statements counts the statements a pool sends whose SQL contains a
+// given text.
+type statements struct {
+	containing string
+	n          atomic.Int64
+}
 
-func (c *checkpointReads) TraceQueryStart(ctx context.Context, _ *pgx.Conn, d pgx.TraceQueryStartData) context.Context {
-	if strings.Contains(d.SQL, "FROM projector_checkpoints c") {
+func (c *statements) TraceQueryStart(ctx context.Context, _ *pgx.Conn, d pgx.TraceQueryStartData) context.Context {
+	if strings.Contains(d.SQL, c.containing) {
 		c.n.Add(1)
 	}
 	return ctx
 }
-func (c *checkpointReads) TraceQueryEnd(context.Context, *pgx.Conn, pgx.TraceQueryEndData) {}
+func (c *statements) TraceQueryEnd(context.Context, *pgx.Conn, pgx.TraceQueryEndData) {}
 
 // While every projector a query waits for runs in this process, the
 // waiters read no checkpoint from the database: the engine tells them of
@@ -440,14 +443,8 @@ func TestWaitersReadNoCheckpointsOfTheProjectorsThisProcessRuns(t *testing.T) {
 			t.Fatal("the engine never said it runs the projector")
 		}
 	}
-	cfg := e.pool.Config().Copy()
-	reads := &checkpointReads{}
-	cfg.ConnConfig.Tracer = reads
-	traced, err := pgxpool.NewWithConfig(context.Background(), cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(traced.Close)
+	reads := &statements{containing: "FROM projector_checkpoints c"} // the waiters' poll
+	traced := e.tracedPool(t, reads)
 
 	res := e.append(t, 1, 1)
 	h := projections.Horizon{TransactionID: res.TransactionID, Position: res.LastPosition}
