@@ -155,6 +155,10 @@ func (e *engine) run(ctx context.Context, out chan<- *message.Message) {
 	defer cfg.Progress.SetLocal(nil)
 	var held heldBack
 	for {
+		// A lease taken or lost while the engine waits ends the wait, so
+		// that this process's waiters stop counting on a projector it no
+		// longer runs at once, not a fallback poll later.
+		leasesChanged := e.r.leases.changes()
 		if err := e.followLeases(ctx); err != nil {
 			e.log(nil).Error("projector checkpoints", err, nil)
 			if !e.sleep(ctx, time.Second) {
@@ -187,7 +191,7 @@ func (e *engine) run(ctx context.Context, out chan<- *message.Message) {
 			continue
 		}
 		if len(runnable) == 0 {
-			if !e.sleep(ctx, max(wait, time.Millisecond)) {
+			if !e.wake.wait(ctx, max(wait, time.Millisecond), false, leasesChanged, e.closing) {
 				return
 			}
 			continue
@@ -200,7 +204,7 @@ func (e *engine) run(ctx context.Context, out chan<- *message.Message) {
 			held = heldBack{}
 			continue
 		}
-		if !e.idle(ctx, &held) {
+		if !e.idle(ctx, &held, leasesChanged) {
 			return
 		}
 	}
@@ -385,7 +389,7 @@ func (e *engine) isClosing() bool {
 // flight) the pause doubles up to the fallback poll and commits no longer
 // cut it short. So appends in flight cost a few quick reads, a long-open
 // transaction one read a second, and nothing is ever a busy loop.
-func (e *engine) idle(ctx context.Context, held *heldBack) bool {
+func (e *engine) idle(ctx context.Context, held *heldBack, leasesChanged <-chan struct{}) bool {
 	wait := e.r.cfg.FallbackPoll
 	useWake := true
 	if e.wake.behind() {
@@ -403,7 +407,7 @@ func (e *engine) idle(ctx context.Context, held *heldBack) bool {
 	} else {
 		*held = heldBack{}
 	}
-	return e.wake.wait(ctx, wait, useWake, e.closing)
+	return e.wake.wait(ctx, wait, useWake, leasesChanged, e.closing)
 }
 
 // heldBack tracks how long reads have found nothing while a commit was

@@ -55,6 +55,13 @@ func (l *leaser) heldNames() []string {
 	return out
 }
 
+// changes returns a channel closed when the leases held next change.
+func (l *leaser) changes() <-chan struct{} {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.changed
+}
+
 // await blocks until this process holds name's lease; false when closing.
 func (l *leaser) await(ctx context.Context, name string, closing <-chan struct{}) bool {
 	for {

@@ -109,3 +109,46 @@ func TestReplicaPairIdlesCheaplyAndFailsOver(t *testing.T) {
 	e.append(t, 20, 5)
 	e.waitApplied(t, 16)
 }
+
+// A process that loses a projector's lease (its lease session died, and
+// another process took the lease) stops counting on its in-memory
+// progress for that projector at once, not a fallback poll later: its
+// waiters read the checkpoint the new holder moves.
+func TestALostLeaseIsNoLongerCountedOnByThisProcesssWaiters(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	e.tune = func(c *projections.Config) { c.FallbackPoll = time.Minute }
+	e.start(t, recorder(nil))
+	for deadline := time.Now().Add(5 * time.Second); !e.progress.Local("recorder"); time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the engine never said it runs the recorder")
+		}
+	}
+	ctx := context.Background()
+	other, err := e.pool.Acquire(ctx) // another process, about to take the lease
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { other.Conn().Close(ctx); other.Release() }) // closing frees its advisory lock
+	if _, err := e.pool.Exec(ctx, `SELECT pg_terminate_backend(pid) FROM pg_locks
+		WHERE locktype = 'advisory' AND granted AND database = (SELECT oid FROM pg_database WHERE datname = current_database())`); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+		var took bool
+		if err := other.QueryRow(ctx, `SELECT pg_try_advisory_lock($1::int, hashtext('recorder'))`, projections.LeaseClass).Scan(&took); err != nil {
+			t.Fatal(err)
+		}
+		if took {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the terminated session's lease never came free")
+		}
+	}
+	for deadline := time.Now().Add(2 * time.Second); e.progress.Local("recorder"); time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("two seconds after losing the lease, the process still answers its waiters from memory for the recorder")
+		}
+	}
+}

@@ -88,13 +88,14 @@ func (w *waker) seen(xid uint64) { storeMax(&w.seenXID, xid) }
 // behind reports a commit the projector has not read yet.
 func (w *waker) behind() bool { return w.seenXID.Load() < w.hub.MaxCommitted() }
 
-// wait sleeps for d, or until a wake-up when useWake; false when closing.
+// wait sleeps for d, or until a wake-up when useWake, or until also is
+// closed; false when closing.
 // A wake-up that announces nothing past what the projector has read does
 // not end the wait: the end of an append whose events a
 // batch's own read already brought (see nextRead), or a commit read
 // before it was announced. Such a wake-up used to cost a read of the log
 // that found nothing.
-func (w *waker) wait(ctx context.Context, d time.Duration, useWake bool, closing <-chan struct{}) bool {
+func (w *waker) wait(ctx context.Context, d time.Duration, useWake bool, also, closing <-chan struct{}) bool {
 	t := time.NewTimer(d)
 	defer t.Stop()
 	wake := w.ch
@@ -108,6 +109,7 @@ func (w *waker) wait(ctx context.Context, d time.Duration, useWake bool, closing
 				continue
 			}
 		case <-t.C:
+		case <-also:
 		case <-closing:
 			return false
 		case <-ctx.Done():
