@@ -20,6 +20,7 @@ import (
 	"example.com/crm/internal/testenv"
 	"example.com/crm/internal/testevents"
 	"example.com/crm/projections"
+	"example.com/crm/projections/projectionstest"
 	"example.com/crm/projections/streamstats"
 )
 
@@ -134,28 +135,7 @@ func (e *env) start(t testing.TB, ps ...projections.Projector) (stop func()) {
 	if e.tune != nil {
 		e.tune(&cfg)
 	}
-	r, err := projections.NewRunner(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- r.Run(context.Background()) }()
-	select {
-	case <-r.Running():
-	case err := <-done:
-		t.Fatalf("runner stopped at start: %v", err)
-	}
-	var once sync.Once
-	stop = func() {
-		once.Do(func() {
-			if err := r.Close(); err != nil {
-				t.Errorf("close: %v", err)
-			}
-			<-done
-		})
-	}
-	t.Cleanup(stop)
-	return stop
+	return projectionstest.Run(t, cfg, nil)
 }
 
 func (e *env) append(t testing.TB, first, n int) events.Result {

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"maps"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -18,6 +17,7 @@ import (
 	"example.com/crm/events/pgstore"
 	"example.com/crm/internal/testenv"
 	"example.com/crm/projections"
+	"example.com/crm/projections/projectionstest"
 	"example.com/crm/projections/sales"
 )
 
@@ -59,31 +59,10 @@ func newStoppedEnv(t testing.TB) *env {
 // start runs the deals projector until the test ends or stopAll.
 func (e *env) start(t testing.TB) {
 	t.Helper()
-	r, err := projections.NewRunner(projections.Config{
+	e.stops = append(e.stops, projectionstest.Run(t, projections.Config{
 		Pool: e.pool, Registry: events.Domain(), Hub: e.hub, Progress: e.progress,
 		Projectors: []projections.Projector{sales.DealsProjector()}, ResendInterval: 5 * time.Millisecond,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- r.Run(context.Background()) }()
-	select {
-	case <-r.Running():
-	case err := <-done:
-		t.Fatalf("runner stopped at start: %v", err)
-	}
-	var once sync.Once
-	stop := func() {
-		once.Do(func() {
-			if err := r.Close(); err != nil {
-				t.Errorf("close: %v", err)
-			}
-			<-done
-		})
-	}
-	t.Cleanup(stop)
-	e.stops = append(e.stops, stop)
+	}, nil))
 }
 
 func (e *env) stopAll() {

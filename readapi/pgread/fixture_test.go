@@ -6,7 +6,6 @@ import (
 	"errors"
 	"slices"
 	"strconv"
-	"sync"
 	"testing"
 	"time"
 
@@ -19,6 +18,7 @@ import (
 	"example.com/crm/events/pgstore"
 	"example.com/crm/internal/testenv"
 	"example.com/crm/projections"
+	"example.com/crm/projections/projectionstest"
 	"example.com/crm/projections/sales"
 	"example.com/crm/readapi"
 	"example.com/crm/readapi/pgread"
@@ -67,31 +67,10 @@ func (e *env) start(t *testing.T) (stop func()) {
 // startWith runs projectors until the test ends or stop is called.
 func (e *env) startWith(t *testing.T, ps ...projections.Projector) (stop func()) {
 	t.Helper()
-	r, err := projections.NewRunner(projections.Config{
+	stop = projectionstest.Run(t, projections.Config{
 		Pool: e.pool, Registry: e.reg, Hub: e.hub, Progress: e.progress, Projectors: ps,
 		ResendInterval: 5 * time.Millisecond,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- r.Run(context.Background()) }()
-	select {
-	case <-r.Running():
-	case err := <-done:
-		t.Fatalf("runner stopped at start: %v", err)
-	}
-	var once sync.Once
-	stop = func() {
-		once.Do(func() {
-			e.drain(t)
-			if err := r.Close(); err != nil {
-				t.Errorf("close: %v", err)
-			}
-			<-done
-		})
-	}
-	t.Cleanup(stop)
+	}, func() { e.drain(t) })
 	e.stops = append(e.stops, stop)
 	return stop
 }
