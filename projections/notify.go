@@ -130,14 +130,17 @@ func listenSession(ctx context.Context, pool *pgxpool.Pool, hub *Hub, self *Noti
 	// A LISTENing connection must not go back to the pool.
 	pc := conn.Hijack()
 	defer pc.Close(context.WithoutCancel(ctx))
+	// The notifier learns which listener is its own before the name
+	// makes it visible: else, for its first look, it counts its own
+	// process as another and announces commits to nobody.
+	if self != nil {
+		self.listener.Store(pc.PgConn().PID())
+	}
 	if _, err := pc.Exec(ctx, "SET application_name = '"+listenerName+"'"); err != nil {
 		return err
 	}
 	if _, err := pc.Exec(ctx, "LISTEN "+channel); err != nil {
 		return err
-	}
-	if self != nil {
-		self.listener.Store(pc.PgConn().PID())
 	}
 	for {
 		note, err := pc.WaitForNotification(ctx)
