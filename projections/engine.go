@@ -36,6 +36,10 @@ type member struct {
 	isolateUntil Checkpoint
 	failures     int
 	notBefore    time.Time
+	// doubt: a row taken to be new existed (CR011), so the projector is
+	// replaying events it applied before; its folds read every row
+	// (Doubter) until a batch commits.
+	doubt bool
 }
 
 func (m *member) runnable(now time.Time) bool {
@@ -87,6 +91,11 @@ type batchKey struct{}
 // errCheckpointMoved says another process moved a checkpoint: this one
 // lost the lease and must re-read where it stands.
 var errCheckpointMoved = errors.New("projections: checkpoint moved by another process")
+
+// errRowNotNew says a row taken to be new, unread, existed (CR011 of
+// Table.QueueUpsertFresh): the projector is replaying events it applied
+// before, and applies them again reading every row (member.doubt).
+var errRowNotNew = errors.New("projections: a stream taken to be new has a row already")
 
 // engine is the Watermill subscriber of the projectors: while this
 // process holds their leases it reads the log after their checkpoints —
@@ -350,10 +359,14 @@ func (e *engine) settle(ctx context.Context, pt *part) {
 	case pt.retry:
 		m.notBefore = time.Now().Add(200 * time.Millisecond)
 	case pt.err == nil:
-		m.at, m.failures = pt.to(), 0
+		m.at, m.failures, m.doubt = pt.to(), 0, false
 		if m.isolating && !m.at.Before(m.isolateUntil) {
 			m.isolating = false
 		}
+	case errors.Is(pt.err, errRowNotNew) && !m.doubt:
+		// Again at once, reading every row: counts no failure.
+		e.log(&m.p).Info("projector replays events it applied before; reading every row", nil)
+		m.doubt = true
 	case errors.Is(pt.err, errCheckpointMoved):
 		e.log(&m.p).Info("projector checkpoint moved elsewhere; re-reading it", nil)
 		m.held = false // followLeases reloads it
@@ -596,7 +609,7 @@ func transient(err error) bool {
 		return false
 	}
 	var fe *foldError
-	return !errors.As(err, &fe) && !errors.Is(err, errCheckpointMoved)
+	return !errors.As(err, &fe) && !errors.Is(err, errCheckpointMoved) && !errors.Is(err, errRowNotNew)
 }
 
 // foldError is a failure of a projector's own code.
@@ -668,6 +681,9 @@ func (r *Runner) applyParts(ctx context.Context, parts []*part, next *nextRead) 
 			continue
 		}
 		folds[i] = pt.m.p.Model.NewFold(Live)
+		if d, ok := folds[i].(Doubter); ok && pt.m.doubt {
+			d.ReadEveryRow()
+		}
 		own := &pgx.Batch{}
 		if pt.err = guard(func() error { folds[i].Load(own, evs[i]); return nil }); pt.err != nil {
 			continue
@@ -727,6 +743,9 @@ func (r *Runner) applyOneTrip(ctx context.Context, conn *pgx.Conn, inTx *bool, p
 		var pgErr *pgconn.PgError
 		if errors.As(err, &pgErr) && pgErr.Code == "CR010" {
 			return errCheckpointMoved
+		}
+		if errors.As(err, &pgErr) && pgErr.Code == "CR011" {
+			return errRowNotNew
 		}
 		return err
 	}

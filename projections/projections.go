@@ -72,6 +72,16 @@ type Fold interface {
 	Copy(ctx context.Context, conn *pgx.Conn) error
 }
 
+// Doubter is a Fold that can be told to trust no stream to be new: to
+// read the row of every stream its batch touches, those starting in it
+// included (see StreamKeys). The engine tells it so when such a row
+// turned out to exist (CR011): a replay of events already applied, after
+// a checkpoint was moved back. The version guards then make the replay
+// the no-op it must be.
+type Doubter interface {
+	ReadEveryRow()
+}
+
 // Committer is a Fold told that the transaction holding its writes
 // committed (RowModel keeps its row cache). live says the batch was live
 // traffic, whose rows are likely touched again soon, rather than a

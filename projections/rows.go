@@ -15,6 +15,8 @@ type Rows[R any] struct {
 	cur    map[Key]*R
 	order  []Key
 	dirty  map[Key]bool
+	// fresh are the keys taken to have no row without reading (Fresh).
+	fresh map[Key]bool
 }
 
 // NewRows starts an empty working set of t.
@@ -32,6 +34,17 @@ func (r *Rows[R]) Load(b *pgx.Batch, names Names, keys []Key) {
 		}
 	}
 	r.T.QueueLoad(b, names, missing, r.adopt)
+}
+
+// Fresh records keys as having no row yet, unread: streams that start
+// in the batch (see StreamKeys). Their writes check it (CR011).
+func (r *Rows[R]) Fresh(keys []Key) {
+	for _, k := range keys {
+		if r.fresh == nil {
+			r.fresh = map[Key]bool{}
+		}
+		r.fresh[k] = true
+	}
 }
 
 // LoadWhere queues the read of the rows matching cond (see
@@ -101,7 +114,13 @@ func (r *Rows[R]) All() []*R {
 
 // QueueUpsert queues the write of every changed row.
 func (r *Rows[R]) QueueUpsert(b *pgx.Batch, names Names) error {
-	return r.T.QueueUpsert(b, names, r.Dirty())
+	var fresh []Key
+	for _, k := range r.order {
+		if r.fresh[k] {
+			fresh = append(fresh, k)
+		}
+	}
+	return r.T.QueueUpsertFresh(b, names, r.Dirty(), fresh)
 }
 
 // Copy writes every row into the shadow table.

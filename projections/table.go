@@ -118,6 +118,38 @@ func (t *Table[R]) QueueUpsert(b *pgx.Batch, names Names, rows []*R) error {
 	return queueUpsert(b, t.Name, names, t.KeyCols, t.cols, rows)
 }
 
+// QueueUpsertFresh is QueueUpsert for rows among which those of fresh
+// were taken to be new without being read (see StreamKeys): the same
+// one statement, which fails the transaction (CR011) should one of them
+// exist after all. The read model then disagrees with its checkpoint,
+// and writing over the row would count it twice in the counters derived
+// from it: the projector stops at the event, parked, until it is
+// rebuilt.
+func (t *Table[R]) QueueUpsertFresh(b *pgx.Batch, names Names, rows []*R, fresh []Key) error {
+	if len(fresh) == 0 {
+		return t.QueueUpsert(b, names, rows)
+	}
+	tmp := &pgx.Batch{}
+	if err := t.QueueUpsert(tmp, names, rows); err != nil {
+		return err
+	}
+	orgs, ids := make([]uuid.UUID, len(fresh)), make([]uuid.UUID, len(fresh))
+	for i, k := range fresh {
+		orgs[i], ids[i] = k.Org, k.ID
+	}
+	k0, k1 := t.KeyCols[0], t.KeyCols[1]
+	upsert := tmp.QueuedQueries[0]
+	b.Queue(fmt.Sprintf(`WITH w AS (%s RETURNING %s, %s, xmax = 0 AS inserted)
+		SELECT crm_fail('CR011', %s, w.%s::text) FROM w JOIN unnest($2::uuid[], $3::uuid[]) AS f(a, b) ON w.%s = f.a AND w.%s = f.b
+		WHERE NOT w.inserted`, upsert.SQL, k0, k1,
+		quoteLiteral("read model "+names(t.Name)+" already holds a row of a stream whose first event comes after its checkpoint: rebuild it"),
+		k1, k0, k1), upsert.Arguments[0], orgs, ids)
+	return nil
+}
+
+// quoteLiteral quotes s as an SQL string literal.
+func quoteLiteral(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + "'" }
+
 // queueUpsert adds one statement to b that writes rows, marshalled as a
 // JSON array of objects of cols (the key's two among them), into the
 // physical table names(table): an insert, or a replacement of every

@@ -366,13 +366,31 @@ func TestReplayingEveryEventChangesNothing(t *testing.T) {
 	}
 
 	e.stopAll()
+	checkpoint := func() (at string) {
+		if err := e.pool.QueryRow(context.Background(), `SELECT offset_acked || '@' || last_processed_transaction_id
+			FROM projector_checkpoints WHERE consumer_group = $1`, sales.NameDeals).Scan(&at); err != nil {
+			t.Fatal(err)
+		}
+		return at
+	}
+	was := checkpoint()
 	tag, err := e.pool.Exec(context.Background(), `UPDATE projector_checkpoints SET offset_acked = 0, last_processed_transaction_id = '0'
 		WHERE consumer_group = $1`, sales.NameDeals)
 	if err != nil || tag.RowsAffected() != 1 {
 		t.Fatalf("rewind: %v, %d rows", err, tag.RowsAffected())
 	}
 	e.start(t)
-	o.caughtUp()
+	// Every event again: the checkpoint is back where it was (the
+	// waiter's in-memory progress would not tell).
+	for deadline := time.Now().Add(10 * time.Second); checkpoint() != was; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the replay never got back to %s: at %s", was, checkpoint())
+		}
+	}
+	var parked int
+	if err := e.pool.QueryRow(context.Background(), `SELECT count(*) FROM projector_parked`).Scan(&parked); err != nil || parked != 0 {
+		t.Fatalf("%d events parked (%v)", parked, err)
+	}
 	after := o.read()
 	if fmt.Sprint(before) != fmt.Sprint(after) {
 		t.Fatalf("replay changed the read model:\nbefore %+v\nafter  %+v", before, after)

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -179,35 +180,85 @@ func TestRowsReadBeforeTheTransactionNeverOverwriteAnotherProcesssWrites(t *test
 	pool := newPool(t)
 	ctx := context.Background()
 	org, d := uuid.New(), uuid.New()
+	// The deal exists before: a stream's first event needs no read.
+	stop := runDeals(t, pool, sales.DealsProjector(), nil)
+	appendDealEvent(t, pool, org, d, 1, "deal.created", fmt.Sprintf(
+		`{"deal_id":%q,"contact_id":%q,"owner_id":%q,"title":"first","amount":"10.00","currency":"USD","status":"new","stage":"qualification"}`,
+		d, uuid.New(), uuid.New()))
+	dealTitle(t, pool, d, 1)
+	stop()
+
 	hook := &interference{do: func() {
-		// The other process applied deal.created too, and wrote its row
-		// its own way.
+		// The other process applied the stage change too, and wrote its
+		// row its own way.
 		if _, err := pool.Exec(ctx, `
-			WITH e AS (SELECT position, transaction_id FROM events WHERE stream_id = $1 AND version = 1)
+			WITH e AS (SELECT position, transaction_id FROM events WHERE stream_id = $1 AND version = 2)
 			UPDATE projector_checkpoints c SET offset_acked = e.position, last_processed_transaction_id = e.transaction_id,
 			       high_position = e.position
 			FROM e WHERE c.consumer_group = 'deals'`, d); err != nil {
 			t.Error(err)
 		}
-		if _, err := pool.Exec(ctx, `
-			INSERT INTO deals (org_id, id, contact_id, owner_id, title, amount_cents, currency, status, stage, furthest_stage,
-			                   version, created_at, updated_at)
-			VALUES ($1, $2, gen_random_uuid(), gen_random_uuid(), 'theirs', 1000, 'USD', 'new', 'qualification', 'qualification',
-			        1, now(), now())`, org, d); err != nil {
+		if _, err := pool.Exec(ctx, `UPDATE deals SET title = 'theirs', stage = 'proposal', version = 2 WHERE id = $1`, d); err != nil {
 			t.Error(err)
 		}
 	}}
-	runDeals(t, pool, sales.DealsProjector(), hook)
-	appendDealEvent(t, pool, org, d, 1, "deal.created", fmt.Sprintf(
-		`{"deal_id":%q,"contact_id":%q,"owner_id":%q,"title":"first","amount":"10.00","currency":"USD","status":"new","stage":"qualification"}`,
-		d, uuid.New(), uuid.New()))
+	runDeals(t, pool, sales.DealsProjector(), hook) // a new process: its row cache is empty
 	appendDealEvent(t, pool, org, d, 2, "deal.stage_changed", `{"old":"qualification","new":"proposal"}`)
-	if got := dealTitle(t, pool, d, 2); got != "theirs" {
+	appendDealEvent(t, pool, org, d, 3, "deal.stage_changed", `{"old":"proposal","new":"negotiation"}`)
+	if got := dealTitle(t, pool, d, 3); got != "theirs" {
 		t.Fatalf("title %q, want \"theirs\": rows read before another process moved the checkpoint were written", got)
 	}
 	var fired bool
 	hook.once.Do(func() { fired = true })
 	if fired {
 		t.Fatal("the runner never read a row: the test did not test anything")
+	}
+}
+
+// rowReads counts the round trips that read read-model rows.
+type rowReads struct{ n atomic.Int64 }
+
+func (r *rowReads) TraceQueryStart(ctx context.Context, _ *pgx.Conn, _ pgx.TraceQueryStartData) context.Context {
+	return ctx
+}
+func (r *rowReads) TraceQueryEnd(context.Context, *pgx.Conn, pgx.TraceQueryEndData) {}
+func (r *rowReads) TraceBatchStart(ctx context.Context, _ *pgx.Conn, d pgx.TraceBatchStartData) context.Context {
+	if len(d.Batch.QueuedQueries) > 0 && strings.HasPrefix(d.Batch.QueuedQueries[0].SQL, "SELECT t.org_id") {
+		r.n.Add(1)
+	}
+	return ctx
+}
+func (r *rowReads) TraceBatchQuery(context.Context, *pgx.Conn, pgx.TraceBatchQueryData) {}
+func (r *rowReads) TraceBatchEnd(context.Context, *pgx.Conn, pgx.TraceBatchEndData)     {}
+
+// A deal's first event costs no read of its row: none can exist yet,
+// since the read model commits with its checkpoint and the event comes
+// after it. A deal this process has not seen before costs one.
+func TestADealIsCreatedWithoutReadingItsRow(t *testing.T) {
+	t.Parallel()
+	pool := newPool(t)
+	org, d1, d2 := uuid.New(), uuid.New(), uuid.New()
+	created := func(d uuid.UUID) string {
+		return fmt.Sprintf(`{"deal_id":%q,"contact_id":%q,"owner_id":%q,"title":"t","amount":"10.00","currency":"USD","status":"new","stage":"qualification"}`,
+			d, uuid.New(), uuid.New())
+	}
+	reads := &rowReads{}
+	stop := runDeals(t, pool, sales.DealsProjector(), reads)
+	appendDealEvent(t, pool, org, d1, 1, "deal.created", created(d1))
+	appendDealEvent(t, pool, org, d2, 1, "deal.created", created(d2))
+	appendDealEvent(t, pool, org, d1, 2, "deal.stage_changed", `{"old":"qualification","new":"proposal"}`)
+	dealTitle(t, pool, d1, 2)
+	dealTitle(t, pool, d2, 1)
+	if n := reads.n.Load(); n != 0 {
+		t.Fatalf("read rows %d times for deals created after the checkpoint", n)
+	}
+	stop()
+
+	reads = &rowReads{}
+	runDeals(t, pool, sales.DealsProjector(), reads) // another process: it knows no deal
+	appendDealEvent(t, pool, org, d2, 2, "deal.stage_changed", `{"old":"qualification","new":"proposal"}`)
+	dealTitle(t, pool, d2, 2)
+	if n := reads.n.Load(); n != 1 {
+		t.Fatalf("read rows %d times for a deal created before, want 1", n)
 	}
 }

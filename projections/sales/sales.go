@@ -51,18 +51,6 @@ func Projectors() []projections.Projector {
 // key is the read-model key of the stream an event belongs to.
 func key(e events.Event) projections.Key { return projections.Key{Org: e.TenantID, ID: e.StreamID} }
 
-// streamKeys lists the keys of the streams of batch's events of the
-// given stream type.
-func streamKeys(batch []events.Event, streamType string) []projections.Key {
-	var keys []projections.Key
-	for _, e := range batch {
-		if e.StreamType == streamType {
-			keys = append(keys, key(e))
-		}
-	}
-	return keys
-}
-
 // fresh reports whether e is newer than a row at version v (the version
 // guard every reducer starts with).
 func fresh(v int, e events.Event) bool { return e.Version > v }

@@ -116,10 +116,16 @@ type tasksFold struct {
 	// byDeal indexes the working set's tasks by deal, for deal.deleted.
 	byDeal  map[projections.Key][]uuid.UUID
 	indexed bool
+	doubt   bool // read the rows of new tasks too (projections.Doubter)
 }
 
+// ReadEveryRow implements projections.Doubter.
+func (f *tasksFold) ReadEveryRow() { f.doubt = true }
+
 func (f *tasksFold) Load(b *pgx.Batch, batch []events.Event) {
-	f.rows.Load(b, f.names, streamKeys(batch, events.StreamTask))
+	stored, fresh := projections.StreamKeys(batch, func(e events.Event) bool { return e.StreamType == events.StreamTask }, f.doubt)
+	f.rows.Load(b, f.names, stored)
+	f.rows.Fresh(fresh)
 	var orgs, dealIDs []uuid.UUID
 	for _, e := range batch {
 		if _, ok := e.Data.(events.DealDeleted); ok {
