@@ -122,6 +122,9 @@ func openLoop(ctx context.Context, rate float64, workers int, dur time.Duration,
 			for range jobs {
 				t := time.Now()
 				err := op(ctx, w)
+				if err != nil && ctx.Err() != nil {
+					continue // cut short by the loop's end (W4 cancels it), not an answer
+				}
 				rec.outcome(err, time.Since(t))
 			}
 		}()
