@@ -312,12 +312,12 @@ func (r *runner) seqReadLimit(ctx context.Context) {
 	r.logf("  limit: sequential event read %.0f events/s (%d events in %s)", r.limits["seq_read"], n, best.Round(time.Millisecond))
 }
 
-// vacuum settles the load as pgbench -i does: VACUUM (ANALYZE) of every
-// table, one at a time with a line each, so that the workloads measure
-// the system and not autovacuum catching up with a million fresh rows
-// meanwhile (a W4 rebuild right after the seed took 28 s; the same
-// rebuild again, 17 s).
-func (r *runner) vacuum(ctx context.Context) error {
+// vacuum settles a load as pgbench -i does: VACUUM (ANALYZE) of every
+// table, one at a time with a line for each slow one, so that the
+// workloads measure the system and not autovacuum catching up with a
+// million fresh rows meanwhile (a W4 rebuild right after the seed took
+// 28 s; the same rebuild again, 17 s). after says what was loaded.
+func (r *runner) vacuum(ctx context.Context, after string) error {
 	rows, err := r.pool.Query(ctx, `SELECT c.oid::regclass::text FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
 		WHERE c.relkind = 'r' AND n.nspname = 'public' ORDER BY pg_relation_size(c.oid) DESC`)
 	if err != nil {
@@ -337,8 +337,7 @@ func (r *runner) vacuum(ctx context.Context) error {
 			r.logf("  vacuum: %s in %s (%d/%d tables)", t, d.Round(100*time.Millisecond), i+1, len(tables))
 		}
 	}
-	r.rep.Extra["seed_vacuum_s"] = time.Since(start).Seconds()
-	r.logf("  vacuum: %d tables in %s (VACUUM (ANALYZE) after the load, as pgbench -i does)", len(tables), time.Since(start).Round(100*time.Millisecond))
+	r.logf("  vacuum: %d tables in %s (VACUUM (ANALYZE) after %s, as pgbench -i does)", len(tables), time.Since(start).Round(100*time.Millisecond), after)
 	return nil
 }
 
@@ -393,9 +392,11 @@ func (r *runner) seedPhase(ctx context.Context) error {
 		r.rep.Extra["seed_projection_events_per_s"] = float64(res.Events) / d.Seconds()
 		r.logf("  projectors caught up in %s (%.0f events/s through the live pipeline)", d.Round(time.Second), float64(res.Events)/d.Seconds())
 	}
-	if err := r.vacuum(ctx); err != nil {
+	began := time.Now()
+	if err := r.vacuum(ctx, "the load"); err != nil {
 		return err
 	}
+	r.rep.Extra["seed_vacuum_s"] = time.Since(began).Seconds()
 	r.seqReadLimit(ctx)
 	r.big, err = r.client.login(ctx, res.Main.Owner.Email, res.Password, res.Main.ID.String())
 	return err
