@@ -733,7 +733,9 @@ func (r *Runner) applyOneTrip(ctx context.Context, conn *pgx.Conn, inTx *bool, p
 	}
 	if err == nil && next != nil {
 		// The writes are committed whatever becomes of the read: a
-		// failed read only costs the engine a read of its own.
+		// failed read only costs the engine a read of its own. The
+		// waiters learn of them first, not once the read is decoded.
+		r.published(parts)
 		next.items, next.done = scanLog(br, r.cfg.Registry)
 	}
 	if cerr := br.Close(); err == nil && !next.readFailed() {

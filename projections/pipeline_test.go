@@ -539,3 +539,45 @@ func TestAProjectorThatReadEverythingIsNotWokenByOldNews(t *testing.T) {
 	e.append(t, 2, 1)
 	e.waitApplied(t, 2) // news still wakes it: the fallback poll is a minute away
 }
+
+// slowDecoding holds back the decoding of every slowNote until closed.
+var slowDecoding chan struct{}
+
+// slowNote is an event whose decoding waits for slowDecoding.
+type slowNote struct{}
+
+func (slowNote) EventType() string { return "test.slow" }
+
+func (*slowNote) UnmarshalJSON([]byte) error { <-slowDecoding; return nil }
+
+// A live batch's read models are readable as soon as its COMMIT is
+// acknowledged: the read of the log riding behind it comes back after,
+// and so does the decoding of the events it brings.
+func TestAReadModelIsReadableBeforeTheReadBehindItsCommitIsDecoded(t *testing.T) {
+	e := newEnv(t)
+	e.reg.Register(slowNote{}, 1)
+	slowDecoding = make(chan struct{})
+	gate := make(chan struct{})
+	var decoded, opened sync.Once
+	letGo := func() { decoded.Do(func() { close(slowDecoding) }) }
+	release := func() { opened.Do(func() { close(gate) }) }
+	first := e.append(t, 1, 1)
+	e.start(t, gated("held", gate))
+	t.Cleanup(release) // both before the runner's stop: cleanups run last in, first out
+	t.Cleanup(letGo)
+
+	time.Sleep(100 * time.Millisecond) // the first event's batch waits at the gate
+	if _, err := e.store.Append(context.Background(), events.Batch{
+		Metadata: events.Metadata{TenantID: e.tenant},
+		Streams: []events.Append{{Stream: testevents.Stream(e.tenant),
+			Events: []events.Pending{{Data: slowNote{}, OccurredAt: time.Now()}}}},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	release() // the batch commits; the read behind its COMMIT brings the slow event back
+	h := projections.Horizon{TransactionID: first.TransactionID, Position: first.LastPosition}
+	if err := projections.NewWaiter(e.pool, e.progress, 2*time.Second).WaitFor(context.Background(), h, "held"); err != nil {
+		t.Fatalf("the batch was not readable while the read behind its commit was being decoded: %v", err)
+	}
+	letGo()
+}
