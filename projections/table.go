@@ -121,10 +121,10 @@ func (t *Table[R]) QueueUpsert(b *pgx.Batch, names Names, rows []*R) error {
 // QueueUpsertFresh is QueueUpsert for rows among which those of fresh
 // were taken to be new without being read (see StreamKeys): the same
 // one statement, which fails the transaction (CR011) should one of them
-// exist after all. The read model then disagrees with its checkpoint,
-// and writing over the row would count it twice in the counters derived
-// from it: the projector stops at the event, parked, until it is
-// rebuilt.
+// exist after all. Writing over that row would count it twice in the
+// counters derived from it; the engine applies the batch again with
+// every row read instead (Doubter), which is a replay of events applied
+// before, after a checkpoint was moved back.
 func (t *Table[R]) QueueUpsertFresh(b *pgx.Batch, names Names, rows []*R, fresh []Key) error {
 	if len(fresh) == 0 {
 		return t.QueueUpsert(b, names, rows)
@@ -142,7 +142,7 @@ func (t *Table[R]) QueueUpsertFresh(b *pgx.Batch, names Names, rows []*R, fresh 
 	b.Queue(fmt.Sprintf(`WITH w AS (%s RETURNING %s, %s, xmax = 0 AS inserted)
 		SELECT crm_fail('CR011', %s, w.%s::text) FROM w JOIN unnest($2::uuid[], $3::uuid[]) AS f(a, b) ON w.%s = f.a AND w.%s = f.b
 		WHERE NOT w.inserted`, upsert.SQL, k0, k1,
-		quoteLiteral("read model "+names(t.Name)+" already holds a row of a stream whose first event comes after its checkpoint: rebuild it"),
+		quoteLiteral("read model "+names(t.Name)+" already holds a row of a stream whose first event comes after its checkpoint"),
 		k1, k0, k1), upsert.Arguments[0], orgs, ids)
 	return nil
 }
