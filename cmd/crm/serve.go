@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"path/filepath"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"text/tabwriter"
 	"time"
@@ -158,10 +159,22 @@ func serve(ctx context.Context, cfg app.Config, log *slog.Logger, roles serveRol
 	log.Info("starting crm", "version", version, "api", roles.api, "projectors", roles.projectors, "config", cfg)
 	started := time.Now()
 	var stopping atomic.Int64 // when ctx ended (unix nanoseconds)
-	defer context.AfterFunc(ctx, func() {
+	drainLogged := make(chan struct{})
+	stopDrainLog := context.AfterFunc(ctx, func() {
+		defer close(drainLogged)
 		stopping.Store(time.Now().UnixNano())
 		log.Info("shutting down: draining", "signal", context.Cause(ctx).Error())
-	})()
+	})
+	// The drain's start is logged before its end, however fast the drain:
+	// once ctx ended, its goroutine has started and is waited for (a
+	// deferred stop used to cancel it when the drain beat it, and the
+	// shutdown line then said 0s).
+	awaitDrainLog := sync.OnceFunc(func() {
+		if !stopDrainLog() {
+			<-drainLogged
+		}
+	})
+	defer awaitDrainLog()
 	dsn, release, err := openDatabase(ctx, cfg, log)
 	if err != nil {
 		return err
@@ -197,6 +210,7 @@ func serve(ctx context.Context, cfg app.Config, log *slog.Logger, roles serveRol
 		return err
 	}()
 	drained = append(drained, release())
+	awaitDrainLog()
 	took := time.Duration(0)
 	if at := stopping.Load(); at != 0 {
 		took = time.Since(time.Unix(0, at))
