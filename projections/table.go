@@ -129,8 +129,8 @@ func (t *Table[R]) QueueUpsertFresh(b *pgx.Batch, names Names, rows []*R, fresh 
 	if len(fresh) == 0 {
 		return t.QueueUpsert(b, names, rows)
 	}
-	tmp := &pgx.Batch{}
-	if err := t.QueueUpsert(tmp, names, rows); err != nil {
+	sql, body, err := upsert(t.Name, names, t.KeyCols, t.cols, rows)
+	if err != nil {
 		return err
 	}
 	orgs, ids := make([]uuid.UUID, len(fresh)), make([]uuid.UUID, len(fresh))
@@ -138,12 +138,11 @@ func (t *Table[R]) QueueUpsertFresh(b *pgx.Batch, names Names, rows []*R, fresh 
 		orgs[i], ids[i] = k.Org, k.ID
 	}
 	k0, k1 := t.KeyCols[0], t.KeyCols[1]
-	upsert := tmp.QueuedQueries[0]
 	b.Queue(fmt.Sprintf(`WITH w AS (%s RETURNING %s, %s, xmax = 0 AS inserted)
 		SELECT crm_fail('CR011', %s, w.%s::text) FROM w JOIN unnest($2::uuid[], $3::uuid[]) AS f(a, b) ON w.%s = f.a AND w.%s = f.b
-		WHERE NOT w.inserted`, upsert.SQL, k0, k1,
+		WHERE NOT w.inserted`, sql, k0, k1,
 		quoteLiteral("read model "+names(t.Name)+" already holds a row of a stream whose first event comes after its checkpoint"),
-		k1, k0, k1), upsert.Arguments[0], orgs, ids)
+		k1, k0, k1), body, orgs, ids)
 	return nil
 }
 
@@ -155,9 +154,19 @@ func quoteLiteral(s string) string { return "'" + strings.ReplaceAll(s, "'", "''
 // physical table names(table): an insert, or a replacement of every
 // column but the key.
 func queueUpsert(b *pgx.Batch, table string, names Names, key [2]string, cols []string, rows any) error {
-	body, err := json.Marshal(rows)
+	sql, body, err := upsert(table, names, key, cols, rows)
 	if err != nil {
-		return fmt.Errorf("upsert %s: %w", table, err)
+		return err
+	}
+	b.Queue(sql, body)
+	return nil
+}
+
+// upsert returns queueUpsert's statement and its parameter ($1).
+func upsert(table string, names Names, key [2]string, cols []string, rows any) (sql, body string, err error) {
+	js, err := json.Marshal(rows)
+	if err != nil {
+		return "", "", fmt.Errorf("upsert %s: %w", table, err)
 	}
 	set := make([]string, 0, len(cols))
 	for _, c := range cols {
@@ -167,9 +176,8 @@ func queueUpsert(b *pgx.Batch, table string, names Names, key [2]string, cols []
 	}
 	name := pgx.Identifier{names(table)}.Sanitize()
 	list := strings.Join(cols, ", ")
-	b.Queue(fmt.Sprintf(`INSERT INTO %s (%s) SELECT %s FROM jsonb_populate_recordset(NULL::%s, $1::jsonb)
-		ON CONFLICT (%s, %s) DO UPDATE SET %s`, name, list, list, name, key[0], key[1], strings.Join(set, ", ")), string(body))
-	return nil
+	return fmt.Sprintf(`INSERT INTO %s (%s) SELECT %s FROM jsonb_populate_recordset(NULL::%s, $1::jsonb)
+		ON CONFLICT (%s, %s) DO UPDATE SET %s`, name, list, list, name, key[0], key[1], strings.Join(set, ", ")), string(js), nil
 }
 
 // QueueInsert adds one statement to b that inserts rows, leaving rows

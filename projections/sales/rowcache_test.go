@@ -158,10 +158,15 @@ func (i *interference) TraceQueryStart(ctx context.Context, _ *pgx.Conn, _ pgx.T
 }
 func (i *interference) TraceQueryEnd(context.Context, *pgx.Conn, pgx.TraceQueryEndData) {}
 func (i *interference) TraceBatchStart(ctx context.Context, _ *pgx.Conn, d pgx.TraceBatchStartData) context.Context {
-	if len(d.Batch.QueuedQueries) > 0 && strings.HasPrefix(d.Batch.QueuedQueries[0].SQL, "SELECT t.org_id") {
+	if readsRows(d.Batch) {
 		return context.WithValue(ctx, readsKey{}, true)
 	}
 	return ctx
+}
+
+// readsRows: b is a fold's read of read-model rows (Table.QueueLoad).
+func readsRows(b *pgx.Batch) bool {
+	return len(b.QueuedQueries) > 0 && strings.HasPrefix(b.QueuedQueries[0].SQL, "SELECT t.org_id")
 }
 func (i *interference) TraceBatchQuery(context.Context, *pgx.Conn, pgx.TraceBatchQueryData) {}
 func (i *interference) TraceBatchEnd(ctx context.Context, _ *pgx.Conn, _ pgx.TraceBatchEndData) {
@@ -223,7 +228,7 @@ func (r *rowReads) TraceQueryStart(ctx context.Context, _ *pgx.Conn, _ pgx.Trace
 }
 func (r *rowReads) TraceQueryEnd(context.Context, *pgx.Conn, pgx.TraceQueryEndData) {}
 func (r *rowReads) TraceBatchStart(ctx context.Context, _ *pgx.Conn, d pgx.TraceBatchStartData) context.Context {
-	if len(d.Batch.QueuedQueries) > 0 && strings.HasPrefix(d.Batch.QueuedQueries[0].SQL, "SELECT t.org_id") {
+	if readsRows(d.Batch) {
 		r.n.Add(1)
 	}
 	return ctx
