@@ -7,14 +7,14 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
-	pgxuuid "github.com/vgarvardt/pgx-google-uuid/v5"
 )
 
 // Config parses dsn into a pool configuration whose connections encode
-// and scan google/uuid values as binary uuids. Without it pgx goes
-// through uuid.UUID's driver.Valuer and sql.Scanner, that is through a
-// 36-character string each way, for every id of every statement (about
-// a tenth of the server's CPU in a profile of the command mix).
+// and scan google/uuid values as binary uuids (registerUUID). Without it
+// pgx goes through uuid.UUID's driver.Valuer and sql.Scanner, that is
+// through a 36-character string each way, for every id of every
+// statement (about a tenth of the server's CPU in a profile of the
+// command mix).
 func Config(dsn string) (*pgxpool.Config, error) {
 	cfg, err := pgxpool.ParseConfig(dsn)
 	if err != nil {
@@ -22,7 +22,7 @@ func Config(dsn string) (*pgxpool.Config, error) {
 	}
 	after := cfg.AfterConnect
 	cfg.AfterConnect = func(ctx context.Context, conn *pgx.Conn) error {
-		pgxuuid.Register(conn.TypeMap())
+		registerUUID(conn.TypeMap())
 		if after != nil {
 			return after(ctx, conn)
 		}
