@@ -449,9 +449,9 @@ func (r *runner) buildRows() {
 				fmtValue(extra("w1_cpu_ms_per_cmd_projector_backends"), "ms")) + r.na("w1_cpu_ratio")},
 		Row{Workload: "W2", Figure: "lag p50 (deal read model)", Key: "w2_p50_ms", Value: f["w2_p50_ms"], Unit: "ms", Note: r.na("w2_p50_ms")},
 		Row{Workload: "W2", Figure: "lag p99 (deal read model)", Key: "w2_p99_ms", Value: f["w2_p99_ms"], Unit: "ms",
-			Note: fmt.Sprintf("analytics p50 %s / p99 %s", fmtValue(extra("w2_analytics_p50_ms"), "ms"), fmtValue(extra("w2_analytics_p99_ms"), "ms"))},
+			Note: fmt.Sprintf("analytics p50 %s / p99 %s", fmtValue(extra("w2_analytics_p50_ms"), "ms"), fmtValue(extra("w2_analytics_p99_ms"), "ms")) + r.busy("w2")},
 		Row{Workload: "W2", Figure: "lag p99 under the W3 mix", Key: "w2_loaded_p99_ms", Value: f["w2_loaded_p99_ms"], Unit: "ms",
-			Note: fmt.Sprintf("p50 %s; analytics p99 %s", fmtValue(extra("w2_loaded_p50_ms"), "ms"), fmtValue(extra("w2_loaded_analytics_p99_ms"), "ms"))},
+			Note: fmt.Sprintf("p50 %s; analytics p99 %s", fmtValue(extra("w2_loaded_p50_ms"), "ms"), fmtValue(extra("w2_loaded_analytics_p99_ms"), "ms")) + r.busy("w2_loaded")},
 		Row{Workload: "W2", Figure: "503s seen", Key: "w2_503", Value: f["w2_503"]},
 		Row{Workload: "W2", Figure: "drain after a 32-client burst", Key: "w2_drain_ms", Value: f["w2_drain_ms"], Unit: "ms", Note: r.na("w2_drain_ms")},
 	)
@@ -489,4 +489,16 @@ func (r *runner) na(key string) string {
 		return " n/a: " + why
 	}
 	return ""
+}
+
+// busy says how busy the machine was during the phase recorded under
+// key (machineDuring), if it was recorded.
+func (r *runner) busy(key string) string {
+	b, ok1 := r.rep.Extra[key+"_machine_busy_cores"].(float64)
+	self, ok2 := r.rep.Extra[key+"_crmbench_cores"].(float64)
+	cores, ok3 := r.rep.Extra["machine_cores"].(int)
+	if !ok1 || !ok2 || !ok3 || cores == 0 {
+		return ""
+	}
+	return "; " + machineLoad{busy: b, self: self, cores: cores}.String()
 }

@@ -324,6 +324,18 @@ func (r *runner) insideServer(ctx context.Context, key string, f func()) {
 		key, 1000*d.quantile(0.5), 1000*d.quantile(0.99), 1000*rd.quantile(0.5), a.count, d.count/a.count, 1000*a.mean())
 }
 
+// machineDuring runs f and records how busy the machine was meanwhile
+// (key_machine_busy_cores, key_crmbench_cores).
+func (r *runner) machineDuring(key string, f func()) machineLoad {
+	m0 := readMachine()
+	f()
+	l := readMachine().since(m0)
+	r.rep.Extra[key+"_machine_busy_cores"] = l.busy
+	r.rep.Extra[key+"_crmbench_cores"] = l.self
+	r.rep.Extra["machine_cores"] = l.cores
+	return l
+}
+
 // w2 measures projection lag at half of W1's best rate, alone and under
 // the W3 query mix, and the drain after a burst.
 func (r *runner) w2(ctx context.Context) error {
@@ -347,7 +359,9 @@ func (r *runner) w2(ctx context.Context) error {
 		s      Summary
 		missed int64
 	)
-	r.insideServer(ctx, "w2", func() { p, s, missed = r.lagRun(ctx, rate, r.cfg.Duration) })
+	load := r.machineDuring("w2", func() {
+		r.insideServer(ctx, "w2", func() { p, s, missed = r.lagRun(ctx, rate, r.cfg.Duration) })
+	})
 	dl, al := p.deal.Summarize(0), p.analytics.Summarize(0)
 	if dl.N > 0 {
 		r.rep.Set("w2_p50_ms", dl.P50)
@@ -363,8 +377,8 @@ func (r *runner) w2(ctx context.Context) error {
 		r.rep.Notes = append(r.rep.Notes, "W2: lag probed by polling with Consistency: eventual (-lag-poll), not by read-your-writes reads")
 	}
 	n503 := p.n503.Load() + s.S503
-	r.logf("  W2 alone at %.0f/s (%d sent, %d missed ticks, %d sampled): lag p50 %.1f ms, p99 %.1f ms (%d timed out, %d stale read-your-writes reads); analytics p50 %.1f / p99 %.1f ms",
-		rate, s.N, missed, dl.N, dl.P50, dl.P99, p.timedOut.Load(), p.stale.Load(), al.P50, al.P99)
+	r.logf("  W2 alone at %.0f/s (%d sent, %d missed ticks, %d sampled): lag p50 %.1f ms, p99 %.1f ms (%d timed out, %d stale read-your-writes reads); analytics p50 %.1f / p99 %.1f ms; %s",
+		rate, s.N, missed, dl.N, dl.P50, dl.P99, p.timedOut.Load(), p.stale.Load(), al.P50, al.P99, load)
 
 	if r.big != nil {
 		stop := make(chan struct{})
@@ -379,7 +393,9 @@ func (r *runner) w2(ctx context.Context) error {
 			p2 *lagProbe
 			s2 Summary
 		)
-		r.insideServer(ctx, "w2_loaded", func() { p2, s2, _ = r.lagRun(ctx, rate, r.cfg.Duration) })
+		load := r.machineDuring("w2_loaded", func() {
+			r.insideServer(ctx, "w2_loaded", func() { p2, s2, _ = r.lagRun(ctx, rate, r.cfg.Duration) })
+		})
 		close(stop)
 		wg.Wait()
 		dl2, al2 := p2.deal.Summarize(0), p2.analytics.Summarize(0)
@@ -394,8 +410,8 @@ func (r *runner) w2(ctx context.Context) error {
 		r.rep.Extra["w2_loaded_stale_reads"] = p2.stale.Load()
 		r.rep.Extra["w2_loaded_mix_rate"] = mix.Rate
 		n503 += p2.n503.Load() + s2.S503 + mix.S503
-		r.logf("  W2 under the query mix (%.0f queries/s, %d 503): lag p50 %.1f ms, p99 %.1f ms; analytics p99 %.1f ms",
-			mix.Rate, mix.S503, dl2.P50, dl2.P99, al2.P99)
+		r.logf("  W2 under the query mix (%.0f queries/s, %d 503): lag p50 %.1f ms, p99 %.1f ms; analytics p99 %.1f ms; %s",
+			mix.Rate, mix.S503, dl2.P50, dl2.P99, al2.P99, load)
 	} else {
 		r.rep.Extra["na_w2_loaded_p99_ms"] = "no seeded organization for the query mix"
 	}
