@@ -31,3 +31,14 @@ func TestCPUSplitsByBackendAndAddsUp(t *testing.T) {
 		t.Errorf("perOp: %q", got)
 	}
 }
+
+func TestWALIsCountedPerCommandOverAPhase(t *testing.T) {
+	m0 := walMark{records: 100, fpi: 10, bytes: 10_000, checkpoints: 3, ok: true}
+	m1 := walMark{records: 1100, fpi: 60, bytes: 210_000, checkpoints: 4, ok: true}
+	if got := m1.since(m0).perOp(100); got != "WAL 2000 bytes, 10.0 records and 0.50 full-page images a command; 1 checkpoints began" {
+		t.Errorf("perOp: %q", got)
+	}
+	if got := m1.since(walMark{}).perOp(100); got != "WAL n/a" {
+		t.Errorf("a phase without its first reading: %q", got)
+	}
+}

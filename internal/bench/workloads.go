@@ -82,9 +82,9 @@ func (r *runner) w1(ctx context.Context) error {
 	var with1 cpuSplit            // at 8 clients, and its commands
 	var with1N int
 	for _, c := range []int{1, 8, 32} {
-		m0 := r.cpuMark(ctx)
+		m0, w0 := r.cpuMark(ctx), r.walMark(ctx)
 		s := r.runW1(ctx, c, r.cfg.Duration)
-		split := r.cpuMark(ctx).since(m0)
+		split, wal := r.cpuMark(ctx).since(m0), r.walMark(ctx).since(w0)
 		cpu := split.total()
 		r.rep.Extra[fmt.Sprintf("w1_rate_%d", c)] = s.Rate
 		r.rep.Extra[fmt.Sprintf("w1_p50_ms_%d", c)] = s.P50
@@ -101,7 +101,7 @@ func (r *runner) w1(ctx context.Context) error {
 			r.cpuPerOp[true] = cpu / float64(max(s.N, 1))
 			r.rep.Extra["w1_cpu_ms_per_cmd"] = 1000 * r.cpuPerOp[true]
 			with1, with1N = split, s.N
-			r.logf("    of which %s", split.perOp(s.N))
+			r.logf("    of which %s; %s", split.perOp(s.N), wal.perOp(s.N))
 		}
 		if c == 32 {
 			if ins, ok := r.limits["insert_32"]; ok && ins > 0 {
@@ -125,9 +125,9 @@ func (r *runner) w1(ctx context.Context) error {
 	// Each restarted server warms up first, as the first one did: new
 	// connections and caches cost CPU the steady state does not.
 	r.runW1(ctx, 8, r.w1WarmUp())
-	m0 := r.cpuMark(ctx)
+	m0, w0 := r.cpuMark(ctx), r.walMark(ctx)
 	s := r.runW1(ctx, 8, r.cfg.Duration)
-	off := r.cpuMark(ctx).since(m0)
+	off, offWAL := r.cpuMark(ctx).since(m0), r.walMark(ctx).since(w0)
 	cpu := off.total()
 	r.srv.SampleRSS()
 	if err := r.srv.Stop(); err != nil {
@@ -137,7 +137,7 @@ func (r *runner) w1(ctx context.Context) error {
 	r.rep.Extra["w1_cpu_ms_per_cmd_noproj"] = 1000 * noProj
 	r.rep.Extra["w1_rate_8_noproj"] = s.Rate
 	r.logf("  W1 at 8 clients without projectors: %.0f commands/s, CPU %.2f ms/command", s.Rate, 1000*noProj)
-	r.logf("    of which %s", off.perOp(s.N))
+	r.logf("    of which %s; %s", off.perOp(s.N), offWAL.perOp(s.N))
 	if err := r.ensureServer(ctx); err != nil {
 		return err
 	}
@@ -160,9 +160,9 @@ func (r *runner) w1(ctx context.Context) error {
 	if _, err := r.srv.waitProjections(ctx, 10*time.Minute, r.backlogs, r.logf); err != nil {
 		return err
 	}
-	m0 = r.cpuMark(ctx)
+	m0, w0 = r.cpuMark(ctx), r.walMark(ctx)
 	s2 := r.runW1(ctx, 8, r.cfg.Duration)
-	again := r.cpuMark(ctx).since(m0)
+	again, againWAL := r.cpuMark(ctx).since(m0), r.walMark(ctx).since(w0)
 	with2 := again.total() / float64(max(s2.N, 1))
 	with := (r.cpuPerOp[true] + with2) / 2
 	r.rep.Extra["w1_cpu_ms_per_cmd_after"] = 1000 * with2
@@ -172,7 +172,7 @@ func (r *runner) w1(ctx context.Context) error {
 	}
 	r.logf("  W1 at 8 clients with projectors again: %.0f commands/s, CPU %.2f ms/command; ratio (mean of %.2f and %.2f) / %.2f = %.2f",
 		s2.Rate, 1000*with2, 1000*r.cpuPerOp[true], 1000*with2, 1000*noProj, with/max(noProj, 1e-9))
-	r.logf("    of which %s", again.perOp(s2.N))
+	r.logf("    of which %s; %s", again.perOp(s2.N), againWAL.perOp(s2.N))
 	// The projectors' own backends, apart from how the rest moved.
 	r.rep.Extra["w1_cpu_ms_per_cmd_projector_backends"] = 1000 * (with1[cpuProjectors]/float64(max(with1N, 1)) +
 		again[cpuProjectors]/float64(max(s2.N, 1))) / 2
