@@ -446,7 +446,7 @@ func (r *runner) buildRows() {
 		Row{Workload: "W1", Figure: "CPU per command, projectors on / off", Key: "w1_cpu_ratio", Value: f["w1_cpu_ratio"],
 			Note: fmt.Sprintf("on %s and %s (before and after), off %s; the projectors' own PostgreSQL backends %s", fmtValue(extra("w1_cpu_ms_per_cmd"), "ms"),
 				fmtValue(extra("w1_cpu_ms_per_cmd_after"), "ms"), fmtValue(extra("w1_cpu_ms_per_cmd_noproj"), "ms"),
-				fmtValue(extra("w1_cpu_ms_per_cmd_projector_backends"), "ms")) + r.na("w1_cpu_ratio")},
+				fmtValue(extra("w1_cpu_ms_per_cmd_projector_backends"), "ms")) + r.walNote() + r.na("w1_cpu_ratio")},
 		Row{Workload: "W2", Figure: "lag p50 (deal read model)", Key: "w2_p50_ms", Value: f["w2_p50_ms"], Unit: "ms", Note: r.na("w2_p50_ms")},
 		Row{Workload: "W2", Figure: "lag p99 (deal read model)", Key: "w2_p99_ms", Value: f["w2_p99_ms"], Unit: "ms",
 			Note: fmt.Sprintf("analytics p50 %s / p99 %s", fmtValue(extra("w2_analytics_p50_ms"), "ms"), fmtValue(extra("w2_analytics_p99_ms"), "ms")) + r.busy("w2")},
@@ -501,4 +501,18 @@ func (r *runner) busy(key string) string {
 		return ""
 	}
 	return "; " + machineLoad{busy: b, self: self, cores: cores}.String()
+}
+
+// walNote compares the WAL a command wrote with and without projectors
+// (the work they cost the database, which the host's speed does not
+// move), if both were measured.
+func (r *runner) walNote() string {
+	with, ok1 := r.rep.Extra["w1_wal_bytes_per_cmd"].(float64)
+	without, ok2 := r.rep.Extra["w1_wal_noproj_bytes_per_cmd"].(float64)
+	rw, ok3 := r.rep.Extra["w1_wal_records_per_cmd"].(float64)
+	rwo, ok4 := r.rep.Extra["w1_wal_noproj_records_per_cmd"].(float64)
+	if !ok1 || !ok2 || !ok3 || !ok4 {
+		return ""
+	}
+	return fmt.Sprintf("; WAL a command %.0f bytes in %.1f records on, %.0f in %.1f off", with, rw, without, rwo)
 }

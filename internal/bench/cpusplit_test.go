@@ -42,3 +42,15 @@ func TestWALIsCountedPerCommandOverAPhase(t *testing.T) {
 		t.Errorf("a phase without its first reading: %q", got)
 	}
 }
+
+func TestTheCPURatioRowShowsTheWALACommandWroteOnAndOff(t *testing.T) {
+	r := &runner{rep: &Report{Extra: map[string]any{}}}
+	if got := r.walNote(); got != "" {
+		t.Fatalf("without WAL figures: %q", got)
+	}
+	walUse{records: 2400, bytes: 300_000, ok: true}.record(r.rep, "w1_wal", 100)
+	walUse{records: 820, bytes: 125_000, ok: true}.record(r.rep, "w1_wal_noproj", 100)
+	if got := r.walNote(); got != "; WAL a command 3000 bytes in 24.0 records on, 1250 in 8.2 off" {
+		t.Fatalf("walNote: %q", got)
+	}
+}

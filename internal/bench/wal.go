@@ -45,3 +45,13 @@ func (w walUse) perOp(n int) string {
 	return fmt.Sprintf("WAL %.0f bytes, %.1f records and %.2f full-page images a command; %.0f checkpoints began",
 		w.bytes/d, w.records/d, w.fpi/d, w.checkpoints)
 }
+
+// record puts the WAL bytes and records per operation into the report
+// (key_bytes_per_cmd, key_records_per_cmd).
+func (w walUse) record(rep *Report, key string, n int) {
+	if !w.ok || n == 0 {
+		return
+	}
+	rep.Extra[key+"_bytes_per_cmd"] = w.bytes / float64(n)
+	rep.Extra[key+"_records_per_cmd"] = w.records / float64(n)
+}

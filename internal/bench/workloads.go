@@ -102,6 +102,7 @@ func (r *runner) w1(ctx context.Context) error {
 			r.rep.Extra["w1_cpu_ms_per_cmd"] = 1000 * r.cpuPerOp[true]
 			with1, with1N = split, s.N
 			r.logf("    of which %s; %s", split.perOp(s.N), wal.perOp(s.N))
+			wal.record(r.rep, "w1_wal", s.N)
 		}
 		if c == 32 {
 			if ins, ok := r.limits["insert_32"]; ok && ins > 0 {
@@ -138,6 +139,7 @@ func (r *runner) w1(ctx context.Context) error {
 	r.rep.Extra["w1_rate_8_noproj"] = s.Rate
 	r.logf("  W1 at 8 clients without projectors: %.0f commands/s, CPU %.2f ms/command", s.Rate, 1000*noProj)
 	r.logf("    of which %s; %s", off.perOp(s.N), offWAL.perOp(s.N))
+	offWAL.record(r.rep, "w1_wal_noproj", s.N)
 	if err := r.ensureServer(ctx); err != nil {
 		return err
 	}
