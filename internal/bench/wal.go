@@ -25,11 +25,8 @@ func (r *runner) walMark(ctx context.Context) walMark {
 	return m
 }
 
-// walUse is the WAL a phase wrote.
-type walUse struct {
-	records, fpi, bytes, checkpoints float64
-	ok                               bool
-}
+// walUse is the WAL a phase wrote: the difference of two marks.
+type walUse walMark
 
 func (m walMark) since(m0 walMark) walUse {
 	return walUse{records: m.records - m0.records, fpi: m.fpi - m0.fpi, bytes: m.bytes - m0.bytes,
