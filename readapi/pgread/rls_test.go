@@ -151,6 +151,7 @@ func TestRebuiltReadModelsStayConfined(t *testing.T) {
 		t.Fatal("deals is the same table after the rebuild: nothing was swapped")
 	}
 	checkCatalog(t, e.pool)
+	checkPendingListBounded(t, e.pool)
 	assertConfined(t, e.pool, a.id, b.id)
 	if err := pgread.CheckReader(ctx, e.pool); err != nil {
 		t.Fatal(err)
