@@ -43,8 +43,8 @@ func TestOperationsRoutes(t *testing.T) {
 	}
 }
 
-// /metrics shows HTTP requests, appended events and every projector's
-// position and lag.
+// /metrics shows HTTP requests, appended events and how long their
+// appends took, and every projector's position and lag.
 func TestMetricsReportEventsAndProjections(t *testing.T) {
 	t.Parallel()
 	s := apitest.Start(t, apitest.Options{})
@@ -55,6 +55,7 @@ func TestMetricsReportEventsAndProjections(t *testing.T) {
 	}
 	for _, want := range []string{
 		`crm_events_appended_total{type="user.registered"} 1`,
+		"crm_event_append_seconds_count 1",
 		`crm_projection_position{projector="deals"}`,
 		`crm_projection_lag_seconds{projector="activities"}`,
 		`crm_http_requests_total`,

@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -11,21 +12,37 @@ import (
 	"example.com/crm/projections"
 )
 
-// storeMetrics counts what the event store appends.
+// storeMetrics counts what the event store appends, and how long an
+// append takes.
 type storeMetrics struct {
-	events *prometheus.CounterVec
+	events   *prometheus.CounterVec
+	duration prometheus.Histogram
 }
 
 func newStoreMetrics(reg prometheus.Registerer) (*storeMetrics, error) {
-	m := &storeMetrics{events: prometheus.NewCounterVec(prometheus.CounterOpts{
-		Name: "crm_events_appended_total",
-		Help: "Events committed to the event store, by event type.",
-	}, []string{"type"})}
-	return m, reg.Register(m.events)
+	m := &storeMetrics{
+		events: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "crm_events_appended_total",
+			Help: "Events committed to the event store, by event type.",
+		}, []string{"type"}),
+		// Beside crm_projection_read_delay_seconds (which starts at the
+		// same recorded_at) it tells how much of an event's wait to be
+		// projected was its own append.
+		duration: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "crm_event_append_seconds",
+			Help: "Per append: from the start of its transaction (the events' recorded_at, by the database's clock) " +
+				"to the server learning that it committed. With the database on another host, the clocks' difference is in it.",
+			Buckets: []float64{.0005, .001, .002, .003, .005, .0075, .01, .015, .02, .03, .05, .1, .25, .5, 1},
+		}),
+	}
+	return m, errors.Join(reg.Register(m.events), reg.Register(m.duration))
 }
 
-// stored is the event store's Stored hook.
+// stored is the event store's Stored hook: evs committed together.
 func (m *storeMetrics) stored(evs []events.Event) {
+	if len(evs) > 0 {
+		m.duration.Observe(max(time.Since(evs[0].RecordedAt), 0).Seconds())
+	}
 	for _, e := range evs {
 		m.events.WithLabelValues(e.Type).Inc()
 	}

@@ -298,22 +298,32 @@ func (r *runner) lagRun(ctx context.Context, rate float64, dur time.Duration) (*
 
 // insideServer runs f and reports what the server's own histograms saw
 // meanwhile: each event's projection delay (append start → read-model
-// commit) and the time to apply a batch. Beside the lag measured from
-// outside, they tell the pipeline's share from the probes' and HTTP's.
+// commit), the part of it until the log read that returned it, the
+// append's own part (append start → commit; absent from older servers)
+// and the time to apply a batch. Beside the lag measured from outside,
+// they tell the pipeline's share from the probes' and HTTP's, and the
+// wait for the projectors from the append.
 func (r *runner) insideServer(ctx context.Context, key string, f func()) {
-	const delay, apply, read = "crm_projection_delay_seconds", "crm_projection_batch_apply_seconds", "crm_projection_read_delay_seconds"
-	d0, err1 := r.client.scrapeHistogram(ctx, delay)
-	a0, err2 := r.client.scrapeHistogram(ctx, apply)
-	r0, err5 := r.client.scrapeHistogram(ctx, read)
+	names := []string{"crm_projection_delay_seconds", "crm_projection_batch_apply_seconds",
+		"crm_projection_read_delay_seconds", "crm_event_append_seconds"}
+	scrape := func() ([]histogram, error) {
+		hs := make([]histogram, len(names))
+		for i, n := range names {
+			var err error
+			if hs[i], err = r.client.scrapeHistogram(ctx, n); err != nil {
+				return nil, err
+			}
+		}
+		return hs, nil
+	}
+	h0, err0 := scrape()
 	f()
-	d1, err3 := r.client.scrapeHistogram(ctx, delay)
-	a1, err4 := r.client.scrapeHistogram(ctx, apply)
-	r1, err6 := r.client.scrapeHistogram(ctx, read)
-	if err := errors.Join(err1, err2, err3, err4, err5, err6); err != nil {
+	h1, err1 := scrape()
+	if err := errors.Join(err0, err1); err != nil {
 		r.logf("  %s: the server's histograms could not be read: %v", key, err)
 		return
 	}
-	d, a, rd := d1.minus(d0), a1.minus(a0), r1.minus(r0)
+	d, a, rd, ap := h1[0].minus(h0[0]), h1[1].minus(h0[1]), h1[2].minus(h0[2]), h1[3].minus(h0[3])
 	if d.count == 0 || a.count == 0 {
 		return // an older binary, or nothing projected
 	}
@@ -322,8 +332,13 @@ func (r *runner) insideServer(ctx context.Context, key string, f func()) {
 	r.rep.Extra[key+"_batch_apply_mean_ms"] = 1000 * a.mean()
 	r.rep.Extra[key+"_batch_events_mean"] = d.count / a.count
 	r.rep.Extra[key+"_server_read_delay_p50_ms"] = 1000 * rd.quantile(0.5)
-	r.logf("  %s inside the server: delay (append start → read models committed) p50 ≈ %.1f ms, p99 ≈ %.1f ms, of which until read p50 ≈ %.1f ms; %.0f batches, %.1f events and %.2f ms each on average",
-		key, 1000*d.quantile(0.5), 1000*d.quantile(0.99), 1000*rd.quantile(0.5), a.count, d.count/a.count, 1000*a.mean())
+	appendNote := ""
+	if ap.count > 0 {
+		r.rep.Extra[key+"_server_append_p50_ms"] = 1000 * ap.quantile(0.5)
+		appendNote = fmt.Sprintf(" (the append itself p50 ≈ %.1f ms)", 1000*ap.quantile(0.5))
+	}
+	r.logf("  %s inside the server: delay (append start → read models committed) p50 ≈ %.1f ms, p99 ≈ %.1f ms, of which until read p50 ≈ %.1f ms%s; %.0f batches, %.1f events and %.2f ms each on average",
+		key, 1000*d.quantile(0.5), 1000*d.quantile(0.99), 1000*rd.quantile(0.5), appendNote, a.count, d.count/a.count, 1000*a.mean())
 }
 
 // machineDuring runs f and records how busy the machine was meanwhile
