@@ -37,6 +37,12 @@ var contactOrder = map[readapi.ContactOrderBy]string{
 	readapi.ContactsByName:      "lower(name)",
 }
 
+// searchContacts adds a case-insensitive, literal substring match of
+// term on the contacts' name, email or phone (see query.search).
+func searchContacts(q *query, term string) {
+	q.search(term, "search_text", "name", "email", "phone")
+}
+
 // ListContacts implements readapi.Queries.
 func (s *Store) ListContacts(ctx context.Context, orgID uuid.UUID, f readapi.ContactFilter) (l readapi.List[readapi.Contact], err error) {
 	defer wrap(&err, "pgread.ListContacts")
@@ -53,7 +59,7 @@ func (s *Store) ListContacts(ctx context.Context, orgID uuid.UUID, f readapi.Con
 		c.where("owner_id = " + c.arg(f.OwnerID))
 	}
 	if f.Search != "" {
-		q.search(f.Search, "search_text", "name", "email", "phone")
+		searchContacts(q, f.Search)
 		c = nil
 	}
 	return list(ctx, s, q, listSpec[readapi.Contact]{

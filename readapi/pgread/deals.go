@@ -48,6 +48,15 @@ var dealOrder = map[readapi.DealOrderBy]string{
 	readapi.DealsByTitle:     "lower(title)",
 }
 
+// searchTitles adds a case-insensitive, literal substring match of term
+// on the deals' titles. The titles' trigram index is on deal_titles
+// (migrations/00080), read through its view for the reason searches read
+// org_deals; a walk along a sort index tests the deal's own title.
+func searchTitles(q *query, term string) {
+	p := q.like(term)
+	q.match("id IN (SELECT id FROM org_deal_titles WHERE lower(title) LIKE lower("+p+"))", "lower(title) LIKE lower("+p+")")
+}
+
 // ListDeals implements readapi.Queries.
 func (s *Store) ListDeals(ctx context.Context, orgID uuid.UUID, f readapi.DealFilter) (l readapi.List[readapi.Deal], err error) {
 	defer wrap(&err, "pgread.ListDeals")
@@ -91,9 +100,7 @@ func (s *Store) ListDeals(ctx context.Context, orgID uuid.UUID, f readapi.DealFi
 		narrow = true
 	}
 	if f.Search != "" {
-		// The titles' trigram index is on deal_titles (migrations/00080),
-		// read through its view for the reason searches read org_deals.
-		q.where("id IN (SELECT id FROM org_deal_titles WHERE lower(title) LIKE lower(" + q.like(f.Search) + "))")
+		searchTitles(q, f.Search)
 		narrow = true
 	}
 	if !f.CreatedAfter.IsZero() {

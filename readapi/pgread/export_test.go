@@ -4,8 +4,11 @@ import (
 	"context"
 	"slices"
 
+	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"example.com/crm/readapi"
 )
 
 // WithSearchMax returns a copy of s that sorts a search's matches itself
@@ -51,3 +54,31 @@ func ReadRelations() []string { return slices.Clone(readRelations) }
 
 // AccessSQL is the caller's role check a read sends ahead of its query.
 const AccessSQL = accessSQL
+
+// WithSearchWalk returns a copy of s whose walk along the sort index for
+// a dense search's page reads at most rows rows, for a page ending within
+// the first reach matches (0: never walks), and calls walked each time a
+// walk found its page.
+func (s *Store) WithSearchWalk(rows, reach int64, walked func()) *Store {
+	c := *s
+	c.walkRows, c.walkReach, c.walked = rows, reach, walked
+	return &c
+}
+
+// ContactSearchWalkSQL is the statement that walks the contacts' sort
+// index for a search's page: $1 the organization, $2 the LIKE pattern, $3
+// and $4 the page's LIMIT and OFFSET.
+func ContactSearchWalkSQL(orderBy readapi.ContactOrderBy, desc bool) string {
+	q := newQuery(uuid.Nil, "NOT deleted")
+	searchContacts(q, "x")
+	return walkSQL(q, contactColumns, "org_contacts", contactOrder[orderBy], desc, searchWalkRows)
+}
+
+// DealSearchWalkSQL is ContactSearchWalkSQL for deals filtered by status
+// ($3; LIMIT and OFFSET are $4 and $5).
+func DealSearchWalkSQL(orderBy readapi.DealOrderBy, desc bool) string {
+	q := newQuery(uuid.Nil, "NOT deleted")
+	q.where("status = ANY(" + q.arg([]string{}) + ")")
+	searchTitles(q, "x")
+	return walkSQL(q, dealColumns, "org_deals", dealOrder[orderBy], desc, searchWalkRows)
+}
