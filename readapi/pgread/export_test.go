@@ -65,6 +65,10 @@ func (s *Store) WithSearchWalk(rows, reach int64, walked func()) *Store {
 	return &c
 }
 
+// WalkScopeSQL opens the transaction of a search's walk ($1: the
+// organization).
+const WalkScopeSQL = scopeWalkSQL
+
 // ContactSearchWalkSQL is the statement that walks the contacts' sort
 // index for a search's page: $1 the organization, $2 the LIKE pattern, $3
 // and $4 the page's LIMIT and OFFSET.

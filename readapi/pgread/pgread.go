@@ -262,7 +262,7 @@ func list[T any](ctx context.Context, s *Store, q *query, spec listSpec[T]) (rea
 	offset := spec.page.Offset()
 	limit := int64(spec.page.PageSize)
 	out := readapi.List[T]{Items: []T{}, Page: spec.page.Page, PageSize: spec.page.PageSize}
-	read := func(sql string, args []any, extra ...any) ([]T, error) {
+	readOn := func(db scoped, sql string, args []any, extra ...any) ([]T, error) {
 		rows, err := db.Query(ctx, sql, args...)
 		if err != nil {
 			return nil, fmt.Errorf("list %s: %w", spec.table, err)
@@ -273,6 +273,7 @@ func list[T any](ctx context.Context, s *Store, q *query, spec listSpec[T]) (rea
 		}
 		return items, nil
 	}
+	read := func(sql string, args []any, extra ...any) ([]T, error) { return readOn(db, sql, args, extra...) }
 	// page reads limit rows after offset in the direction asc (true) or
 	// desc.
 	page := func(desc bool, limit, offset int64) ([]T, error) {
@@ -295,7 +296,7 @@ func list[T any](ctx context.Context, s *Store, q *query, spec listSpec[T]) (rea
 	// s.walkRows rows of the sort index in the list's order.
 	walk := func(desc bool, limit, offset int64) ([]T, error) {
 		n := len(q.args)
-		found, err := read(walkSQL(q, spec.columns, from, spec.orderBy, desc, s.walkRows), append(q.args[:n:n], limit, offset))
+		found, err := readOn(db.walkAlong(), walkSQL(q, spec.columns, from, spec.orderBy, desc, s.walkRows), append(q.args[:n:n], limit, offset))
 		if err == nil && len(found) == int(limit) && s.walked != nil {
 			s.walked()
 		}

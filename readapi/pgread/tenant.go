@@ -69,6 +69,23 @@ func (d scoped) genericPlan() scoped {
 	return d
 }
 
+// scopeWalkSQL is scopeSQL that also keeps PostgreSQL to an ordered walk
+// of an index for the transaction's statement (see walkAlong): no bitmap
+// scan, and no sort while an index gives the order.
+const scopeWalkSQL = `SELECT set_config('role', '` + ReaderRole + `', true), set_config('crm.org_id', $1, true),
+	set_config('enable_bitmapscan', 'off', true), set_config('enable_sort', 'off', true)`
+
+// walkAlong returns d running its statements as walks along the index of
+// their ORDER BY: for a statement that reads a bounded number of rows in
+// that order (a search's walk, see list), which the generic plan would
+// otherwise read from a bitmap of every row of the organization and sort
+// whenever the statistics make organizations look small (seen: 37 ms
+// instead of 0.4 for 30k contacts among 389k).
+func (d scoped) walkAlong() scoped {
+	d.scope = scopeWalkSQL
+	return d
+}
+
 // accessSQL checks that the caller is a member of the live organization
 // with the role the request assumed (crm.AccessCheck), failing with the
 // SQLSTATEs of the append's check: CR001 not a member, CR002 another
