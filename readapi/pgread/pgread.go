@@ -277,10 +277,7 @@ func list[T any](ctx context.Context, s *Store, q *query, spec listSpec[T]) (rea
 	// page reads limit rows after offset in the direction asc (true) or
 	// desc.
 	page := func(desc bool, limit, offset int64) ([]T, error) {
-		dir := "ASC"
-		if desc {
-			dir = "DESC"
-		}
+		dir := direction(desc)
 		n := len(q.args)
 		args := append(q.args[:n:n], limit, offset)
 		order := fmt.Sprintf(" ORDER BY %s %s, id %s", spec.orderBy, dir, dir)
@@ -447,10 +444,7 @@ func list[T any](ctx context.Context, s *Store, q *query, spec listSpec[T]) (rea
 // match's whole row cost a fifth of the statement (pgbench, 501 of 30k
 // contacts: 1.49 against 1.20 ms).
 func matchesSQL(q *query, columns, from, orderBy string, desc bool, max int64) string {
-	dir := "ASC"
-	if desc {
-		dir = "DESC"
-	}
+	dir := direction(desc)
 	cols := strings.Split(columns, ", ")
 	for i, c := range cols {
 		cols[i] = "t." + c
@@ -462,6 +456,14 @@ func matchesSQL(q *query, columns, from, orderBy string, desc bool, max int64) s
 		orderBy, from, q.all(), max, dir, dir, n+1, n+2, strings.Join(cols, ", "), from, dir, dir)
 }
 
+// direction is the SQL sort direction: DESC when desc, else ASC.
+func direction(desc bool) string {
+	if desc {
+		return "DESC"
+	}
+	return "ASC"
+}
+
 // walkSQL is the statement that finds a search's page along the sort
 // index (see list): the first rows rows of the list's filters in the
 // order orderBy (desc or not, ties by id), each tested by the search's
@@ -469,10 +471,7 @@ func matchesSQL(q *query, columns, from, orderBy string, desc bool, max int64) s
 // after q's. The sort key is a column of the walk, so that PostgreSQL
 // keeps the walk's order instead of sorting every row the walk passed.
 func walkSQL(q *query, columns, from, orderBy string, desc bool, rows int64) string {
-	dir := "ASC"
-	if desc {
-		dir = "DESC"
-	}
+	dir := direction(desc)
 	n := len(q.args)
 	return fmt.Sprintf("SELECT %s FROM (SELECT *, %s AS sort_key FROM %s WHERE %s ORDER BY %s %s, id %s LIMIT %d) w"+
 		" WHERE %s ORDER BY sort_key %s, id %s LIMIT $%d OFFSET $%d",
