@@ -78,8 +78,9 @@ func ContactSearchWalkSQL(orderBy readapi.ContactOrderBy, desc bool) string {
 	return walkSQL(q, contactColumns, "org_contacts", contactOrder[orderBy], desc, searchWalkRows)
 }
 
-// DealSearchWalkSQL is ContactSearchWalkSQL for deals filtered by status
-// ($3; LIMIT and OFFSET are $4 and $5).
+// DealSearchWalkSQL is ContactSearchWalkSQL for deals filtered by status:
+// $1 the organization, $2 the statuses, $3 the LIKE pattern, $4 and $5
+// the page's LIMIT and OFFSET.
 func DealSearchWalkSQL(orderBy readapi.DealOrderBy, desc bool) string {
 	q := newQuery(uuid.Nil, "NOT deleted")
 	q.where("status = ANY(" + q.arg([]string{}) + ")")

@@ -90,6 +90,10 @@ type query struct {
 	table string // of a counter query only
 	conds []string
 	args  []any
+	// scope is how many of conds every sort index holds by itself: the
+	// organization and the predicate of the partial indexes (newQuery's
+	// conditions); the others are filters.
+	scope int
 	// matches are a search's conditions in the form its trigram index
 	// serves; rowMatches the same test on each row's own columns, for a
 	// walk along the sort index that must not reach for that index (see
@@ -113,6 +117,7 @@ func newQuery(orgID uuid.UUID, conds ...string) *query {
 	for _, c := range conds {
 		q.where(c)
 	}
+	q.scope = len(q.conds)
 	return q
 }
 
@@ -465,18 +470,22 @@ func direction(desc bool) string {
 }
 
 // walkSQL is the statement that finds a search's page along the sort
-// index (see list): the first rows rows of the list's filters in the
-// order orderBy (desc or not, ties by id), each tested by the search's
-// rowMatches, then the page: LIMIT and OFFSET are the two parameters
-// after q's. The sort key is a column of the walk, so that PostgreSQL
-// keeps the walk's order instead of sorting every row the walk passed.
+// index (see list): the first rows rows of the organization in the order
+// orderBy (desc or not, ties by id), each tested by the list's filters
+// and the search's rowMatches, then the page: LIMIT and OFFSET are the
+// two parameters after q's. The filters are tested on the walk's rows,
+// not in it, so that the walk reads at most rows entries of the index
+// whatever they select (an owner with few deals would otherwise have
+// sent it through all the organization's). The sort key is a column of
+// the walk, so that PostgreSQL keeps the walk's order instead of sorting
+// every row the walk passed.
 func walkSQL(q *query, columns, from, orderBy string, desc bool, rows int64) string {
 	dir := direction(desc)
 	n := len(q.args)
 	return fmt.Sprintf("SELECT %s FROM (SELECT *, %s AS sort_key FROM %s WHERE %s ORDER BY %s %s, id %s LIMIT %d) w"+
 		" WHERE %s ORDER BY sort_key %s, id %s LIMIT $%d OFFSET $%d",
-		columns, orderBy, from, strings.Join(q.conds, " AND "), orderBy, dir, dir, rows,
-		strings.Join(q.rowMatches, " AND "), dir, dir, n+1, n+2)
+		columns, orderBy, from, strings.Join(q.conds[:q.scope], " AND "), orderBy, dir, dir, rows,
+		strings.Join(append(q.conds[q.scope:len(q.conds):len(q.conds)], q.rowMatches...), " AND "), dir, dir, n+1, n+2)
 }
 
 // countUpTo counts the rows of table matching where, up to limit+1.

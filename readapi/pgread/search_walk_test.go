@@ -208,8 +208,12 @@ func TestTheSearchWalkFollowsTheSortIndex(t *testing.T) {
 		t.Helper()
 		var nodes []string
 		var walkPlan func(n map[string]any)
+		var filtered []any
 		walkPlan = func(n map[string]any) {
 			nodes = append(nodes, fmt.Sprintf("%v %v", n["Node Type"], n["Index Name"]))
+			if n["Node Type"] == "Index Scan" && n["Filter"] != nil {
+				filtered = append(filtered, n["Filter"])
+			}
 			for _, c := range asMaps(n["Plans"]) {
 				walkPlan(c)
 			}
@@ -222,6 +226,9 @@ func TestTheSearchWalkFollowsTheSortIndex(t *testing.T) {
 		plan := strings.Join(nodes, " → ")
 		if !strings.Contains(plan, "Index Scan "+index) || strings.Contains(plan, "Sort") || strings.Contains(plan, "Bitmap") {
 			t.Errorf("%s: plan %s; want an index scan of %s, no sort, no bitmap", what, plan, index)
+		}
+		if len(filtered) > 0 {
+			t.Errorf("%s: the index scan filters on %v; want every entry it reads to count towards the walk's bound", what, filtered)
 		}
 	}
 	for _, c := range []struct {
