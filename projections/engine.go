@@ -432,10 +432,9 @@ type heldBack struct {
 
 // handler applies one batch. A small batch (live traffic: fewer than
 // ParallelBelow events) is applied in ParallelGroups transactions at
-// once, on their own connections: a read model commits when its group's
-// writes are done, not after every projector's, and the projectors' work
-// uses every core instead of one backend's share of one (W2: 11 ms per
-// batch of 7 events in one transaction, with the CPU half busy). A large
+// once (by default one: see Config.ParallelGroups), each on its own
+// connection, so that a failing group does not hold back the others and
+// a read model is readable once its own group commits. A large
 // batch (catching up) is applied in one transaction and two round trips
 // for every projector, which costs less per event; when that fails, each
 // part in its own transaction, so one projector's failure is its own.

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -39,8 +38,15 @@ type Config struct {
 	// them in parallel.
 	ParallelBelow int
 	// ParallelGroups is how many transactions apply a small batch at
-	// once, the projectors dealt out to them in turn. Default
-	// GOMAXPROCS (at least 2).
+	// once, the projectors dealt out to them by work. Default 1: every
+	// projector in one transaction, one round trip. A live batch is
+	// mostly fixed cost (BEGIN, the checkpoints, COMMIT, a backend woken
+	// up), and the projectors run as often as batches come back, so a
+	// second transaction per batch was paid on every event at moderate
+	// load: W2 on a scale-1 cluster, 2 cores (2026-12-02, ninth session,
+	// three runs each), the projectors' PostgreSQL backends 0.34–0.37 →
+	// 0.21–0.26 of a core at 500 commands/s and 0.36–0.43 → 0.16–0.25 at
+	// 250/s, where the lag went from p50 3.8–7.4 to 2.3–2.7 ms.
 	ParallelGroups int
 	// FallbackPoll bounds how long an idle projector sleeps when no
 	// wake-up arrives. Default 1 s.
@@ -90,7 +96,7 @@ func (c *Config) setDefaults() {
 		c.ParallelBelow = 100
 	}
 	if c.ParallelGroups == 0 {
-		c.ParallelGroups = max(2, runtime.GOMAXPROCS(0))
+		c.ParallelGroups = 1
 	}
 	if c.FallbackPoll == 0 {
 		c.FallbackPoll = time.Second
