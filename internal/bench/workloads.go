@@ -397,6 +397,21 @@ func (r *runner) w2(ctx context.Context) error {
 	r.logf("  W2 alone at %.0f/s (%d sent, %d missed ticks, %d sampled): lag p50 %.1f ms, p99 %.1f ms (%d timed out, %d stale read-your-writes reads); analytics p50 %.1f / p99 %.1f ms; %s",
 		rate, s.N, missed, dl.N, dl.P50, dl.P99, p.timedOut.Load(), p.stale.Load(), al.P50, al.P99, load)
 
+	// The same at half that rate: not a bar, the bar's cause. The lag is
+	// the time a change waits for a core at each hop, so it follows how
+	// busy the machine is; this phase says how low it gets with the
+	// pipeline unchanged and the cores less busy.
+	var pq *lagProbe
+	quarter := r.machineDuring("w2_quarter", func() {
+		r.insideServer(ctx, "w2_quarter", func() { pq, _, _ = r.lagRun(ctx, rate/2, r.cfg.Duration) })
+	})
+	if dq := pq.deal.Summarize(0); dq.N > 0 {
+		r.rep.Extra["w2_quarter_rate"] = rate / 2
+		r.rep.Extra["w2_quarter_p50_ms"], r.rep.Extra["w2_quarter_p99_ms"] = dq.P50, dq.P99
+		r.logf("  W2 alone at %.0f/s: lag p50 %.1f ms, p99 %.1f ms; %s", rate/2, dq.P50, dq.P99, quarter)
+	}
+	n503 += pq.n503.Load()
+
 	if r.big != nil {
 		stop := make(chan struct{})
 		var mix Summary
