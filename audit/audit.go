@@ -14,6 +14,7 @@ import (
 	"example.com/crm"
 	"example.com/crm/aggregates"
 	"example.com/crm/events"
+	"example.com/crm/readapi"
 )
 
 // Deals reads deal streams.
@@ -40,8 +41,17 @@ type At struct {
 // admins only, as its history is (FORBIDDEN for role manager or member).
 //
 // "Up to asOf" is the longest run of the stream's first events that all
-// occurred at or before asOf.
+// occurred at or before asOf, read at the API's resolution: events keep
+// the microsecond, the API writes instants to the millisecond
+// (readapi.TimeLayout), so an event counts when its timestamp as the API
+// shows it is not after asOf. Set to a deal's own created_at, asOf thus
+// finds the deal's first version instead of missing it by a fraction of
+// a millisecond.
 func (d Deals) DealAt(ctx context.Context, org, id uuid.UUID, role crm.Role, version int, asOf time.Time) (At, error) {
+	asked := asOf
+	if !asOf.IsZero() {
+		asOf = asOf.Truncate(time.Millisecond).Add(time.Millisecond - time.Nanosecond)
+	}
 	// The deal now: whether it is deleted decides who may see its past.
 	now, err := d.current(ctx, org, id)
 	if err != nil {
@@ -86,7 +96,7 @@ func (d Deals) DealAt(ctx context.Context, org, id uuid.UUID, role crm.Role, ver
 		return At{}, crm.Errorf(crm.CodeDealNotFound, "deal %s did not exist at version %d", id, version)
 	case deal.ID != id:
 		return At{}, crm.Errorf(crm.CodeDealNotFound, "deal %s did not exist yet at %s (it was created at %s)",
-			id, asOf.UTC().Format(time.RFC3339Nano), now.deal.CreatedAt.UTC().Format(time.RFC3339Nano))
+			id, asked.UTC().Format(readapi.TimeLayout), now.deal.CreatedAt.UTC().Format(readapi.TimeLayout))
 	case deal.Deleted:
 		return At{}, crm.Errorf(crm.CodeDealNotFound, "deal %s was deleted at that point (version %d)", id, deal.Version)
 	case version > 0 && deal.Version < version:

@@ -243,7 +243,7 @@ func TestDealVersionPastTheCurrentOne(t *testing.T) {
 
 	r = s.As(u, get("/deals/"+deal+"?as_of=2000-01-01T00:00:00Z"))
 	expect(t, r, http.StatusNotFound, "DEAL_NOT_FOUND")
-	if got, _ := r.JSON(t)["detail"].(string); !strings.Contains(got, "did not exist yet at 2000-01-01T00:00:00Z") {
+	if got, _ := r.JSON(t)["detail"].(string); !strings.Contains(got, "did not exist yet at 2000-01-01T00:00:00.000Z") {
 		t.Errorf("as_of before creation: detail %q", got)
 	}
 }

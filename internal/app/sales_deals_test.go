@@ -2,10 +2,12 @@ package app_test
 
 import (
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
 	"example.com/crm/internal/apitest"
+	"example.com/crm/readapi"
 )
 
 func TestDealLifecycleAndRules(t *testing.T) {
@@ -288,4 +290,51 @@ func TestDealTimeTravel(t *testing.T) {
 	expect(t, s.As(u, get("/deals/"+id+"?version=99")), http.StatusNotFound)
 	expect(t, s.As(u, get("/deals/"+id+"?version=0")), http.StatusBadRequest)
 	expect(t, s.As(u, get("/deals/"+id+"?as_of=yesterday")), http.StatusBadRequest)
+}
+
+// The API writes instants to the millisecond and keeps the microsecond:
+// as_of set to a timestamp the API itself gave out (the deal's
+// created_at, an event's occurred_at) includes the event at that time.
+func TestTimeTravelToATimestampTheAPIGaveOut(t *testing.T) {
+	t.Parallel()
+	s := apitest.Start(t, apitest.Options{})
+	u := s.Register(t)
+	contact := newContact(t, s, u, nil)
+	id := newDeal(t, s, u, contact, obj{"title": "v1"})
+	expect(t, s.As(u, patch("/deals/"+id, obj{"title": "v2"})), http.StatusOK)
+
+	r := s.As(u, get("/deals/"+id+"?version=1"))
+	expect(t, r, http.StatusOK)
+	created := r.JSON(t)["created_at"].(string)
+	r = s.As(u, get("/deals/"+id+"?as_of="+created))
+	expect(t, r, http.StatusOK)
+	if d := r.JSON(t); d["title"] != "v1" || d["as_of_version"] != float64(1) {
+		t.Fatalf("as of its own created_at %s: %s", created, r.Body)
+	}
+
+	r = s.As(u, get("/deals/"+id+"/history"))
+	expect(t, r, http.StatusOK)
+	items := r.JSON(t)["items"].([]any)
+	for _, it := range items {
+		ev := it.(map[string]any)
+		at := ev["occurred_at"].(string)
+		r := s.As(u, get("/deals/"+id+"?as_of="+at))
+		expect(t, r, http.StatusOK)
+		if got := r.JSON(t)["as_of_version"]; got.(float64) < ev["version"].(float64) {
+			t.Errorf("as_of=%s (the occurred_at of version %v): as_of_version %v", at, ev["version"], got)
+		}
+	}
+
+	// Before its millisecond, the deal did not exist yet; the detail
+	// writes instants as the API does.
+	c, err := time.Parse(time.RFC3339Nano, created)
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := c.Add(-time.Millisecond).Format(readapi.TimeLayout)
+	r = s.As(u, get("/deals/"+id+"?as_of="+before))
+	expect(t, r, http.StatusNotFound, "DEAL_NOT_FOUND")
+	if want := "did not exist yet at " + before + " (it was created at " + created + ")"; !strings.Contains(r.JSON(t)["detail"].(string), want) {
+		t.Errorf("detail %q, want it to contain %q", r.JSON(t)["detail"], want)
+	}
 }
