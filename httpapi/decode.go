@@ -10,6 +10,8 @@ import (
 	"net/http"
 	"reflect"
 	"strings"
+	"unicode/utf16"
+	"unicode/utf8"
 
 	"example.com/crm"
 )
@@ -18,8 +20,10 @@ import (
 // pointer), strictly, answering every client mistake with a 4xx the
 // client can act on:
 //
-//   - an empty, truncated or syntactically invalid body, or data after the
-//     value → 400 MALFORMED_JSON;
+//   - an empty, truncated or syntactically invalid body, data after the
+//     value, or text that is not Unicode (bytes that are not UTF-8, an
+//     escaped half of a surrogate pair such as "\ud800": encoding/json
+//     would store U+FFFD in their place) → 400 MALFORMED_JSON;
 //   - an unknown field → 400 VALIDATION_ERROR naming it (API.md §1);
 //   - a value of the wrong type → 400 VALIDATION_ERROR naming the field,
 //     "must be a string" and the like;
@@ -48,7 +52,70 @@ func Decode(r *http.Request, dst any) error {
 	if _, err := dec.Token(); err != io.EOF {
 		return crm.Errorf(crm.CodeMalformedJSON, "request body must hold a single JSON value")
 	}
+	if err := unicodeText(data); err != nil {
+		return err
+	}
 	return strictCheck(data, reflect.TypeOf(dst))
+}
+
+// unicodeText refuses a JSON text (already known to be well formed) that
+// is not Unicode: API.md §1 bodies are UTF-8, and encoding/json replaces
+// invalid bytes and unpaired surrogate escapes with U+FFFD without a
+// word, so "\xff" or "\ud800" would be stored as something the client
+// never sent.
+func unicodeText(data []byte) error {
+	if !utf8.Valid(data) {
+		for i := 0; i < len(data); {
+			r, n := utf8.DecodeRune(data[i:])
+			if r == utf8.RuneError && n <= 1 {
+				return crm.Errorf(crm.CodeMalformedJSON, "request body is not UTF-8: invalid byte at offset %d", i)
+			}
+			i += n
+		}
+	}
+	// Escapes only occur inside strings, and a well-formed text has no
+	// backslash elsewhere: walk the escapes, pairing surrogates.
+	for i := 0; i < len(data); i++ {
+		if data[i] != '\\' {
+			continue
+		}
+		i++ // the escaped character
+		if data[i] != 'u' {
+			continue
+		}
+		r := hex4(data[i+1 : i+5])
+		i += 4
+		switch {
+		case utf16.IsSurrogate(r) && r < 0xdc00: // a high half: a low one must follow
+			if i+6 < len(data) && data[i+1] == '\\' && data[i+2] == 'u' {
+				if lo := hex4(data[i+3 : i+7]); lo >= 0xdc00 && lo <= 0xdfff {
+					i += 6
+					continue
+				}
+			}
+			return crm.Errorf(crm.CodeMalformedJSON, "request body is not Unicode: \\u%04x at offset %d is half of a surrogate pair", r, i-5)
+		case utf16.IsSurrogate(r):
+			return crm.Errorf(crm.CodeMalformedJSON, "request body is not Unicode: \\u%04x at offset %d is half of a surrogate pair", r, i-5)
+		}
+	}
+	return nil
+}
+
+// hex4 reads the four hexadecimal digits of a \u escape of a
+// well-formed JSON text.
+func hex4(b []byte) rune {
+	var r rune
+	for _, c := range b {
+		switch {
+		case c >= '0' && c <= '9':
+			r = r<<4 | rune(c-'0')
+		case c >= 'a' && c <= 'f':
+			r = r<<4 | rune(c-'a'+10)
+		default:
+			r = r<<4 | rune(c-'A'+10)
+		}
+	}
+	return r
 }
 
 // readErrRecorder remembers the error of the body itself, so that a

@@ -7,6 +7,7 @@ import (
 	"net/http/httptest"
 	"reflect"
 	"testing"
+	"unicode/utf8"
 
 	"example.com/crm"
 )
@@ -34,7 +35,7 @@ var decodeTargets = []struct {
 
 // FuzzDecode feeds any body to Decode for every request body type, and
 // checks what the edge promises: nothing panics; a refusal is a 4xx with
-// a stable code; an accepted body holds no NUL in its strings, re-encodes,
+// a stable code; an accepted body is UTF-8, holds no NUL in its strings, re-encodes,
 // and its encoding is accepted again and re-encodes to the same bytes (a
 // fixed point); the handler's own checks on it answer 4xx or nothing.
 func FuzzDecode(f *testing.F) {
@@ -76,6 +77,9 @@ func FuzzDecode(f *testing.F) {
 				}
 			}
 			noNUL(t, target.name, body, reflect.ValueOf(dst))
+			if !utf8.Valid(body) {
+				t.Fatalf("%s: Decode accepted %q, which is not UTF-8", target.name, body)
+			}
 			enc, err := json.Marshal(dst)
 			if err != nil {
 				t.Fatalf("%s: Decode(%q) accepted a value that does not re-encode: %v", target.name, body, err)
