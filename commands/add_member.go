@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"strings"
+	"time"
 
 	"github.com/google/uuid"
 
@@ -24,7 +25,8 @@ type AddMemberInput struct {
 // and admins). The checks come in API.md's order: 403 for the caller's
 // role, then 400 for the body (one of email and user_id; INVALID_ROLE),
 // then 404 USER_NOT_FOUND, then 409 ALREADY_MEMBER.
-func (a *Application) AddMember(ctx context.Context, in AddMemberInput) (MemberResult, error) {
+func (a *Application) AddMember(ctx context.Context, in AddMemberInput) (out MemberResult, err error) {
+	defer a.observe("add_member", time.Now(), &err)
 	var user *aggregates.User
 	return updateOrganization(ctx, a, nil,
 		func(c aggregates.Caller, o *aggregates.Organization) ([]events.Payload, error) {

@@ -2,6 +2,7 @@ package commands
 
 import (
 	"context"
+	"time"
 
 	"github.com/google/uuid"
 
@@ -13,7 +14,8 @@ import (
 // ChangeMemberRole gives member user of the request's organization a new
 // role (owner and admins; never to or from owner: ownership moves only by
 // TransferOwnership). The same role appends nothing.
-func (a *Application) ChangeMemberRole(ctx context.Context, user uuid.UUID, role string, ifMatch IfMatch) (MemberResult, error) {
+func (a *Application) ChangeMemberRole(ctx context.Context, user uuid.UUID, role string, ifMatch IfMatch) (out MemberResult, err error) {
+	defer a.observe("change_member_role", time.Now(), &err)
 	u, err := a.loadUser(ctx, user)
 	if err != nil {
 		return MemberResult{}, err

@@ -48,6 +48,8 @@ type Deps struct {
 	// CacheSize bounds the aggregate states kept between commands
 	// (default 10,000; negative: none).
 	CacheSize int
+	// Observe, when set, is told about every command (metrics).
+	Observe Observer
 }
 
 // UserDirectory resolves an e-mail address (compared case-insensitively)
@@ -73,6 +75,7 @@ type Application struct {
 	users       UserDirectory
 	passwords   PasswordHasher
 	cache       *stateCache
+	observer    Observer
 	// beforeAppend, when set (tests only, export_test.go), runs between
 	// a command's decision and its append.
 	beforeAppend func(ctx context.Context)
@@ -81,7 +84,7 @@ type Application struct {
 // New returns the write side over deps.
 func New(d Deps) *Application {
 	a := &Application{store: d.Store, dir: d.Directory, now: d.Now, newID: d.NewID, maxAttempts: d.MaxAttempts,
-		users: d.Users, passwords: d.Passwords}
+		users: d.Users, passwords: d.Passwords, observer: d.Observe}
 	if a.now == nil {
 		a.now = func() time.Time { return time.Now().UTC().Truncate(time.Microsecond) }
 	}

@@ -21,6 +21,7 @@ type Comment struct {
 
 // CommentOnDeal adds a comment to a deal's timeline (any member may).
 func (a *Application) CommentOnDeal(ctx context.Context, dealID uuid.UUID, text string) (cm Comment, res Result, err error) {
+	defer a.observe("comment_on_deal", time.Now(), &err)
 	id := a.newID()
 	err = a.retry(ctx, func(ctx context.Context) error {
 		c, tenant, err := caller(ctx)

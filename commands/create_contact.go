@@ -2,6 +2,7 @@ package commands
 
 import (
 	"context"
+	"time"
 
 	"example.com/crm/aggregates"
 	"example.com/crm/events"
@@ -11,6 +12,7 @@ import (
 // caller unless in.OwnerID names another member (checked when the events
 // commit).
 func (a *Application) CreateContact(ctx context.Context, in aggregates.ContactInput) (ct aggregates.Contact, res Result, err error) {
+	defer a.observe("create_contact", time.Now(), &err)
 	id := a.newID()
 	err = a.retry(ctx, func(ctx context.Context) error {
 		c, tenant, err := caller(ctx)

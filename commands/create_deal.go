@@ -2,6 +2,7 @@ package commands
 
 import (
 	"context"
+	"time"
 
 	"example.com/crm/aggregates"
 	"example.com/crm/events"
@@ -11,6 +12,7 @@ import (
 // organization. The deal's first event and the contact's deal_linked event
 // are appended together, each at its expected version.
 func (a *Application) CreateDeal(ctx context.Context, in aggregates.DealInput) (d aggregates.Deal, res Result, err error) {
+	defer a.observe("create_deal", time.Now(), &err)
 	id := a.newID()
 	err = a.retry(ctx, func(ctx context.Context) error {
 		c, tenant, err := caller(ctx)

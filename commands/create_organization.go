@@ -2,6 +2,7 @@ package commands
 
 import (
 	"context"
+	"time"
 
 	"example.com/crm"
 	"example.com/crm/aggregates"
@@ -10,7 +11,8 @@ import (
 
 // CreateOrganization creates an organization owned by the caller (any
 // authenticated user; no organization is needed to make one).
-func (a *Application) CreateOrganization(ctx context.Context, name string) (OrganizationResult, error) {
+func (a *Application) CreateOrganization(ctx context.Context, name string) (out OrganizationResult, err error) {
+	defer a.observe("create_organization", time.Now(), &err)
 	who, err := crm.ActorFrom(ctx)
 	if err != nil {
 		return OrganizationResult{}, err

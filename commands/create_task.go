@@ -2,6 +2,7 @@ package commands
 
 import (
 	"context"
+	"time"
 
 	"github.com/google/uuid"
 
@@ -13,6 +14,7 @@ import (
 // event in the same append, so a task cannot be created on a deal that is
 // being deleted at the same moment.
 func (a *Application) CreateTask(ctx context.Context, dealID uuid.UUID, in aggregates.TaskInput) (t aggregates.Task, res Result, err error) {
+	defer a.observe("create_task", time.Now(), &err)
 	id := a.newID()
 	err = a.retry(ctx, func(ctx context.Context) error {
 		c, tenant, err := caller(ctx)

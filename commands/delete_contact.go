@@ -2,6 +2,7 @@ package commands
 
 import (
 	"context"
+	"time"
 
 	"github.com/google/uuid"
 
@@ -13,6 +14,7 @@ import (
 // against the contact's own stream, which every deal creation appends to,
 // so a concurrent deal creation and this deletion cannot both succeed.
 func (a *Application) DeleteContact(ctx context.Context, id uuid.UUID, ifMatch IfMatch) (res Result, err error) {
+	defer a.observe("delete_contact", time.Now(), &err)
 	err = a.retry(ctx, func(ctx context.Context) error {
 		c, tenant, err := caller(ctx)
 		if err != nil {

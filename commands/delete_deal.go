@@ -2,6 +2,7 @@ package commands
 
 import (
 	"context"
+	"time"
 
 	"github.com/google/uuid"
 
@@ -12,6 +13,7 @@ import (
 // DeleteDeal removes a deal from lists and analytics (its history stays)
 // and releases its contact.
 func (a *Application) DeleteDeal(ctx context.Context, id uuid.UUID, ifMatch IfMatch) (res Result, err error) {
+	defer a.observe("delete_deal", time.Now(), &err)
 	err = a.retry(ctx, func(ctx context.Context) error {
 		c, tenant, err := caller(ctx)
 		if err != nil {

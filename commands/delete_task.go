@@ -2,6 +2,7 @@ package commands
 
 import (
 	"context"
+	"time"
 
 	"github.com/google/uuid"
 
@@ -12,6 +13,7 @@ import (
 // DeleteTask removes a task. Its deal's owner said whether the caller may:
 // the deal's stream is guarded at the version read.
 func (a *Application) DeleteTask(ctx context.Context, id uuid.UUID, ifMatch IfMatch) (res Result, err error) {
+	defer a.observe("delete_task", time.Now(), &err)
 	err = a.retry(ctx, func(ctx context.Context) error {
 		c, tenant, err := caller(ctx)
 		if err != nil {

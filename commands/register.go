@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"example.com/crm"
 	"example.com/crm/aggregates"
@@ -29,11 +30,12 @@ type Registration struct {
 //
 // It runs without an authenticated actor: the new user is the actor of
 // its own events.
-func (a *Application) Register(ctx context.Context, in RegisterInput) (Registration, error) {
+func (a *Application) Register(ctx context.Context, in RegisterInput) (out Registration, err error) {
+	defer a.observe("register", time.Now(), &err)
 	if a.passwords == nil {
 		return Registration{}, errors.New("commands.Register: no password hasher configured")
 	}
-	in, err := aggregates.CheckRegistration(in)
+	in, err = aggregates.CheckRegistration(in)
 	if err != nil {
 		return Registration{}, err
 	}

@@ -2,6 +2,7 @@ package commands
 
 import (
 	"context"
+	"time"
 
 	"example.com/crm/aggregates"
 	"example.com/crm/events"
@@ -9,7 +10,8 @@ import (
 
 // RenameOrganization renames the request's organization (owner and
 // admins). The same name appends nothing.
-func (a *Application) RenameOrganization(ctx context.Context, name string, ifMatch IfMatch) (OrganizationResult, error) {
+func (a *Application) RenameOrganization(ctx context.Context, name string, ifMatch IfMatch) (out OrganizationResult, err error) {
+	defer a.observe("rename_organization", time.Now(), &err)
 	var caller aggregates.Caller
 	return updateOrganization(ctx, a, ifMatch,
 		func(c aggregates.Caller, o *aggregates.Organization) ([]events.Payload, error) {

@@ -2,6 +2,7 @@ package commands
 
 import (
 	"context"
+	"time"
 
 	"github.com/google/uuid"
 
@@ -12,7 +13,8 @@ import (
 // TransferOwnership makes member to the owner of the request's
 // organization; the caller, its owner, becomes an admin. The result shows
 // the organization with the caller's new role.
-func (a *Application) TransferOwnership(ctx context.Context, to uuid.UUID, ifMatch IfMatch) (OrganizationResult, error) {
+func (a *Application) TransferOwnership(ctx context.Context, to uuid.UUID, ifMatch IfMatch) (out OrganizationResult, err error) {
+	defer a.observe("transfer_ownership", time.Now(), &err)
 	var caller aggregates.Caller
 	return updateOrganization(ctx, a, ifMatch,
 		func(c aggregates.Caller, o *aggregates.Organization) ([]events.Payload, error) {

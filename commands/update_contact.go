@@ -2,6 +2,7 @@ package commands
 
 import (
 	"context"
+	"time"
 
 	"github.com/google/uuid"
 
@@ -12,6 +13,7 @@ import (
 // UpdateContact changes the fields set in p. A patch that changes nothing
 // appends nothing and answers the contact as it is.
 func (a *Application) UpdateContact(ctx context.Context, id uuid.UUID, p aggregates.ContactPatch, ifMatch IfMatch) (ct aggregates.Contact, res Result, err error) {
+	defer a.observe("update_contact", time.Now(), &err)
 	err = a.retry(ctx, func(ctx context.Context) error {
 		c, tenant, err := caller(ctx)
 		if err != nil {

@@ -2,6 +2,7 @@ package commands
 
 import (
 	"context"
+	"time"
 
 	"github.com/google/uuid"
 
@@ -13,6 +14,7 @@ import (
 // deal to another contact appends to both contacts' streams too. A patch
 // that changes nothing appends nothing.
 func (a *Application) UpdateDeal(ctx context.Context, id uuid.UUID, p aggregates.DealPatch, ifMatch IfMatch) (d aggregates.Deal, res Result, err error) {
+	defer a.observe("update_deal", time.Now(), &err)
 	err = a.retry(ctx, func(ctx context.Context) error {
 		c, tenant, err := caller(ctx)
 		if err != nil {

@@ -2,6 +2,7 @@ package commands
 
 import (
 	"context"
+	"time"
 
 	"github.com/google/uuid"
 
@@ -13,6 +14,7 @@ import (
 // owner said whether the caller may: the deal's stream is guarded at the
 // version read.
 func (a *Application) UpdateTask(ctx context.Context, id uuid.UUID, p aggregates.TaskPatch, ifMatch IfMatch) (t aggregates.Task, res Result, err error) {
+	defer a.observe("update_task", time.Now(), &err)
 	err = a.retry(ctx, func(ctx context.Context) error {
 		c, tenant, err := caller(ctx)
 		if err != nil {

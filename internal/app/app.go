@@ -323,8 +323,12 @@ func (a *App) wireIdentity(cfg Config) error {
 		return err
 	}
 	a.identity = identityread.New(a.pool)
+	observe, err := newCommandMetrics(a.metrics)
+	if err != nil {
+		return err
+	}
 	a.commands = commands.New(commands.Deps{
-		Store: a.store, Directory: a.identity, Users: a.identity, Passwords: hasher,
+		Store: a.store, Directory: a.identity, Users: a.identity, Passwords: hasher, Observe: observe,
 	})
 	a.issuer = tokens.NewIssuer([]byte(cfg.SecretKey), cfg.AccessTokenTTL)
 	a.sessions = auth.New(a.identity, hasher, tokens.NewService(a.issuer, pgtokens.New(a.pool), cfg.RefreshTokenTTL))

@@ -43,6 +43,32 @@ func TestOperationsRoutes(t *testing.T) {
 	}
 }
 
+// /metrics counts commands by name and outcome: the ones that went
+// through and, by their stable code, the ones refused.
+func TestMetricsCountCommandsByOutcome(t *testing.T) {
+	t.Parallel()
+	s := apitest.Start(t, apitest.Options{})
+	u := s.Register(t)
+	contact := newContact(t, s, u, nil)
+	expect(t, s.As(u, patch("/contacts/"+contact, obj{"name": "Ada L."})), http.StatusOK)
+	expect(t, s.As(u, patch("/contacts/"+contact, obj{"name": ""})), http.StatusBadRequest, "VALIDATION_ERROR")
+	r := s.Do(apitest.Request{Method: http.MethodGet, Path: "/metrics"})
+	if r.Status != http.StatusOK {
+		t.Fatalf("/metrics: %d", r.Status)
+	}
+	for _, want := range []string{
+		`crm_commands_total{command="register",outcome="ok"} 1`,
+		`crm_commands_total{command="create_contact",outcome="ok"} 1`,
+		`crm_commands_total{command="update_contact",outcome="ok"} 1`,
+		`crm_commands_total{command="update_contact",outcome="VALIDATION_ERROR"} 1`,
+		`crm_command_duration_seconds_count{command="update_contact"} 2`,
+	} {
+		if !strings.Contains(string(r.Body), want) {
+			t.Errorf("/metrics lacks %s", want)
+		}
+	}
+}
+
 // /metrics shows HTTP requests, appended events and how long their
 // appends took, and every projector's position and lag.
 func TestMetricsReportEventsAndProjections(t *testing.T) {

@@ -8,6 +8,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"example.com/crm/commands"
 	"example.com/crm/events"
 	"example.com/crm/projections"
 )
@@ -46,6 +47,29 @@ func (m *storeMetrics) stored(evs []events.Event) {
 	for _, e := range evs {
 		m.events.WithLabelValues(e.Type).Inc()
 	}
+}
+
+// newCommandMetrics registers what API.md's /metrics calls "commands":
+// every command the write side ran, by name and outcome ("ok" or the
+// error's stable code), and how long it took (retries after conflicts
+// included), and returns the commands' Observer.
+func newCommandMetrics(reg prometheus.Registerer) (commands.Observer, error) {
+	total := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "crm_commands_total",
+		Help: "Commands the write side ran, by command and outcome (ok, or the error's stable code).",
+	}, []string{"command", "outcome"})
+	duration := prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name:    "crm_command_duration_seconds",
+		Help:    "Per command: from its start to its answer, the append and any retries after version conflicts included.",
+		Buckets: []float64{.0005, .001, .002, .003, .005, .0075, .01, .015, .02, .03, .05, .1, .25, .5, 1},
+	}, []string{"command"})
+	if err := errors.Join(reg.Register(total), reg.Register(duration)); err != nil {
+		return nil, err
+	}
+	return func(command, outcome string, elapsed time.Duration) {
+		total.WithLabelValues(command, outcome).Inc()
+		duration.WithLabelValues(command).Observe(elapsed.Seconds())
+	}, nil
 }
 
 // projectionCollector reports every projector's position, backlog and lag
