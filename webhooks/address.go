@@ -21,9 +21,11 @@ const MaxURLLength = 2048
 // ValidateURL checks a subscription URL (400 VALIDATION_ERROR naming
 // "url"): absolute, https (http too when allowPrivate), a host, no user
 // name or password, at most MaxURLLength bytes, and no literal private
-// address unless allowPrivate. Host names are not resolved here: the
-// address they resolve to is checked on every delivery, when it is dialed
-// (NewClient), which DNS rebinding cannot get around.
+// address unless allowPrivate, nor the name "localhost" or one under it
+// (RFC 6761: it always means loopback). Other host names are not
+// resolved here: the address they resolve to is checked on every
+// delivery, when it is dialed (NewClient), which DNS rebinding cannot
+// get around.
 func ValidateURL(raw string, allowPrivate bool) error {
 	bad := func(msg string) error { return crm.Invalid(crm.FieldError{Field: "url", Message: msg}) }
 	if len(raw) > MaxURLLength {
@@ -51,6 +53,9 @@ func ValidateURL(raw string, allowPrivate bool) error {
 	}
 	if ip, err := netip.ParseAddr(host); err == nil && !allowPrivate && !Public(ip) {
 		return bad("must be a public address (private, loopback and link-local addresses are refused)")
+	}
+	if name := strings.TrimSuffix(strings.ToLower(host), "."); !allowPrivate && (name == "localhost" || strings.HasSuffix(name, ".localhost")) {
+		return bad("must be a public address (localhost is loopback)")
 	}
 	return nil
 }
