@@ -1,12 +1,14 @@
 package app_test
 
 import (
+	"context"
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
@@ -325,16 +327,30 @@ func TestWebhookNothingLostWhenTheServerStopsMidDelivery(t *testing.T) {
 
 func TestWebhookRefusesPrivateAddressesWithoutTheSwitch(t *testing.T) {
 	t.Parallel()
-	s := apitest.Start(t, apitest.Options{})
-	owner := s.Register(t)
 	rc := newReceiver(t, nil)
 	port := rc.URL[strings.LastIndex(rc.URL, ":")+1:]
-	// Refused when created: http, and literal private addresses.
-	for _, u := range []string{rc.URL + "/hook", "https://127.0.0.1:" + port + "/hook", "https://[::1]/hook", "https://169.254.169.254/latest"} {
+	// receiver.test stands for a public name whose DNS answer is the
+	// loopback receiver: the deliveries' own client, with that answer
+	// put in before it dials (where it checks the address).
+	s := apitest.Start(t, apitest.Options{AppOptions: []app.Option{app.WithWebhooks(func(c *webhooks.Config) {
+		c.Client = webhooks.NewClient(false)
+		tr := c.Client.Transport.(*http.Transport)
+		dial := tr.DialContext
+		tr.DialContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
+			if host, p, err := net.SplitHostPort(addr); err == nil && host == "receiver.test" {
+				addr = net.JoinHostPort("127.0.0.1", p)
+			}
+			return dial(ctx, network, addr)
+		}
+	})}})
+	owner := s.Register(t)
+	// Refused when created: http, literal private addresses, localhost.
+	for _, u := range []string{rc.URL + "/hook", "https://127.0.0.1:" + port + "/hook", "https://[::1]/hook", "https://169.254.169.254/latest",
+		"https://localhost:" + port + "/hook", "https://api.localhost/hook"} {
 		expect(t, s.As(owner, post("/webhooks", obj{"url": u, "event_types": []string{"deal.*"}})), http.StatusBadRequest, "VALIDATION_ERROR")
 	}
-	// A name is checked where it resolves, on every delivery.
-	id, _ := subscribe(t, s, owner, "https://localhost:"+port+"/hook", "contact.*")
+	// Any other name is checked where it resolves, on every delivery.
+	id, _ := subscribe(t, s, owner, "https://receiver.test:"+port+"/hook", "contact.*")
 	newContact(t, s, owner, nil)
 	var lastError string
 	waitFor(t, "a refused delivery attempt", func() bool {
