@@ -397,7 +397,8 @@ func (r *runner) w2(ctx context.Context) error {
 	r.logf("  W2 alone at %.0f/s (%d sent, %d missed ticks, %d sampled): lag p50 %.1f ms, p99 %.1f ms (%d timed out, %d stale read-your-writes reads); analytics p50 %.1f / p99 %.1f ms; %s",
 		rate, s.N, missed, dl.N, dl.P50, dl.P99, p.timedOut.Load(), p.stale.Load(), al.P50, al.P99, load)
 
-	// The same at half that rate: not a bar, the bar's cause. The lag is
+	// The same at half that rate (a quarter of W1's best unless -w2-rate
+	// set it: the w2_quarter keys): not a bar, the bar's cause. The lag is
 	// the time a change waits for a core at each hop, so it follows how
 	// busy the machine is; this phase says how low it gets with the
 	// pipeline unchanged and the cores less busy.
