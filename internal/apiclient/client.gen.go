@@ -3042,7 +3042,7 @@ type DeleteDealParams struct {
 
 // GetDealParams defines parameters for GetDeal.
 type GetDealParams struct {
-	// AsOf RFC 3339 instant: the deal as it was then.
+	// AsOf RFC 3339 instant: the deal as it was then, at the millisecond resolution the API writes instants with: an event counts when its timestamp as the API shows it is not after `as_of`, so the deal's own `created_at` finds its first version.
 	AsOf *time.Time `form:"as_of,omitempty" json:"as_of,omitempty"`
 
 	// Version The deal as of this version of its stream. Given once (twice → 400).
@@ -4015,7 +4015,7 @@ type ClientInterface interface {
 
 	// CreateWebhookWithBody Subscribe a URL to events
 	//
-	// Creates a subscription and its signing secret, shown only in this answer. The subscription receives the events committed from about now on (`POST /webhooks/{id}/replay` delivers older ones). `url` must be https and must not be a literal private address unless the server runs with `WEBHOOK_ALLOW_PRIVATE=true`; a host name is checked where it resolves, on every delivery. Subscriptions are configuration, not events: this route appends nothing to the event log and ignores `Idempotency-Key`.
+	// Creates a subscription and its signing secret, shown only in this answer. The subscription receives the events committed from about now on (`POST /webhooks/{id}/replay` delivers older ones). `url` must be https and must not be a literal private address, `localhost` or a name under it, unless the server runs with `WEBHOOK_ALLOW_PRIVATE=true`; any other host name is checked where it resolves, on every delivery. Subscriptions are configuration, not events: this route appends nothing to the event log and ignores `Idempotency-Key`.
 	//
 	// Takes any type of body and a specified content type.
 	//
@@ -4024,7 +4024,7 @@ type ClientInterface interface {
 
 	// CreateWebhook Subscribe a URL to events
 	//
-	// Creates a subscription and its signing secret, shown only in this answer. The subscription receives the events committed from about now on (`POST /webhooks/{id}/replay` delivers older ones). `url` must be https and must not be a literal private address unless the server runs with `WEBHOOK_ALLOW_PRIVATE=true`; a host name is checked where it resolves, on every delivery. Subscriptions are configuration, not events: this route appends nothing to the event log and ignores `Idempotency-Key`.
+	// Creates a subscription and its signing secret, shown only in this answer. The subscription receives the events committed from about now on (`POST /webhooks/{id}/replay` delivers older ones). `url` must be https and must not be a literal private address, `localhost` or a name under it, unless the server runs with `WEBHOOK_ALLOW_PRIVATE=true`; any other host name is checked where it resolves, on every delivery. Subscriptions are configuration, not events: this route appends nothing to the event log and ignores `Idempotency-Key`.
 	//
 	// Takes a body of the `application/json` content type.
 	//
@@ -5118,7 +5118,7 @@ func (c *Client) ListWebhooks(ctx context.Context, params *ListWebhooksParams, r
 
 // CreateWebhookWithBody Subscribe a URL to events
 //
-// Creates a subscription and its signing secret, shown only in this answer. The subscription receives the events committed from about now on (`POST /webhooks/{id}/replay` delivers older ones). `url` must be https and must not be a literal private address unless the server runs with `WEBHOOK_ALLOW_PRIVATE=true`; a host name is checked where it resolves, on every delivery. Subscriptions are configuration, not events: this route appends nothing to the event log and ignores `Idempotency-Key`.
+// Creates a subscription and its signing secret, shown only in this answer. The subscription receives the events committed from about now on (`POST /webhooks/{id}/replay` delivers older ones). `url` must be https and must not be a literal private address, `localhost` or a name under it, unless the server runs with `WEBHOOK_ALLOW_PRIVATE=true`; any other host name is checked where it resolves, on every delivery. Subscriptions are configuration, not events: this route appends nothing to the event log and ignores `Idempotency-Key`.
 //
 // Takes any type of body and a specified content type.
 //
@@ -5137,7 +5137,7 @@ func (c *Client) CreateWebhookWithBody(ctx context.Context, params *CreateWebhoo
 
 // CreateWebhook Subscribe a URL to events
 //
-// Creates a subscription and its signing secret, shown only in this answer. The subscription receives the events committed from about now on (`POST /webhooks/{id}/replay` delivers older ones). `url` must be https and must not be a literal private address unless the server runs with `WEBHOOK_ALLOW_PRIVATE=true`; a host name is checked where it resolves, on every delivery. Subscriptions are configuration, not events: this route appends nothing to the event log and ignores `Idempotency-Key`.
+// Creates a subscription and its signing secret, shown only in this answer. The subscription receives the events committed from about now on (`POST /webhooks/{id}/replay` delivers older ones). `url` must be https and must not be a literal private address, `localhost` or a name under it, unless the server runs with `WEBHOOK_ALLOW_PRIVATE=true`; any other host name is checked where it resolves, on every delivery. Subscriptions are configuration, not events: this route appends nothing to the event log and ignores `Idempotency-Key`.
 //
 // Takes a body of the `application/json` content type.
 //
@@ -9559,7 +9559,7 @@ type ClientWithResponsesInterface interface {
 
 	// CreateWebhookWithBodyWithResponse Subscribe a URL to events
 	//
-	// Creates a subscription and its signing secret, shown only in this answer. The subscription receives the events committed from about now on (`POST /webhooks/{id}/replay` delivers older ones). `url` must be https and must not be a literal private address unless the server runs with `WEBHOOK_ALLOW_PRIVATE=true`; a host name is checked where it resolves, on every delivery. Subscriptions are configuration, not events: this route appends nothing to the event log and ignores `Idempotency-Key`.
+	// Creates a subscription and its signing secret, shown only in this answer. The subscription receives the events committed from about now on (`POST /webhooks/{id}/replay` delivers older ones). `url` must be https and must not be a literal private address, `localhost` or a name under it, unless the server runs with `WEBHOOK_ALLOW_PRIVATE=true`; any other host name is checked where it resolves, on every delivery. Subscriptions are configuration, not events: this route appends nothing to the event log and ignores `Idempotency-Key`.
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -9568,7 +9568,7 @@ type ClientWithResponsesInterface interface {
 
 	// CreateWebhookWithResponse Subscribe a URL to events
 	//
-	// Creates a subscription and its signing secret, shown only in this answer. The subscription receives the events committed from about now on (`POST /webhooks/{id}/replay` delivers older ones). `url` must be https and must not be a literal private address unless the server runs with `WEBHOOK_ALLOW_PRIVATE=true`; a host name is checked where it resolves, on every delivery. Subscriptions are configuration, not events: this route appends nothing to the event log and ignores `Idempotency-Key`.
+	// Creates a subscription and its signing secret, shown only in this answer. The subscription receives the events committed from about now on (`POST /webhooks/{id}/replay` delivers older ones). `url` must be https and must not be a literal private address, `localhost` or a name under it, unless the server runs with `WEBHOOK_ALLOW_PRIVATE=true`; any other host name is checked where it resolves, on every delivery. Subscriptions are configuration, not events: this route appends nothing to the event log and ignores `Idempotency-Key`.
 	//
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -18391,7 +18391,7 @@ func (c *ClientWithResponses) ListWebhooksWithResponse(ctx context.Context, para
 
 // CreateWebhookWithBodyWithResponse Subscribe a URL to events
 //
-// Creates a subscription and its signing secret, shown only in this answer. The subscription receives the events committed from about now on (`POST /webhooks/{id}/replay` delivers older ones). `url` must be https and must not be a literal private address unless the server runs with `WEBHOOK_ALLOW_PRIVATE=true`; a host name is checked where it resolves, on every delivery. Subscriptions are configuration, not events: this route appends nothing to the event log and ignores `Idempotency-Key`.
+// Creates a subscription and its signing secret, shown only in this answer. The subscription receives the events committed from about now on (`POST /webhooks/{id}/replay` delivers older ones). `url` must be https and must not be a literal private address, `localhost` or a name under it, unless the server runs with `WEBHOOK_ALLOW_PRIVATE=true`; any other host name is checked where it resolves, on every delivery. Subscriptions are configuration, not events: this route appends nothing to the event log and ignores `Idempotency-Key`.
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
@@ -18406,7 +18406,7 @@ func (c *ClientWithResponses) CreateWebhookWithBodyWithResponse(ctx context.Cont
 
 // CreateWebhookWithResponse Subscribe a URL to events
 //
-// Creates a subscription and its signing secret, shown only in this answer. The subscription receives the events committed from about now on (`POST /webhooks/{id}/replay` delivers older ones). `url` must be https and must not be a literal private address unless the server runs with `WEBHOOK_ALLOW_PRIVATE=true`; a host name is checked where it resolves, on every delivery. Subscriptions are configuration, not events: this route appends nothing to the event log and ignores `Idempotency-Key`.
+// Creates a subscription and its signing secret, shown only in this answer. The subscription receives the events committed from about now on (`POST /webhooks/{id}/replay` delivers older ones). `url` must be https and must not be a literal private address, `localhost` or a name under it, unless the server runs with `WEBHOOK_ALLOW_PRIVATE=true`; any other host name is checked where it resolves, on every delivery. Subscriptions are configuration, not events: this route appends nothing to the event log and ignores `Idempotency-Key`.
 //
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //
