@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -334,4 +335,45 @@ func alive(pid int) bool {
 	}
 	fields := strings.Fields(string(stat[bytes.LastIndexByte(stat, ')')+1:]))
 	return len(fields) > 0 && fields[0] != "Z"
+}
+
+func TestBackendsRunWithTheMallocTunables(t *testing.T) {
+	t.Parallel()
+	c := startFast(t, "")
+	pid := query(t, c, "crm", "SELECT pg_backend_pid()::text")
+	environ, err := os.ReadFile("/proc/" + pid + "/environ")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// glibc cuts the variable at its first ':' in place as it parses it,
+	// so the process shows the first tunable only.
+	first, _, _ := strings.Cut(MallocTunables, ":")
+	if !slices.ContainsFunc(strings.Split(string(environ), "\x00"), func(kv string) bool {
+		return strings.HasPrefix(kv, "GLIBC_TUNABLES="+first)
+	}) {
+		t.Errorf("backend %s runs without GLIBC_TUNABLES=%s", pid, MallocTunables)
+	}
+}
+
+func TestCallersOwnGlibcTunablesWin(t *testing.T) {
+	t.Setenv("GLIBC_TUNABLES", "glibc.malloc.arena_max=2")
+	var got []string
+	for _, kv := range serverEnv() {
+		if strings.HasPrefix(kv, "GLIBC_TUNABLES=") {
+			got = append(got, kv)
+		}
+	}
+	if want := []string{"GLIBC_TUNABLES=glibc.malloc.arena_max=2"}; !slices.Equal(got, want) {
+		t.Errorf("server environment has %q, want %q", got, want)
+	}
+}
+
+func TestComposeGivesItsPostgreSQLTheSameTunables(t *testing.T) {
+	compose, err := os.ReadFile("../../docker-compose.yml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := "GLIBC_TUNABLES: " + MallocTunables + "\n"; !strings.Contains(string(compose), want) {
+		t.Errorf("docker-compose.yml lacks %q", want)
+	}
 }
