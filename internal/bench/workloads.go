@@ -332,13 +332,15 @@ func (r *runner) insideServer(ctx context.Context, key string, f func()) {
 	r.rep.Extra[key+"_batch_apply_mean_ms"] = 1000 * a.mean()
 	r.rep.Extra[key+"_batch_events_mean"] = d.count / a.count
 	r.rep.Extra[key+"_server_read_delay_p50_ms"] = 1000 * rd.quantile(0.5)
+	r.rep.Extra[key+"_server_read_delay_p99_ms"] = 1000 * rd.quantile(0.99)
 	appendNote := ""
 	if ap.count > 0 {
 		r.rep.Extra[key+"_server_append_p50_ms"] = 1000 * ap.quantile(0.5)
-		appendNote = fmt.Sprintf(" (the append itself p50 ≈ %.1f ms)", 1000*ap.quantile(0.5))
+		r.rep.Extra[key+"_server_append_p99_ms"] = 1000 * ap.quantile(0.99)
+		appendNote = fmt.Sprintf(" (the append itself p50 ≈ %.1f ms, p99 ≈ %.1f ms)", 1000*ap.quantile(0.5), 1000*ap.quantile(0.99))
 	}
-	r.logf("  %s inside the server: delay (append start → read models committed) p50 ≈ %.1f ms, p99 ≈ %.1f ms, of which until read p50 ≈ %.1f ms%s; %.0f batches, %.1f events and %.2f ms each on average",
-		key, 1000*d.quantile(0.5), 1000*d.quantile(0.99), 1000*rd.quantile(0.5), appendNote, a.count, d.count/a.count, 1000*a.mean())
+	r.logf("  %s inside the server: delay (append start → read models committed) p50 ≈ %.1f ms, p99 ≈ %.1f ms, of which until read p50 ≈ %.1f ms, p99 ≈ %.1f ms%s; %.0f batches, %.1f events and %.2f ms each on average",
+		key, 1000*d.quantile(0.5), 1000*d.quantile(0.99), 1000*rd.quantile(0.5), 1000*rd.quantile(0.99), appendNote, a.count, d.count/a.count, 1000*a.mean())
 }
 
 // machineDuring runs f and records how busy the machine was meanwhile
