@@ -640,8 +640,9 @@ func serverEnv() []string {
 // virtual machine both are dear. Measured with perf on a projectors'
 // backend during W2 at 500 commands/s (docs/performance-history.md):
 // brk 19 % of its CPU and TLB-flush interrupts 12 %, both gone with
-// these settings, and W2's lag p50 about halved. A backend keeps at
-// most 16 MiB it no longer uses. docker-compose.yml sets the same.
+// these settings, and W2's lag p50 at that rate about halved. A backend
+// keeps at most 16 MiB it no longer uses. docker-compose.yml sets the
+// same.
 const MallocTunables = "glibc.malloc.trim_threshold=16777216:glibc.malloc.mmap_threshold=16777216"
 
 // waitReady polls postmaster.pid until the server we started reports
