@@ -16,6 +16,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"example.com/crm"
+	"example.com/crm/events"
 )
 
 // Waiter gives queries read-your-writes: it waits until the named
@@ -40,7 +41,17 @@ type Waiter struct {
 	polling bool
 	// waitedFor counts the waiters of each projector.
 	waitedFor map[string]int
+
+	// own holds, for each tenant this process appended to lately, the
+	// newest event it appended (see Appended).
+	ownMu sync.Mutex
+	own   map[uuid.UUID]Horizon
 }
+
+// ownLimit bounds Waiter.own: past it, the tenants whose appends every
+// projector here has passed are forgotten, and if that is not enough,
+// all of them (a forgotten tenant only costs its next read a round trip).
+const ownLimit = 4096
 
 // NewWaiter returns a Waiter giving up after timeout (CONSISTENCY_TIMEOUT).
 func NewWaiter(pool *pgxpool.Pool, progress *Progress, timeout time.Duration) *Waiter {
@@ -73,6 +84,55 @@ func (w *Waiter) TenantHorizon(ctx context.Context, tenantID uuid.UUID) (Horizon
 	}
 	h.TransactionID, err = strconv.ParseUint(xid, 10, 64)
 	return h, err
+}
+
+// Appended records the events this process just appended (before their
+// command is acknowledged), so that a read of the same tenant that
+// arrives before the projectors have passed them waits for them first,
+// in memory, instead of sending its query, finding the projectors
+// behind, and sending it again (see WaitOwn).
+func (w *Waiter) Appended(evs []events.Event) {
+	w.ownMu.Lock()
+	defer w.ownMu.Unlock()
+	if w.own == nil {
+		w.own = map[uuid.UUID]Horizon{}
+	}
+	for _, e := range evs {
+		h := Horizon{TransactionID: e.TransactionID, Position: e.Position}
+		if cur, ok := w.own[e.TenantID]; !ok || Checkpoint(cur).Before(Checkpoint(h)) {
+			w.own[e.TenantID] = h
+		}
+	}
+	if len(w.own) > ownLimit {
+		for t, h := range w.own {
+			if w.progress.ReachedAll(h) {
+				delete(w.own, t)
+			}
+		}
+		if len(w.own) > ownLimit {
+			clear(w.own)
+		}
+	}
+}
+
+// WaitOwn blocks until every named projector has processed the events
+// of the tenant this process appended, as far as it remembers them, or
+// for at most max. It asks the database nothing: the tenant's horizon
+// there is at or past those events, so a read-your-writes check made
+// before they are projected can only say "wait". Done first, it makes
+// that check, sent afterwards with the read it guards, say "go" in the
+// common case of a client reading right after its own command. Past max
+// it returns nil all the same: the check decides. Its only errors are a
+// projector stopped at a parked event and ctx's.
+func (w *Waiter) WaitOwn(ctx context.Context, tenantID uuid.UUID, max time.Duration, projectors ...string) error {
+	w.ownMu.Lock()
+	h, ok := w.own[tenantID]
+	w.ownMu.Unlock()
+	if !ok {
+		return nil
+	}
+	_, err := w.waitFor(ctx, h, max, projectors)
+	return err
 }
 
 // Wait blocks until every named projector is at or past the tenant's
@@ -131,29 +191,38 @@ FROM h`
 
 // WaitFor blocks until every named projector has processed h.
 func (w *Waiter) WaitFor(ctx context.Context, h Horizon, projectors ...string) error {
+	reached, err := w.waitFor(ctx, h, w.timeout, projectors)
+	if err == nil && !reached {
+		return crm.Errorf(crm.CodeProjectionBehind, "read models are still catching up; retry shortly")
+	}
+	return err
+}
+
+// waitFor waits at most timeout for every named projector to process h.
+func (w *Waiter) waitFor(ctx context.Context, h Horizon, timeout time.Duration, projectors []string) (reached bool, err error) {
 	if w.progress.Reached(h, projectors...) {
-		return nil
+		return true, nil
 	}
 	w.join(projectors)
 	defer w.leave(projectors)
-	deadline := time.NewTimer(w.timeout)
+	deadline := time.NewTimer(timeout)
 	defer deadline.Stop()
 	for {
 		changed := w.progress.Changed() // before the check, so no advance is missed
 		if w.progress.Reached(h, projectors...) {
-			return nil
+			return true, nil
 		}
 		if name, stopped := w.progress.Stopped(projectors...); stopped {
 			// It will not move until an operator acts: say so now
 			// rather than after the timeout.
-			return crm.Errorf(crm.CodeProjectionBehind, "read model %q is stopped at an event it cannot apply; an operator has been alerted", name)
+			return false, crm.Errorf(crm.CodeProjectionBehind, "read model %q is stopped at an event it cannot apply; an operator has been alerted", name)
 		}
 		select {
 		case <-changed:
 		case <-deadline.C:
-			return crm.Errorf(crm.CodeProjectionBehind, "read models are still catching up; retry shortly")
+			return false, nil
 		case <-ctx.Done():
-			return ctx.Err()
+			return false, ctx.Err()
 		}
 	}
 }

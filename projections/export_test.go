@@ -5,3 +5,13 @@ const PollSQL = pollSQL
 
 // LeaseClass is the first key of every projector lease's advisory lock.
 const LeaseClass = leaseClass
+
+// OwnLimit is how many tenants' own appends a Waiter remembers.
+const OwnLimit = ownLimit
+
+// OwnTenants is how many tenants' own appends w remembers.
+func (w *Waiter) OwnTenants() int {
+	w.ownMu.Lock()
+	defer w.ownMu.Unlock()
+	return len(w.own)
+}

@@ -104,3 +104,17 @@ func (p *Progress) Reached(h Horizon, projectors ...string) bool {
 	}
 	return true
 }
+
+// ReachedAll reports whether every projector this process knows of
+// committed h here.
+func (p *Progress) ReachedAll(h Horizon) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	target := Checkpoint(h)
+	for _, at := range p.at {
+		if at.Before(target) {
+			return false
+		}
+	}
+	return len(p.at) > 0
+}

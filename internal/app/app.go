@@ -182,7 +182,12 @@ func New(ctx context.Context, cfg Config, dsn, version string, log *slog.Logger,
 	a.store = pgstore.New(pool, a.reg, pgstore.Hooks{
 		Committed: func(xid uint64) { a.hub.Committed(xid); a.notifier.Committed(xid) },
 		Ended:     a.hub.Ended,
-		Stored:    sm.stored,
+		Stored: func(evs []events.Event) {
+			sm.stored(evs)
+			if a.waiter != nil {
+				a.waiter.Appended(evs)
+			}
+		},
 	}, identityproj.New())
 	if err := a.wireIdentity(cfg); err != nil {
 		a.Close()
