@@ -110,6 +110,26 @@ type Result struct {
 	Position int64
 }
 
+// unchanged is the Result of a command that appended nothing to stream
+// id at version: the position of the stream's event at that version,
+// which the state it answers with reflects (API.md: every command
+// response carries X-Event-Position), zero for a stream with none.
+func (a *Application) unchanged(ctx context.Context, org, id uuid.UUID, version int) (Result, error) {
+	if version <= 0 {
+		return Result{}, nil
+	}
+	evs, err := a.store.Load(ctx, org, id, events.LoadOptions{AfterVersion: version - 1, UpToVersion: version})
+	if err != nil {
+		return Result{}, err
+	}
+	for _, e := range evs {
+		if e.Version == version {
+			return Result{Position: e.Position}, nil
+		}
+	}
+	return Result{}, nil
+}
+
 // metadata builds event metadata from the request context. It fails
 // closed: no actor, no events.
 func metadata(ctx context.Context, tenant uuid.UUID) (events.Metadata, error) {

@@ -74,7 +74,8 @@ func (a *Application) loadUser(ctx context.Context, id uuid.UUID) (*aggregates.U
 // events, check If-Match, append under the loaded version, and report the
 // outcome with result (called with position 0 to render the response an
 // Idempotency-Key records, then with the append's position). A decision
-// of no events appends nothing and reports the organization as it is.
+// of no events appends nothing and reports the organization as it is,
+// at the position of its stream's last event.
 // Version conflicts are retried against the fresh stream.
 func updateOrganization[T any](ctx context.Context, a *Application, ifMatch IfMatch,
 	decide func(c aggregates.Caller, o *aggregates.Organization) ([]events.Payload, error),
@@ -98,8 +99,9 @@ func updateOrganization[T any](ctx context.Context, a *Application, ifMatch IfMa
 			return err
 		}
 		if len(decided) == 0 {
-			out = result(o, 0)
-			return nil
+			res, err := a.unchanged(ctx, tenant.OrgID, tenant.OrgID, version)
+			out = result(o, res.Position)
+			return err
 		}
 		pending := aggregates.Record(o, organizationStream(tenant.OrgID), version, a.now(), decided...)
 		rec, err := idempotencyRecord(ctx, result(o, 0))

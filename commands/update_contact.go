@@ -44,7 +44,8 @@ func (a *Application) UpdateContact(ctx context.Context, id uuid.UUID, p aggrega
 		pending := aggregates.Record(cur, s, version, a.now(), decided...)
 		ct, res = *cur, Result{}
 		if len(pending) == 0 {
-			return nil
+			res, err = a.unchanged(ctx, tenant.OrgID, id, version)
+			return err
 		}
 		res, err = a.append(ctx, tenant.OrgID, write{result: ct, owners: owners,
 			streams: []events.Append{{Stream: s, Expected: version, Events: pending}}})

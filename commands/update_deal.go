@@ -58,7 +58,8 @@ func (a *Application) UpdateDeal(ctx context.Context, id uuid.UUID, p aggregates
 		pending := aggregates.Record(cur, s, version, a.now(), decided...)
 		d, res = *cur, Result{}
 		if len(pending) == 0 {
-			return nil
+			res, err = a.unchanged(ctx, tenant.OrgID, id, version)
+			return err
 		}
 		res, err = a.append(ctx, tenant.OrgID, write{result: d, owners: owners,
 			streams: append([]events.Append{{Stream: s, Expected: version, Events: pending}}, links...)})

@@ -36,7 +36,8 @@ func (a *Application) UpdateTask(ctx context.Context, id uuid.UUID, p aggregates
 		pending := aggregates.Record(cur, s, version, a.now(), decided...)
 		t, res = *cur, Result{}
 		if len(pending) == 0 {
-			return nil
+			res, err = a.unchanged(ctx, tenant.OrgID, id, version)
+			return err
 		}
 		res, err = a.append(ctx, tenant.OrgID, write{result: t, guards: dealGuard(tenant.OrgID, deal),
 			streams: []events.Append{{Stream: s, Expected: version, Events: pending}}})

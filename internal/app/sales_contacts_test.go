@@ -40,13 +40,14 @@ func TestContactLifecycle(t *testing.T) {
 	if c := r.JSON(t); c["phone"] != nil || c["name"] != "Grace B. Hopper" || c["version"] != float64(2) || r.Header.Get("ETag") != `"2"` {
 		t.Fatalf("patched: %s", r.Body)
 	}
+	patchedAt := r.Header.Get("X-Event-Position")
 	// a stale If-Match is 412
 	expect(t, s.As(owner, header(patch("/contacts/"+id, obj{"name": "X"}), "If-Match", `"1"`)), http.StatusPreconditionFailed, "VERSION_MISMATCH")
 	// a PATCH that changes nothing keeps the version
 	r = s.As(owner, patch("/contacts/"+id, obj{"name": "Grace B. Hopper"}))
 	expect(t, r, http.StatusOK)
-	if r.JSON(t)["version"] != float64(2) {
-		t.Fatalf("no-op patch moved the version: %s", r.Body)
+	if r.JSON(t)["version"] != float64(2) || r.Header.Get("X-Event-Position") != patchedAt || patchedAt == "" {
+		t.Fatalf("no-op patch moved the version or lost the position (patched at %s): %v %s", patchedAt, r.Header, r.Body)
 	}
 
 	expect(t, s.As(owner, header(del("/contacts/"+id), "If-Match", `"1"`)), http.StatusPreconditionFailed, "VERSION_MISMATCH")

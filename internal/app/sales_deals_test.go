@@ -42,6 +42,7 @@ func TestDealLifecycleAndRules(t *testing.T) {
 	expect(t, s.As(tm.Manager, patch("/deals/"+id, obj{"amount": "0"})), http.StatusBadRequest, "WON_REQUIRES_POSITIVE_AMOUNT")
 	r = s.As(tm.Manager, patch("/deals/"+id, obj{"status": "in_progress"}))
 	expect(t, r, http.StatusOK)
+	changedAt := r.Header.Get("X-Event-Position")
 	if r.JSON(t)["closed_at"] != nil {
 		t.Fatalf("closed_at not cleared: %s", r.Body)
 	}
@@ -52,6 +53,11 @@ func TestDealLifecycleAndRules(t *testing.T) {
 	expect(t, r, http.StatusOK)
 	if r.JSON(t)["version"] != before["version"] {
 		t.Fatalf("no-op patch moved the version: %v → %s", before["version"], r.Body)
+	}
+	// Like every command's answer it carries X-Event-Position: that of
+	// the deal's last event, which the state it answers with reflects.
+	if got := r.Header.Get("X-Event-Position"); got != changedAt || got == "" {
+		t.Fatalf("no-op patch's X-Event-Position %q, want the last change's %q", got, changedAt)
 	}
 
 	// Rule 6: updated_at moves with every change.

@@ -34,7 +34,16 @@ func TestTaskLifecycleAndTimeline(t *testing.T) {
 		t.Fatalf("completed task: %s", r.Body)
 	}
 	expect(t, s.As(u, patch("/tasks/"+id, obj{"due_date": yesterday})), http.StatusBadRequest, "DUE_DATE_IN_PAST")
-	expect(t, s.As(u, patch("/tasks/"+id, obj{"is_done": false, "title": "Call back"})), http.StatusOK)
+	r = s.As(u, patch("/tasks/"+id, obj{"is_done": false, "title": "Call back"}))
+	expect(t, r, http.StatusOK)
+	// A PATCH that changes nothing appends nothing, and answers with the
+	// position of the task's last event.
+	reopened, changedAt := r.JSON(t)["version"], r.Header.Get("X-Event-Position")
+	r = s.As(u, patch("/tasks/"+id, obj{"title": "Call back"}))
+	expect(t, r, http.StatusOK)
+	if r.JSON(t)["version"] != reopened || r.Header.Get("X-Event-Position") != changedAt || changedAt == "" {
+		t.Fatalf("no-op patch (last change at %s, version %v): %v %s", changedAt, reopened, r.Header, r.Body)
+	}
 
 	r = s.As(u, get("/tasks?deal_id="+deal+"&only_open=true"))
 	expect(t, r, http.StatusOK)
