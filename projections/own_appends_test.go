@@ -2,7 +2,6 @@ package projections_test
 
 import (
 	"context"
-	"sync"
 	"testing"
 	"time"
 
@@ -19,16 +18,7 @@ import (
 func TestAReadWaitsInMemoryForWhatThisProcessAppended(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
-	gate := make(chan struct{})
-	var once sync.Once
-	release := func() { once.Do(func() { close(gate) }) }
-	e.start(t, gated("here", gate))
-	t.Cleanup(release)
-	for deadline := time.Now().Add(5 * time.Second); !e.progress.Local("here"); time.Sleep(5 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatal("the engine never said it runs the projector")
-		}
-	}
+	release := e.startGatedHere(t)
 	every := &statements{containing: ""}
 	w := projections.NewWaiter(e.tracedPool(t, every), e.progress, 5*time.Second)
 	ctx := context.Background()

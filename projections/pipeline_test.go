@@ -333,6 +333,24 @@ func TestTwoRunnersOfOneProjectorApplyEachEventOnce(t *testing.T) {
 
 // gated is a projector whose fold writes nothing and, until gate is
 // closed, does not finish its writes.
+// startGatedHere runs a gated projector "here" in e's process, waits
+// until the engine says it runs it, and returns what opens its gate
+// (opened at the test's end in any case, before the runner stops).
+func (e *env) startGatedHere(t testing.TB) (release func()) {
+	t.Helper()
+	gate := make(chan struct{})
+	var once sync.Once
+	release = func() { once.Do(func() { close(gate) }) }
+	e.start(t, gated("here", gate))
+	t.Cleanup(release) // runs before the runner's stop: cleanups run last in, first out
+	for deadline := time.Now().Add(5 * time.Second); !e.progress.Local("here"); time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the engine never said it runs the projector")
+		}
+	}
+	return release
+}
+
 func gated(name string, gate <-chan struct{}) projections.Projector {
 	return projections.Projector{Name: name, Model: gatedModel{gate: gate}}
 }
@@ -413,16 +431,7 @@ func (c *statements) TraceQueryEnd(context.Context, *pgx.Conn, pgx.TraceQueryEnd
 func TestWaitersReadNoCheckpointsOfTheProjectorsThisProcessRuns(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
-	gate := make(chan struct{})
-	var once sync.Once
-	release := func() { once.Do(func() { close(gate) }) }
-	e.start(t, gated("here", gate))
-	t.Cleanup(release) // runs before the runner's stop: cleanups run last in, first out
-	for deadline := time.Now().Add(5 * time.Second); !e.progress.Local("here"); time.Sleep(5 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatal("the engine never said it runs the projector")
-		}
-	}
+	release := e.startGatedHere(t)
 	reads := &statements{containing: "FROM projector_checkpoints c"} // the waiters' poll
 	traced := e.tracedPool(t, reads)
 
