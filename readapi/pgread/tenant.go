@@ -168,9 +168,12 @@ func (d scoped) Query(ctx context.Context, sql string, args ...any) (pgx.Rows, e
 	b.Queue(d.scope, d.org)
 	b.Queue(sql, args...)
 	br := c.SendBatch(ctx, b)
-	fail := func(err error) (pgx.Rows, error) {
+	release := func() {
 		_ = br.Close()
 		c.Release()
+	}
+	fail := func(err error) (pgx.Rows, error) {
+		release()
 		return nil, err
 	}
 	if fr != nil {
@@ -179,7 +182,7 @@ func (d scoped) Query(ctx context.Context, sql string, args ...any) (pgx.Rows, e
 			return fail(err)
 		}
 		if !caughtUp {
-			_, _ = fail(nil) // the rest ran for nothing: it may not see the horizon
+			release() // the rest ran for nothing: it may not see the horizon
 			if err := fr.waiter.WaitFor(ctx, h, fr.projectors...); err != nil {
 				return nil, err
 			}
