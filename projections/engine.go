@@ -751,7 +751,7 @@ func (r *Runner) applyOneTrip(ctx context.Context, conn *pgx.Conn, inTx *bool, p
 		return err
 	}
 	*inTx = false
-	committed(parts, folds, r.cfg.ParallelBelow)
+	committed(parts, folds)
 	return nil
 }
 
@@ -826,12 +826,11 @@ func guard(f func() error) (err error) {
 	return f()
 }
 
-// committed tells the folds of the parts that committed; a part of
-// fewer than liveBelow events is live traffic.
-func committed(parts []*part, folds []Fold, liveBelow int) {
+// committed tells the folds of the parts that committed.
+func committed(parts []*part, folds []Fold) {
 	for i, pt := range parts {
 		if c, ok := folds[i].(Committer); ok && pt.err == nil {
-			c.Committed(len(pt.items) < liveBelow)
+			c.Committed()
 		}
 	}
 }

@@ -83,11 +83,9 @@ type Doubter interface {
 }
 
 // Committer is a Fold told that the transaction holding its writes
-// committed (RowModel keeps its row cache). live says the batch was live
-// traffic, whose rows are likely touched again soon, rather than a
-// catch-up's (whose rows only refresh what is cached already).
+// committed (RowModel keeps its row cache).
 type Committer interface {
-	Committed(live bool)
+	Committed()
 }
 
 // Forgetter is a Model holding per-process state about its tables (a

@@ -12,7 +12,7 @@ type cachedRow struct {
 }
 
 // The cache holds copies (a fold changing its row later changes nothing
-// cached) and at most max rows, the oldest going first.
+// cached) and at most max rows, the one put longest ago going first.
 func TestRowCacheHoldsCopiesAndEvictsTheOldest(t *testing.T) {
 	t.Parallel()
 	key := func(r *cachedRow) Key { return Key{ID: r.ID} }
@@ -37,17 +37,44 @@ func TestRowCacheHoldsCopiesAndEvictsTheOldest(t *testing.T) {
 			t.Fatalf("%v evicted", r)
 		}
 	}
-	// A catch-up's rows refresh what is cached and add nothing.
-	b2, e := &cachedRow{b.ID, 20}, &cachedRow{uuid.New(), 5}
-	c.refresh([]*cachedRow{b2, e}, key)
+	// A row put again replaces the cached one, and goes last: the next
+	// row evicts d, put longest ago, not b.
+	c.put([]*cachedRow{{b.ID, 20}}, key)
 	if got, _ := c.get(key(b)); got.N != 20 {
-		t.Fatalf("b after a refresh: %+v, want N=20", got)
+		t.Fatalf("b put again: %+v, want N=20", got)
 	}
-	if _, ok := c.get(key(e)); ok {
-		t.Fatal("a refresh added a row")
+	e := &cachedRow{uuid.New(), 5}
+	c.put([]*cachedRow{e}, key)
+	if _, ok := c.get(key(d)); ok {
+		t.Fatal("d, put longest ago, is still cached beyond max")
+	}
+	for _, r := range []*cachedRow{b, e} {
+		if _, ok := c.get(key(r)); !ok {
+			t.Fatalf("%v evicted", r)
+		}
 	}
 	c.clear()
-	if _, ok := c.get(key(d)); ok {
-		t.Fatal("cleared, yet d is there")
+	if _, ok := c.get(key(e)); ok {
+		t.Fatal("cleared, yet e is there")
+	}
+}
+
+// Putting the same rows over and over keeps the cache's bookkeeping
+// bounded: the stale entries of rows put again are dropped.
+func TestRowCachePutAgainAndAgainStaysBounded(t *testing.T) {
+	t.Parallel()
+	key := func(r *cachedRow) Key { return Key{ID: r.ID} }
+	c := newRowCache[cachedRow](10)
+	rows := []*cachedRow{{uuid.New(), 1}, {uuid.New(), 2}}
+	for range 1000 {
+		c.put(rows, key)
+	}
+	if len(c.order) > 2*c.max {
+		t.Fatalf("%d eviction entries for %d rows (max %d)", len(c.order), len(c.rows), c.max)
+	}
+	for _, r := range rows {
+		if _, ok := c.get(key(r)); !ok {
+			t.Fatalf("%v lost", r)
+		}
 	}
 }

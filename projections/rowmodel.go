@@ -145,15 +145,16 @@ func (f *rowFold[R]) Load(b *pgx.Batch, batch []events.Event) {
 	f.rows.Load(b, f.names, keys)
 }
 
-// Committed implements Committer: the working set is what the tables
-// now hold.
-func (f *rowFold[R]) Committed(live bool) {
-	switch {
-	case !f.live:
-	case live:
+// Committed implements Committer: the rows the batch loaded and wrote
+// are what the tables now hold, and the likeliest to be touched next.
+// Every batch of the live path adds them, a catch-up's too: after a
+// restart the backlog is what the commands were touching (W1's phase
+// after one without projectors: 80 % of the projectors' batches had to
+// read a row first when only batches of live traffic filled the cache,
+// 12 % since).
+func (f *rowFold[R]) Committed() {
+	if f.live {
 		f.m.rows().put(f.rows.All(), f.m.Table.Key)
-	default:
-		f.m.rows().refresh(f.rows.All(), f.m.Table.Key)
 	}
 }
 
