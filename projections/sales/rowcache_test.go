@@ -267,3 +267,46 @@ func TestADealIsCreatedWithoutReadingItsRow(t *testing.T) {
 		t.Fatalf("read rows %d times for a deal created before, want 1", n)
 	}
 }
+
+// A backlog's catch-up fills the row cache as live traffic does: after a
+// restart, the backlog holds what the commands are touching, so the
+// deal a large catch-up batch read is known to the next batch, which
+// reads no row.
+func TestACatchUpFillsTheRowCache(t *testing.T) {
+	t.Parallel()
+	pool := newPool(t)
+	org, d := uuid.New(), uuid.New()
+	created := func(d uuid.UUID) string {
+		return fmt.Sprintf(`{"deal_id":%q,"contact_id":%q,"owner_id":%q,"title":"t","amount":"10.00","currency":"USD","status":"new","stage":"qualification"}`,
+			d, uuid.New(), uuid.New())
+	}
+	stop := runDeals(t, pool, sales.DealsProjector(), nil)
+	appendDealEvent(t, pool, org, d, 1, "deal.created", created(d))
+	dealTitle(t, pool, d, 1)
+	stop()
+
+	// While no process projects: the deal moves on, and 150 other deals
+	// are created, so the catch-up reads more than a live batch's worth
+	// (ParallelBelow, 100 by default) in one batch.
+	appendDealEvent(t, pool, org, d, 2, "deal.stage_changed", `{"old":"qualification","new":"proposal"}`)
+	last := uuid.New()
+	for i := range 150 {
+		other := uuid.New()
+		if i == 149 {
+			other = last
+		}
+		appendDealEvent(t, pool, org, other, 1, "deal.created", created(other))
+	}
+	reads := &rowReads{}
+	runDeals(t, pool, sales.DealsProjector(), reads) // a new process: its cache is empty
+	dealTitle(t, pool, last, 1)
+	dealTitle(t, pool, d, 2)
+	if n := reads.n.Load(); n != 1 {
+		t.Fatalf("the catch-up read rows %d times, want 1 (the deal created before)", n)
+	}
+	appendDealEvent(t, pool, org, d, 3, "deal.stage_changed", `{"old":"proposal","new":"negotiation"}`)
+	dealTitle(t, pool, d, 3)
+	if n := reads.n.Load(); n != 1 {
+		t.Fatalf("rows read %d times in all: the batch after the catch-up read the deal the catch-up wrote", n)
+	}
+}
