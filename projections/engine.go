@@ -56,6 +56,9 @@ type part struct {
 	// parallel with the others): read it again after a pause, counting
 	// nothing against its events.
 	retry bool
+	// readRows: its fold read rows before writing them (rows neither in
+	// the row cache nor new), a round trip of their own.
+	readRows bool
 }
 
 func (p *part) to() Checkpoint { return checkpointOf(p.items[len(p.items)-1].Event) }
@@ -477,14 +480,16 @@ func (r *Runner) handler(msg *message.Message) error {
 		r.log.deposit(b.next.from, b.next.items)
 	}
 	var widest []item
+	readRows := false
 	for _, pt := range b.parts {
 		if pt.err == nil && !pt.retry && len(pt.items) > len(widest) {
 			widest = pt.items
 		}
+		readRows = readRows || pt.readRows
 	}
 	if r.cfg.OnBatch != nil && len(widest) > 0 {
 		now := time.Now()
-		st := BatchStats{Events: len(widest), Apply: now.Sub(started), Queued: started.Sub(b.read),
+		st := BatchStats{Events: len(widest), Apply: now.Sub(started), Queued: started.Sub(b.read), ReadRows: readRows,
 			Delays: make([]time.Duration, len(widest)), ReadDelays: make([]time.Duration, len(widest))}
 		for i, it := range widest {
 			st.Delays[i] = now.Sub(it.RecordedAt)
@@ -687,6 +692,7 @@ func (r *Runner) applyParts(ctx context.Context, parts []*part, next *nextRead) 
 		if pt.err = guard(func() error { folds[i].Load(own, evs[i]); return nil }); pt.err != nil {
 			continue
 		}
+		pt.readRows = own.Len() > 0
 		loads.QueuedQueries = append(loads.QueuedQueries, own.QueuedQueries...)
 	}
 	if loads.Len() > 0 {

@@ -86,6 +86,10 @@ type BatchStats struct {
 	ReadDelays []time.Duration
 	// Queued is the time from the log read to the start of the apply.
 	Queued time.Duration
+	// ReadRows: some projector read rows of its tables before writing
+	// them (rows its row cache did not hold, of streams begun before the
+	// batch), a round trip more than a batch whose rows were all known.
+	ReadRows bool
 }
 
 func (c *Config) setDefaults() {

@@ -2,8 +2,10 @@ package app_test
 
 import (
 	"net/http"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"example.com/crm/internal/apitest"
 	"example.com/crm/internal/testenv"
@@ -90,4 +92,40 @@ func TestMetricsReportEventsAndProjections(t *testing.T) {
 			t.Errorf("/metrics lacks %s", want)
 		}
 	}
+}
+
+// /metrics counts the projectors' batches by whether they had to read
+// rows of their tables first (a row-cache miss costs a round trip).
+func TestMetricsCountTheProjectorsBatches(t *testing.T) {
+	t.Parallel()
+	s := apitest.Start(t, apitest.Options{})
+	s.Register(t) // its events are the projectors' first batch
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		r := s.Do(apitest.Request{Method: http.MethodGet, Path: "/metrics"})
+		if r.Status != http.StatusOK {
+			t.Fatalf("/metrics: %d", r.Status)
+		}
+		known, hasKnown := metricValue(string(r.Body), `crm_projection_batches_total{rows="known"}`)
+		read, hasRead := metricValue(string(r.Body), `crm_projection_batches_total{rows="read"}`)
+		if hasKnown && hasRead && known+read >= 1 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("/metrics never counted a batch:\n%s", r.Body)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// metricValue is the value of the sample named series (name and labels,
+// as written) in a /metrics text.
+func metricValue(text, series string) (float64, bool) {
+	for _, line := range strings.Split(text, "\n") {
+		if v, ok := strings.CutPrefix(line, series+" "); ok {
+			f, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
+			return f, err == nil
+		}
+	}
+	return 0, false
 }

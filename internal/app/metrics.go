@@ -136,13 +136,23 @@ func newBatchMetrics(reg prometheus.Registerer) (func(projections.BatchStats), e
 		Help:    "Per event: from the start of its append (recorded_at) to the projectors' read of the log that returned it.",
 		Buckets: []float64{.001, .002, .003, .005, .0075, .01, .015, .02, .03, .05, .1, .25, .5, 1, 2.5, 10},
 	})
-	for _, c := range []prometheus.Collector{apply, delay, readDelay} {
+	batches := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "crm_projection_batches_total",
+		Help: `Batches applied, by rows: "read" when a projector had to read rows of its tables first (not in its row cache), a round trip more than "known".`,
+	}, []string{"rows"})
+	for _, c := range []prometheus.Collector{apply, delay, readDelay, batches} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}
 	}
+	known, read := batches.WithLabelValues("known"), batches.WithLabelValues("read")
 	return func(st projections.BatchStats) {
 		apply.Observe(st.Apply.Seconds())
+		if st.ReadRows {
+			read.Inc()
+		} else {
+			known.Inc()
+		}
 		for _, d := range st.Delays {
 			delay.Observe(d.Seconds())
 		}

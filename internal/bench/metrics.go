@@ -24,19 +24,53 @@ type histogram struct {
 // format). A missing histogram is empty, not an error: an older binary
 // may not have it.
 func (c *Client) scrapeHistogram(ctx context.Context, name string) (histogram, error) {
+	var h histogram
+	err := c.scrape(ctx, func(sc *bufio.Scanner) (err error) {
+		h, err = parseHistogram(sc, name)
+		return err
+	})
+	return h, err
+}
+
+// scrapeSample reads the value of one series (its name and labels as
+// the text format writes them, e.g. `x_total{kind="a"}`) from the
+// server's /metrics; 0 when the series is missing.
+func (c *Client) scrapeSample(ctx context.Context, series string) (float64, error) {
+	var v float64
+	err := c.scrape(ctx, func(sc *bufio.Scanner) (err error) {
+		v, err = parseSample(sc, series)
+		return err
+	})
+	return v, err
+}
+
+func (c *Client) scrape(ctx context.Context, parse func(*bufio.Scanner) error) error {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.base+"/metrics", nil)
 	if err != nil {
-		return histogram{}, err
+		return err
 	}
 	resp, err := c.hc.Do(req)
 	if err != nil {
-		return histogram{}, err
+		return err
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		return histogram{}, fmt.Errorf("GET /metrics: %s", resp.Status)
+		return fmt.Errorf("GET /metrics: %s", resp.Status)
 	}
-	return parseHistogram(bufio.NewScanner(resp.Body), name)
+	return parse(bufio.NewScanner(resp.Body))
+}
+
+func parseSample(sc *bufio.Scanner, series string) (float64, error) {
+	for sc.Scan() {
+		if v, ok := strings.CutPrefix(sc.Text(), series+" "); ok {
+			f, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
+			if err != nil {
+				return 0, fmt.Errorf("%s: %w", sc.Text(), err)
+			}
+			return f, nil
+		}
+	}
+	return 0, sc.Err()
 }
 
 func parseHistogram(sc *bufio.Scanner, name string) (histogram, error) {

@@ -16,6 +16,8 @@ crm_projection_delay_seconds_bucket{le="+Inf"} 100
 crm_projection_delay_seconds_sum 0.25
 crm_projection_delay_seconds_count 100
 crm_projection_delay_seconds_other 7
+crm_projection_batches_total{rows="known"} 30
+crm_projection_batches_total{rows="read"} 12
 `
 
 // The W2 breakdown reads the server's histograms the way PromQL's
@@ -46,5 +48,20 @@ func TestHistogramQuantilesFromTheServersMetrics(t *testing.T) {
 	}
 	if !math.IsNaN((histogram{}).quantile(0.5)) {
 		t.Fatal("an empty histogram has no quantile")
+	}
+}
+
+// A counter's series is read by its name and labels as written.
+func TestSampleFromTheServersMetrics(t *testing.T) {
+	t.Parallel()
+	for series, want := range map[string]float64{
+		`crm_projection_batches_total{rows="read"}`:  12,
+		`crm_projection_batches_total{rows="known"}`: 30,
+		`crm_projection_batches_total{rows="none"}`:  0,
+	} {
+		got, err := parseSample(bufio.NewScanner(strings.NewReader(metricsText)), series)
+		if err != nil || got != want {
+			t.Errorf("%s: %v, %v; want %v", series, got, err, want)
+		}
 	}
 }

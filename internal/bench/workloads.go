@@ -316,10 +316,20 @@ func (r *runner) insideServer(ctx context.Context, key string, f func()) {
 		}
 		return hs, nil
 	}
+	const readRows, knownRows = `crm_projection_batches_total{rows="read"}`, `crm_projection_batches_total{rows="known"}`
+	counts := func() (read, known float64, err error) {
+		read, err = r.client.scrapeSample(ctx, readRows)
+		if err == nil {
+			known, err = r.client.scrapeSample(ctx, knownRows)
+		}
+		return read, known, err
+	}
 	h0, err0 := scrape()
+	read0, known0, errc0 := counts()
 	f()
 	h1, err1 := scrape()
-	if err := errors.Join(err0, err1); err != nil {
+	read1, known1, errc1 := counts()
+	if err := errors.Join(err0, err1, errc0, errc1); err != nil {
 		r.logf("  %s: the server's histograms could not be read: %v", key, err)
 		return
 	}
@@ -339,8 +349,14 @@ func (r *runner) insideServer(ctx context.Context, key string, f func()) {
 		r.rep.Extra[key+"_server_append_p99_ms"] = 1000 * ap.quantile(0.99)
 		appendNote = fmt.Sprintf(" (the append itself p50 ≈ %.1f ms, p99 ≈ %.1f ms)", 1000*ap.quantile(0.5), 1000*ap.quantile(0.99))
 	}
-	r.logf("  %s inside the server: delay (append start → read models committed) p50 ≈ %.1f ms, p99 ≈ %.1f ms, of which until read p50 ≈ %.1f ms, p99 ≈ %.1f ms%s; %.0f batches, %.1f events and %.2f ms each on average",
-		key, 1000*d.quantile(0.5), 1000*d.quantile(0.99), 1000*rd.quantile(0.5), 1000*rd.quantile(0.99), appendNote, a.count, d.count/a.count, 1000*a.mean())
+	readNote := ""
+	if n := (read1 - read0) + (known1 - known0); n > 0 {
+		share := 100 * (read1 - read0) / n
+		r.rep.Extra[key+"_batches_reading_rows_pct"] = share
+		readNote = fmt.Sprintf(", %.0f %% of them reading rows first (not in the row caches)", share)
+	}
+	r.logf("  %s inside the server: delay (append start → read models committed) p50 ≈ %.1f ms, p99 ≈ %.1f ms, of which until read p50 ≈ %.1f ms, p99 ≈ %.1f ms%s; %.0f batches, %.1f events and %.2f ms each on average%s",
+		key, 1000*d.quantile(0.5), 1000*d.quantile(0.99), 1000*rd.quantile(0.5), 1000*rd.quantile(0.99), appendNote, a.count, d.count/a.count, 1000*a.mean(), readNote)
 }
 
 // machineDuring runs f and records how busy the machine was meanwhile

@@ -3,6 +3,7 @@ package sales_test
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -44,6 +45,13 @@ func newPool(t *testing.T) *pgxpool.Pool {
 // runDeals runs a runner of p until the test ends or stop is called.
 func runDeals(t *testing.T, pool *pgxpool.Pool, p projections.Projector, tracer pgx.QueryTracer) (stop func()) {
 	t.Helper()
+	return runDealsReporting(t, pool, p, tracer, nil)
+}
+
+// runDealsReporting is runDeals with the runner's OnBatch hook.
+func runDealsReporting(t *testing.T, pool *pgxpool.Pool, p projections.Projector, tracer pgx.QueryTracer,
+	onBatch func(projections.BatchStats)) (stop func()) {
+	t.Helper()
 	cfg := pool.Config().Copy()
 	cfg.ConnConfig.Tracer = tracer
 	ppool, err := pgxpool.NewWithConfig(context.Background(), cfg)
@@ -51,7 +59,7 @@ func runDeals(t *testing.T, pool *pgxpool.Pool, p projections.Projector, tracer 
 		t.Fatal(err)
 	}
 	r, err := projections.NewRunner(projections.Config{Pool: ppool, Registry: events.Domain(), Projectors: []projections.Projector{p},
-		LeaseInterval: 50 * time.Millisecond})
+		LeaseInterval: 50 * time.Millisecond, OnBatch: onBatch})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -271,7 +279,7 @@ func TestADealIsCreatedWithoutReadingItsRow(t *testing.T) {
 // A backlog's catch-up fills the row cache as live traffic does: after a
 // restart, the backlog holds what the commands are touching, so the
 // deal a large catch-up batch read is known to the next batch, which
-// reads no row.
+// reads no row. The batches say so to the metrics (BatchStats.ReadRows).
 func TestACatchUpFillsTheRowCache(t *testing.T) {
 	t.Parallel()
 	pool := newPool(t)
@@ -298,7 +306,13 @@ func TestACatchUpFillsTheRowCache(t *testing.T) {
 		appendDealEvent(t, pool, org, other, 1, "deal.created", created(other))
 	}
 	reads := &rowReads{}
-	runDeals(t, pool, sales.DealsProjector(), reads) // a new process: its cache is empty
+	var mu sync.Mutex
+	var stats []projections.BatchStats
+	runDealsReporting(t, pool, sales.DealsProjector(), reads, func(st projections.BatchStats) { // a new process: its cache is empty
+		mu.Lock()
+		defer mu.Unlock()
+		stats = append(stats, st)
+	})
 	dealTitle(t, pool, last, 1)
 	dealTitle(t, pool, d, 2)
 	if n := reads.n.Load(); n != 1 {
@@ -308,5 +322,26 @@ func TestACatchUpFillsTheRowCache(t *testing.T) {
 	dealTitle(t, pool, d, 3)
 	if n := reads.n.Load(); n != 1 {
 		t.Fatalf("rows read %d times in all: the batch after the catch-up read the deal the catch-up wrote", n)
+	}
+	// OnBatch runs after the batch is readable: wait for the last one.
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		mu.Lock()
+		got := slices.Clone(stats)
+		mu.Unlock()
+		if len(got) > 0 && got[len(got)-1].Events == 1 {
+			var readRows []bool
+			for _, st := range got {
+				readRows = append(readRows, st.ReadRows)
+			}
+			if want := []bool{true, false}; !slices.Equal(readRows, want) {
+				t.Fatalf("batches reported ReadRows %v, want %v (the catch-up, then the deal's next event)", readRows, want)
+			}
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("batches reported: %+v", got)
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }
