@@ -249,6 +249,11 @@ func (e *engine) followLeases(ctx context.Context) error {
 			*m = member{p: m.p, held: true, at: c, checkParked: true}
 			e.r.cfg.Progress.Advance(m.p.Name, c)
 			forget(m.p) // another process may have written meanwhile
+			if w, ok := m.p.Model.(Warmer); ok && !e.r.cfg.ColdStart {
+				if err := w.Warm(ctx, e.r.cfg.Pool); err != nil && ctx.Err() == nil {
+					e.log(&m.p).Error("warming the row cache", err, nil)
+				}
+			}
 			e.wake.seen(c.TransactionID)
 		case !held:
 			m.held = false

@@ -96,6 +96,21 @@ type Forgetter interface {
 	Forget()
 }
 
+// Warmer is a Model that refills what it keeps in memory about its
+// tables (RowModel's row cache) when this process takes its projector's
+// lease, right after Forget and before the first batch: the tables then
+// hold what the checkpoint says, and nobody else writes them. A failure
+// costs speed, not correctness; the engine logs it and goes on.
+type Warmer interface {
+	Warm(ctx context.Context, q Querier) error
+}
+
+// Querier runs one statement (a pool, a connection).
+type Querier interface {
+	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
+	SendBatch(ctx context.Context, b *pgx.Batch) pgx.BatchResults
+}
+
 // Streamer is a Fold whose rows are final as soon as they are folded (an
 // append-only table such as the timeline). A rebuild calls StartCopy on
 // it before the bulk pass: the fold COPYs its rows on conn while it

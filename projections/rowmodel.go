@@ -46,6 +46,66 @@ func (m *RowModel[R]) rows() *rowCache[R] {
 // Forget implements Forgetter: the cached rows may be stale.
 func (m *RowModel[R]) Forget() { m.rows().clear() }
 
+// warmSQL lists the streams of one type among the log's newest $1
+// events, the newest first, at most $3: a backward walk of the log's
+// primary key, whatever the size of the tables.
+const warmSQL = `
+SELECT tenant_id, stream_id FROM (
+    SELECT tenant_id, stream_id, stream_type, position FROM events ORDER BY position DESC LIMIT $1) e
+WHERE stream_type = $2
+GROUP BY tenant_id, stream_id
+ORDER BY max(position) DESC
+LIMIT $3`
+
+// warmEvents is how far back in the log Warm looks for streams.
+const warmEvents = 4 * rowCacheMax
+
+// Warm implements Warmer: it fills the row cache with the rows of the
+// streams the log's newest events touched, the streams the next batches
+// are likeliest to touch again. Without it, a process that had just
+// started (a deploy, a fail-over) read rows before most of its first
+// batches: in W2 after W1's restarts, 45 % of them.
+func (m *RowModel[R]) Warm(ctx context.Context, q Querier) error {
+	if m.StreamType == "" {
+		return nil
+	}
+	rows, err := q.Query(ctx, warmSQL, warmEvents, m.StreamType, rowCacheMax)
+	if err != nil {
+		return err
+	}
+	var keys []Key
+	for rows.Next() {
+		var k Key
+		if err := rows.Scan(&k.Org, &k.ID); err != nil {
+			rows.Close()
+			return err
+		}
+		keys = append(keys, k)
+	}
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	var got []*R
+	b := &pgx.Batch{}
+	m.Table.QueueLoad(b, Live, keys, func(rs []*R) { got = rs })
+	if err := q.SendBatch(ctx, b).Close(); err != nil {
+		return err
+	}
+	// Oldest first, so that the newest are evicted last.
+	byKey := make(map[Key]*R, len(got))
+	for _, r := range got {
+		byKey[m.Table.Key(r)] = r
+	}
+	ordered := make([]*R, 0, len(got))
+	for i := len(keys) - 1; i >= 0; i-- {
+		if r, ok := byKey[keys[i]]; ok {
+			ordered = append(ordered, r)
+		}
+	}
+	m.rows().put(ordered, m.Table.Key)
+	return nil
+}
+
 // CounterSpec derives one counter table from a RowModel's rows.
 type CounterSpec[R any] struct {
 	Counter *Counter

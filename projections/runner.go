@@ -66,6 +66,11 @@ type Config struct {
 	Logger *slog.Logger
 	// OnBatch, when set, is told about every batch applied (metrics).
 	OnBatch func(BatchStats)
+	// ColdStart leaves the projectors' row caches empty when this
+	// process takes their leases, instead of filling them with the rows
+	// the log's newest events touched (Warmer): for tests of a projector
+	// that reads its rows.
+	ColdStart bool
 }
 
 // BatchStats describes one batch the projectors applied.

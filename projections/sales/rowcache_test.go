@@ -42,16 +42,24 @@ func newPool(t *testing.T) *pgxpool.Pool {
 	return pool
 }
 
-// runDeals runs a runner of p until the test ends or stop is called.
+// runDeals runs a runner of p until the test ends or stop is called,
+// its row cache empty when it starts (projections.Config.ColdStart).
 func runDeals(t *testing.T, pool *pgxpool.Pool, p projections.Projector, tracer pgx.QueryTracer) (stop func()) {
 	t.Helper()
-	return runDealsReporting(t, pool, p, tracer, nil)
+	return runDealsWith(t, pool, p, runOpts{tracer: tracer})
 }
 
-// runDealsReporting is runDeals with the runner's OnBatch hook.
-func runDealsReporting(t *testing.T, pool *pgxpool.Pool, p projections.Projector, tracer pgx.QueryTracer,
-	onBatch func(projections.BatchStats)) (stop func()) {
+type runOpts struct {
+	tracer  pgx.QueryTracer
+	onBatch func(projections.BatchStats)
+	// warm: the runner fills its row cache when it takes the lease.
+	warm bool
+}
+
+// runDealsWith is runDeals with more options.
+func runDealsWith(t *testing.T, pool *pgxpool.Pool, p projections.Projector, o runOpts) (stop func()) {
 	t.Helper()
+	tracer := o.tracer
 	cfg := pool.Config().Copy()
 	cfg.ConnConfig.Tracer = tracer
 	ppool, err := pgxpool.NewWithConfig(context.Background(), cfg)
@@ -59,7 +67,7 @@ func runDealsReporting(t *testing.T, pool *pgxpool.Pool, p projections.Projector
 		t.Fatal(err)
 	}
 	r, err := projections.NewRunner(projections.Config{Pool: ppool, Registry: events.Domain(), Projectors: []projections.Projector{p},
-		LeaseInterval: 50 * time.Millisecond, OnBatch: onBatch})
+		LeaseInterval: 50 * time.Millisecond, OnBatch: o.onBatch, ColdStart: !o.warm})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -308,11 +316,11 @@ func TestACatchUpFillsTheRowCache(t *testing.T) {
 	reads := &rowReads{}
 	var mu sync.Mutex
 	var stats []projections.BatchStats
-	runDealsReporting(t, pool, sales.DealsProjector(), reads, func(st projections.BatchStats) { // a new process: its cache is empty
+	runDealsWith(t, pool, sales.DealsProjector(), runOpts{tracer: reads, onBatch: func(st projections.BatchStats) { // a new process: its cache is empty
 		mu.Lock()
 		defer mu.Unlock()
 		stats = append(stats, st)
-	})
+	}})
 	dealTitle(t, pool, last, 1)
 	dealTitle(t, pool, d, 2)
 	if n := reads.n.Load(); n != 1 {
@@ -343,5 +351,54 @@ func TestACatchUpFillsTheRowCache(t *testing.T) {
 			t.Fatalf("batches reported: %+v", got)
 		}
 		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// A process that takes the projector over fills its row cache with the
+// rows of the streams the log's newest events touched: the deal the
+// previous process was patching costs the next batch no read.
+func TestTakingTheProjectorWarmsItsRowCache(t *testing.T) {
+	t.Parallel()
+	pool := newPool(t)
+	org, d := uuid.New(), uuid.New()
+	created := func(d uuid.UUID) string {
+		return fmt.Sprintf(`{"deal_id":%q,"contact_id":%q,"owner_id":%q,"title":"t","amount":"10.00","currency":"USD","status":"new","stage":"qualification"}`,
+			d, uuid.New(), uuid.New())
+	}
+	stop := runDeals(t, pool, sales.DealsProjector(), nil)
+	appendDealEvent(t, pool, org, d, 1, "deal.created", created(d))
+	appendDealEvent(t, pool, org, d, 2, "deal.stage_changed", `{"old":"qualification","new":"proposal"}`)
+	dealTitle(t, pool, d, 2)
+	stop()
+
+	var mu sync.Mutex
+	var stats []projections.BatchStats
+	runDealsWith(t, pool, sales.DealsProjector(), runOpts{warm: true, onBatch: func(st projections.BatchStats) {
+		mu.Lock()
+		defer mu.Unlock()
+		stats = append(stats, st)
+	}})
+	appendDealEvent(t, pool, org, d, 3, "deal.stage_changed", `{"old":"proposal","new":"negotiation"}`)
+	dealTitle(t, pool, d, 3)
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		mu.Lock()
+		got := slices.Clone(stats)
+		mu.Unlock()
+		if len(got) == 1 {
+			if got[0].ReadRows {
+				t.Fatal("the first batch after the lease was taken read the deal's row; the warmed cache should have held it")
+			}
+			break
+		}
+		if len(got) > 1 || time.Now().After(deadline) {
+			t.Fatalf("batches reported: %+v, want one", got)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	// The warmed row is the table's: the stage change applied to it.
+	var stage string
+	if err := pool.QueryRow(context.Background(), `SELECT stage FROM deals WHERE id = $1`, d).Scan(&stage); err != nil || stage != "negotiation" {
+		t.Fatalf("stage %q (%v), want negotiation", stage, err)
 	}
 }
