@@ -31,6 +31,48 @@ func appendDealEvent(t *testing.T, pool *pgxpool.Pool, org, d uuid.UUID, version
 	}
 }
 
+// dealCreated is the payload of deal d's creation, with a new contact
+// and owner.
+func dealCreated(d uuid.UUID) string {
+	return fmt.Sprintf(`{"deal_id":%q,"contact_id":%q,"owner_id":%q,"title":"t","amount":"10.00","currency":"USD","status":"new","stage":"qualification"}`,
+		d, uuid.New(), uuid.New())
+}
+
+// batchLog keeps what a runner's OnBatch hook was told.
+type batchLog struct {
+	mu    sync.Mutex
+	stats []projections.BatchStats
+}
+
+func (l *batchLog) add(st projections.BatchStats) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.stats = append(l.stats, st)
+}
+
+// readRows waits until the last batch reported was of n events (OnBatch
+// runs after a batch is readable) and returns every batch's ReadRows.
+func (l *batchLog) readRows(t *testing.T, n int) []bool {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		l.mu.Lock()
+		got := slices.Clone(l.stats)
+		l.mu.Unlock()
+		if len(got) > 0 && got[len(got)-1].Events == n {
+			var out []bool
+			for _, st := range got {
+				out = append(out, st.ReadRows)
+			}
+			return out
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("batches reported: %+v", got)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
 // newPool connects to a fresh database of this test's.
 func newPool(t *testing.T) *pgxpool.Pool {
 	t.Helper()
@@ -259,14 +301,10 @@ func TestADealIsCreatedWithoutReadingItsRow(t *testing.T) {
 	t.Parallel()
 	pool := newPool(t)
 	org, d1, d2 := uuid.New(), uuid.New(), uuid.New()
-	created := func(d uuid.UUID) string {
-		return fmt.Sprintf(`{"deal_id":%q,"contact_id":%q,"owner_id":%q,"title":"t","amount":"10.00","currency":"USD","status":"new","stage":"qualification"}`,
-			d, uuid.New(), uuid.New())
-	}
 	reads := &rowReads{}
 	stop := runDeals(t, pool, sales.DealsProjector(), reads)
-	appendDealEvent(t, pool, org, d1, 1, "deal.created", created(d1))
-	appendDealEvent(t, pool, org, d2, 1, "deal.created", created(d2))
+	appendDealEvent(t, pool, org, d1, 1, "deal.created", dealCreated(d1))
+	appendDealEvent(t, pool, org, d2, 1, "deal.created", dealCreated(d2))
 	appendDealEvent(t, pool, org, d1, 2, "deal.stage_changed", `{"old":"qualification","new":"proposal"}`)
 	dealTitle(t, pool, d1, 2)
 	dealTitle(t, pool, d2, 1)
@@ -292,12 +330,8 @@ func TestACatchUpFillsTheRowCache(t *testing.T) {
 	t.Parallel()
 	pool := newPool(t)
 	org, d := uuid.New(), uuid.New()
-	created := func(d uuid.UUID) string {
-		return fmt.Sprintf(`{"deal_id":%q,"contact_id":%q,"owner_id":%q,"title":"t","amount":"10.00","currency":"USD","status":"new","stage":"qualification"}`,
-			d, uuid.New(), uuid.New())
-	}
 	stop := runDeals(t, pool, sales.DealsProjector(), nil)
-	appendDealEvent(t, pool, org, d, 1, "deal.created", created(d))
+	appendDealEvent(t, pool, org, d, 1, "deal.created", dealCreated(d))
 	dealTitle(t, pool, d, 1)
 	stop()
 
@@ -311,16 +345,10 @@ func TestACatchUpFillsTheRowCache(t *testing.T) {
 		if i == 149 {
 			other = last
 		}
-		appendDealEvent(t, pool, org, other, 1, "deal.created", created(other))
+		appendDealEvent(t, pool, org, other, 1, "deal.created", dealCreated(other))
 	}
-	reads := &rowReads{}
-	var mu sync.Mutex
-	var stats []projections.BatchStats
-	runDealsWith(t, pool, sales.DealsProjector(), runOpts{tracer: reads, onBatch: func(st projections.BatchStats) { // a new process: its cache is empty
-		mu.Lock()
-		defer mu.Unlock()
-		stats = append(stats, st)
-	}})
+	reads, batches := &rowReads{}, &batchLog{}
+	runDealsWith(t, pool, sales.DealsProjector(), runOpts{tracer: reads, onBatch: batches.add}) // a new process: its cache is empty
 	dealTitle(t, pool, last, 1)
 	dealTitle(t, pool, d, 2)
 	if n := reads.n.Load(); n != 1 {
@@ -331,26 +359,8 @@ func TestACatchUpFillsTheRowCache(t *testing.T) {
 	if n := reads.n.Load(); n != 1 {
 		t.Fatalf("rows read %d times in all: the batch after the catch-up read the deal the catch-up wrote", n)
 	}
-	// OnBatch runs after the batch is readable: wait for the last one.
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		mu.Lock()
-		got := slices.Clone(stats)
-		mu.Unlock()
-		if len(got) > 0 && got[len(got)-1].Events == 1 {
-			var readRows []bool
-			for _, st := range got {
-				readRows = append(readRows, st.ReadRows)
-			}
-			if want := []bool{true, false}; !slices.Equal(readRows, want) {
-				t.Fatalf("batches reported ReadRows %v, want %v (the catch-up, then the deal's next event)", readRows, want)
-			}
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("batches reported: %+v", got)
-		}
-		time.Sleep(10 * time.Millisecond)
+	if got, want := batches.readRows(t, 1), []bool{true, false}; !slices.Equal(got, want) {
+		t.Fatalf("batches reported ReadRows %v, want %v (the catch-up, then the deal's next event)", got, want)
 	}
 }
 
@@ -361,40 +371,18 @@ func TestTakingTheProjectorWarmsItsRowCache(t *testing.T) {
 	t.Parallel()
 	pool := newPool(t)
 	org, d := uuid.New(), uuid.New()
-	created := func(d uuid.UUID) string {
-		return fmt.Sprintf(`{"deal_id":%q,"contact_id":%q,"owner_id":%q,"title":"t","amount":"10.00","currency":"USD","status":"new","stage":"qualification"}`,
-			d, uuid.New(), uuid.New())
-	}
 	stop := runDeals(t, pool, sales.DealsProjector(), nil)
-	appendDealEvent(t, pool, org, d, 1, "deal.created", created(d))
+	appendDealEvent(t, pool, org, d, 1, "deal.created", dealCreated(d))
 	appendDealEvent(t, pool, org, d, 2, "deal.stage_changed", `{"old":"qualification","new":"proposal"}`)
 	dealTitle(t, pool, d, 2)
 	stop()
 
-	var mu sync.Mutex
-	var stats []projections.BatchStats
-	runDealsWith(t, pool, sales.DealsProjector(), runOpts{warm: true, onBatch: func(st projections.BatchStats) {
-		mu.Lock()
-		defer mu.Unlock()
-		stats = append(stats, st)
-	}})
+	batches := &batchLog{}
+	runDealsWith(t, pool, sales.DealsProjector(), runOpts{warm: true, onBatch: batches.add})
 	appendDealEvent(t, pool, org, d, 3, "deal.stage_changed", `{"old":"proposal","new":"negotiation"}`)
 	dealTitle(t, pool, d, 3)
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		mu.Lock()
-		got := slices.Clone(stats)
-		mu.Unlock()
-		if len(got) == 1 {
-			if got[0].ReadRows {
-				t.Fatal("the first batch after the lease was taken read the deal's row; the warmed cache should have held it")
-			}
-			break
-		}
-		if len(got) > 1 || time.Now().After(deadline) {
-			t.Fatalf("batches reported: %+v, want one", got)
-		}
-		time.Sleep(10 * time.Millisecond)
+	if got := batches.readRows(t, 1); !slices.Equal(got, []bool{false}) {
+		t.Fatalf("batches reported ReadRows %v, want [false]: the warmed cache should have held the deal", got)
 	}
 	// The warmed row is the table's: the stage change applied to it.
 	var stage string
