@@ -159,20 +159,28 @@ func serve(ctx context.Context, cfg app.Config, log *slog.Logger, roles serveRol
 	log.Info("starting crm", "version", version, "api", roles.api, "projectors", roles.projectors, "config", cfg)
 	started := time.Now()
 	var stopping atomic.Int64 // when ctx ended (unix nanoseconds)
-	drainLogged := make(chan struct{})
-	stopDrainLog := context.AfterFunc(ctx, func() {
+	drainLogged, finished := make(chan struct{}), make(chan struct{})
+	go func() {
 		defer close(drainLogged)
+		select {
+		case <-ctx.Done():
+		case <-finished:
+			if ctx.Err() == nil {
+				return // stopped by an error, not asked to
+			}
+		}
 		stopping.Store(time.Now().UnixNano())
 		log.Info("shutting down: draining", "signal", context.Cause(ctx).Error())
-	})
+	}()
 	// The drain's start is logged before its end, however fast the drain:
-	// once ctx ended, its goroutine has started and is waited for (a
-	// deferred stop used to cancel it when the drain beat it, and the
-	// shutdown line then said 0s).
+	// once ctx ended, the line is written before serve returns, even when
+	// the drain finished before the goroutine above woke up. (A
+	// context.AfterFunc lost that race: its stop could win against the
+	// cancellation that had already closed ctx.Done, and the line was
+	// missing with the shutdown said to take 0s.)
 	awaitDrainLog := sync.OnceFunc(func() {
-		if !stopDrainLog() {
-			<-drainLogged
-		}
+		close(finished)
+		<-drainLogged
 	})
 	defer awaitDrainLog()
 	dsn, release, err := openDatabase(ctx, cfg, log)
