@@ -46,19 +46,24 @@ func (m *RowModel[R]) rows() *rowCache[R] {
 // Forget implements Forgetter: the cached rows may be stale.
 func (m *RowModel[R]) Forget() { m.rows().clear() }
 
-// warmSQL lists the streams of one type among the log's newest $1
-// events, the newest first, at most $3: a backward walk of the log's
-// primary key, whatever the size of the tables.
-const warmSQL = `
+// warmEvents is how far back in the log Warm looks for streams.
+const warmEvents = 2 * rowCacheMax
+
+// warmSQL lists the streams of one type ($1) among the log's newest
+// warmEvents events, the newest first, at most rowCacheMax of them: a
+// backward walk of the log's primary key, (transaction_id, position),
+// whatever the size of the log and the tables. The bounds are constants
+// in the text so that a generic plan keeps that walk: on a 3.8M-event log
+// it takes ~0.2–0.4 s, where ordering by position alone sorted the whole
+// log (2.8 s).
+var warmSQL = fmt.Sprintf(`
 SELECT tenant_id, stream_id FROM (
-    SELECT tenant_id, stream_id, stream_type, position FROM events ORDER BY position DESC LIMIT $1) e
-WHERE stream_type = $2
+    SELECT tenant_id, stream_id, stream_type, position FROM events
+    ORDER BY transaction_id DESC, position DESC LIMIT %d) e
+WHERE stream_type = $1
 GROUP BY tenant_id, stream_id
 ORDER BY max(position) DESC
-LIMIT $3`
-
-// warmEvents is how far back in the log Warm looks for streams.
-const warmEvents = 4 * rowCacheMax
+LIMIT %d`, warmEvents, rowCacheMax)
 
 // Warm implements Warmer: it fills the row cache with the rows of the
 // streams the log's newest events touched, the streams the next batches
@@ -69,7 +74,7 @@ func (m *RowModel[R]) Warm(ctx context.Context, q Querier) error {
 	if m.StreamType == "" {
 		return nil
 	}
-	rows, err := q.Query(ctx, warmSQL, warmEvents, m.StreamType, rowCacheMax)
+	rows, err := q.Query(ctx, warmSQL, m.StreamType)
 	if err != nil {
 		return err
 	}
