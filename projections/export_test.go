@@ -15,3 +15,7 @@ func (w *Waiter) OwnTenants() int {
 	defer w.ownMu.Unlock()
 	return len(w.own)
 }
+
+// WarmSQL is RowModel.Warm's read of the log, and WarmEvents how far back
+// it reads.
+var WarmSQL, WarmEvents = warmSQL, warmEvents

@@ -195,6 +195,18 @@ func TestPollIsAnIndexRangeScanOnABigBacklog(t *testing.T) {
 	}
 	defer func() { _, _ = conn.Exec(ctx, `DEALLOCATE generic_poll; RESET plan_cache_mode`) }()
 	check("generic plan", explain(t, conn, `EXPLAIN (ANALYZE, FORMAT TEXT) EXECUTE generic_poll('0', 0, 100)`))
+
+	// A lease taker's warm-up of its row cache walks the same key
+	// backwards, as far as WarmEvents, on the projectors' generic plan.
+	if _, err := conn.Exec(ctx, `PREPARE generic_warm AS `+projections.WarmSQL); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _, _ = conn.Exec(ctx, `DEALLOCATE generic_warm`) }()
+	warm := strings.Join(explain(t, conn, `EXPLAIN (ANALYZE, FORMAT TEXT) EXECUTE generic_warm('note')`), "\n")
+	if !strings.Contains(warm, "Index Scan Backward using events_pkey") || strings.Contains(warm, "Seq Scan") ||
+		!strings.Contains(warm, fmt.Sprintf("rows=%d loops=1", projections.WarmEvents)) {
+		t.Fatalf("the warm-up does not walk the log's key back %d events:\n%s", projections.WarmEvents, warm)
+	}
 }
 
 // explain returns the lines of an EXPLAIN.
