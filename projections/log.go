@@ -1,12 +1,19 @@
 package projections
 
 import (
+	"bytes"
 	"context"
+	"encoding/binary"
 	"fmt"
+	"math"
 	"strconv"
+	"sync"
+	"time"
 
 	wsql "github.com/ThreeDotsLabs/watermill-sql/v4/pkg/sql"
+	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgtype"
 	"github.com/jackc/pgx/v5/pgxpool"
 
@@ -73,7 +80,7 @@ func readLog(ctx context.Context, q interface {
 }
 
 func scanEvent(rows pgx.Rows, reg *events.Registry) (item, error) {
-	r, err := scanRaw(rows)
+	r, err := scanRaw(rows, nil)
 	if err != nil {
 		return item{}, err
 	}
@@ -87,7 +94,161 @@ type rawItem struct {
 	payload, metadata []byte
 }
 
-func scanRaw(rows pgx.Rows) (rawItem, error) {
+// scanRaw reads one row of pollSQL. It decodes the row's wire values
+// itself where it knows their format, because pgx's Scan allocates for
+// every value (a string per text column, a []byte per jsonb, the row
+// itself escaping through Scan's ...any): a rebuild reads millions of
+// rows, and those allocations made most of its garbage-collection work.
+// The few stream and event types are interned; payload and metadata are
+// copied into a (one allocation per many rows), or each into its own
+// slice when a is nil.
+func scanRaw(rows pgx.Rows, a *arena) (rawItem, error) {
+	var r rawItem
+	v := rows.RawValues()
+	fds := rows.FieldDescriptions()
+	if !wireFormats(fds, v) {
+		return scanRawSlow(rows)
+	}
+	e := &r.Event
+	e.Position = int64(binary.BigEndian.Uint64(v[0]))
+	var ok bool
+	if e.TransactionID, ok = parseUint(v[1]); !ok {
+		return r, fmt.Errorf("projections: scan event: transaction id %q", v[1])
+	}
+	e.ID, e.TenantID = uuid.UUID(v[2]), uuid.UUID(v[3])
+	e.StreamType, e.StreamID = intern(v[4]), uuid.UUID(v[5])
+	e.Version = int(int32(binary.BigEndian.Uint32(v[6])))
+	e.Type, e.SchemaVersion = intern(v[7]), int(int32(binary.BigEndian.Uint32(v[8])))
+	r.payload, r.metadata = a.copy(jsonText(fds[9], v[9])), a.copy(jsonText(fds[10], v[10]))
+	e.OccurredAt, e.RecordedAt = pgTime(v[11]), pgTime(v[12])
+	return r, nil
+}
+
+// pollColumns are the types of pollSQL's columns and, for those scanRaw
+// reads in the binary format, their size (text and jsonb columns read
+// the same in either format, but for jsonb's version byte).
+var pollColumns = [...]struct {
+	oid  uint32
+	size int
+}{
+	{pgtype.Int8OID, 8}, {pgtype.TextOID, 0}, {pgtype.UUIDOID, 16}, {pgtype.UUIDOID, 16},
+	{pgtype.TextOID, 0}, {pgtype.UUIDOID, 16}, {pgtype.Int4OID, 4}, {pgtype.TextOID, 0},
+	{pgtype.Int4OID, 4}, {pgtype.JSONBOID, 0}, {pgtype.JSONBOID, 0},
+	{pgtype.TimestamptzOID, 8}, {pgtype.TimestamptzOID, 8},
+}
+
+// wireFormats reports whether row v comes in the formats scanRaw decodes
+// (pgx's choice for a prepared statement) with no value out of the
+// ordinary: a NULL, a timestamp at ±infinity, a jsonb version other than
+// 1. Anything else (the simple protocol sends text) goes through pgx's
+// Scan, which answers it as it always did.
+func wireFormats(fds []pgconn.FieldDescription, v [][]byte) bool {
+	if len(fds) != len(pollColumns) || len(v) != len(pollColumns) {
+		return false
+	}
+	for i, fd := range fds {
+		want := pollColumns[i]
+		switch {
+		case fd.DataTypeOID != want.oid || v[i] == nil:
+			return false
+		case want.size > 0 && (fd.Format != pgx.BinaryFormatCode || len(v[i]) != want.size):
+			return false
+		case want.oid == pgtype.JSONBOID && fd.Format == pgx.BinaryFormatCode && (len(v[i]) == 0 || v[i][0] != 1):
+			return false
+		case want.oid == pgtype.TimestamptzOID:
+			if us := int64(binary.BigEndian.Uint64(v[i])); us == math.MaxInt64 || us == math.MinInt64 {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// jsonText is the JSON text of a jsonb value: in the binary format, what
+// follows its version byte.
+func jsonText(fd pgconn.FieldDescription, b []byte) []byte {
+	if fd.Format == pgx.BinaryFormatCode {
+		return b[1:]
+	}
+	return b
+}
+
+// pgEpochMicros is PostgreSQL's time zero (binary timestamps count
+// microseconds from it) in microseconds since the Unix epoch.
+const pgEpochMicros = 946_684_800 * 1_000_000
+
+// pgTime decodes a binary timestamptz (not ±infinity: see wireFormats).
+func pgTime(b []byte) time.Time {
+	return time.UnixMicro(int64(binary.BigEndian.Uint64(b)) + pgEpochMicros).UTC()
+}
+
+// parseUint parses a decimal without allocating.
+func parseUint(b []byte) (uint64, bool) {
+	if len(b) == 0 || len(b) > 20 {
+		return 0, false
+	}
+	var n uint64
+	for _, c := range b {
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		d := uint64(c - '0')
+		if n > (math.MaxUint64-d)/10 {
+			return 0, false
+		}
+		n = n*10 + d
+	}
+	return n, true
+}
+
+// interned holds the strings of the log's few stream and event types, so
+// that each row's share them instead of allocating its own; it stops
+// growing at internMax (whatever else comes is not interned).
+var interned = struct {
+	sync.Mutex
+	m map[string]string
+}{m: map[string]string{}}
+
+const internMax = 1024
+
+func intern(b []byte) string {
+	interned.Lock()
+	defer interned.Unlock()
+	if s, ok := interned.m[string(b)]; ok {
+		return s
+	}
+	s := string(b)
+	if len(interned.m) < internMax {
+		interned.m[s] = s
+	}
+	return s
+}
+
+// arena hands out copies of byte slices carved from larger blocks: one
+// allocation for many rows' payloads instead of one per value. A block
+// is never reused: a copy stays valid for as long as it is referenced
+// (the decoders copy what they keep, so a chunk's blocks go with it).
+type arena struct{ block []byte }
+
+// arenaBlock is the size of an arena's blocks (a larger value gets a
+// block of its own size).
+const arenaBlock = 256 << 10
+
+// copy returns a copy of b; a nil arena allocates one for b alone.
+func (a *arena) copy(b []byte) []byte {
+	if a == nil {
+		return bytes.Clone(b)
+	}
+	if cap(a.block)-len(a.block) < len(b) {
+		a.block = make([]byte, 0, max(arenaBlock, len(b)))
+	}
+	start := len(a.block)
+	a.block = append(a.block, b...)
+	return a.block[start:len(a.block):len(a.block)]
+}
+
+// scanRawSlow is scanRaw through pgx's Scan, for rows in other formats.
+func scanRawSlow(rows pgx.Rows) (rawItem, error) {
 	var (
 		r                  rawItem
 		xid                string

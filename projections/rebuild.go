@@ -293,6 +293,11 @@ func readAll(ctx context.Context, tx pgx.Tx, reg *events.Registry, out chan<- []
 	jobs := make(chan job, 4)
 	order := make(chan chan []item, 8)
 	var decoders sync.WaitGroup
+	// Decoded chunks of raw rows go back to the scanner to be filled
+	// again: a chunk is large and holds pointers, so allocating one per
+	// thousand events cost garbage collection. (What a reused chunk still
+	// points to is overwritten as it fills.)
+	free := make(chan []rawItem, 16)
 	for range 2 {
 		decoders.Add(1)
 		go func() {
@@ -303,6 +308,10 @@ func readAll(ctx context.Context, tx pgx.Tx, reg *events.Registry, out chan<- []
 					items[i] = r.decode(reg)
 				}
 				j.done <- items
+				select {
+				case free <- j.raw[:0]:
+				default:
+				}
 			}
 		}()
 	}
@@ -330,12 +339,17 @@ func readAll(ctx context.Context, tx pgx.Tx, reg *events.Registry, out chan<- []
 			return false
 		}
 		jobs <- j
-		chunk = make([]rawItem, 0, size)
+		select {
+		case chunk = <-free:
+		default:
+			chunk = make([]rawItem, 0, size)
+		}
 		return true
 	}
 	var scanErr error
+	var buf arena // the payloads of a chunk share its blocks
 	for rows.Next() {
-		r, err := scanRaw(rows)
+		r, err := scanRaw(rows, &buf)
 		if err != nil {
 			scanErr = err
 			break
