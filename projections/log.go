@@ -271,15 +271,22 @@ func scanRawSlow(rows pgx.Rows) (rawItem, error) {
 // decode decodes the metadata and, through the registry (upcasters
 // included), the payload; a failure is the item's err.
 func (r rawItem) decode(reg *events.Registry) item {
-	it := r.item
+	var it item
+	r.decodeInto(reg, &it)
+	return it
+}
+
+// decodeInto is decode writing to *it: the metadata is decoded in place,
+// so a chunk of items decodes without allocating an item per event.
+func (r *rawItem) decodeInto(reg *events.Registry, it *item) {
+	*it = r.item
 	if len(r.metadata) > 0 {
 		if err := events.UnmarshalStored(r.metadata, &it.Metadata); err != nil {
 			it.err = fmt.Errorf("event %s: metadata: %w", it.ID, err)
-			return it
+			return
 		}
 	}
 	it.Data, it.err = reg.DecodeStored(it.Type, it.SchemaVersion, r.payload)
-	return it
 }
 
 // ensureCheckpoint creates the projector's checkpoint row if missing and

@@ -304,8 +304,8 @@ func readAll(ctx context.Context, tx pgx.Tx, reg *events.Registry, out chan<- []
 			defer decoders.Done()
 			for j := range jobs {
 				items := make([]item, len(j.raw))
-				for i, r := range j.raw {
-					items[i] = r.decode(reg)
+				for i := range j.raw {
+					j.raw[i].decodeInto(reg, &items[i])
 				}
 				j.done <- items
 				select {
