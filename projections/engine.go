@@ -236,8 +236,11 @@ func (e *engine) publishLocal() {
 }
 
 // followLeases loads the checkpoint of every projector whose lease was
-// just taken, and drops those whose lease was lost.
+// just taken, and drops those whose lease was lost. The models of those
+// taken forget what they cached and, unless Config.ColdStart, warm up
+// from one read of the log's newest events for all of them.
 func (e *engine) followLeases(ctx context.Context) error {
+	var taken []*member
 	for _, m := range e.members {
 		held := e.r.leases.held(m.p.Name)
 		switch {
@@ -249,17 +252,40 @@ func (e *engine) followLeases(ctx context.Context) error {
 			*m = member{p: m.p, held: true, at: c, checkParked: true}
 			e.r.cfg.Progress.Advance(m.p.Name, c)
 			forget(m.p) // another process may have written meanwhile
-			if w, ok := m.p.Model.(Warmer); ok && !e.r.cfg.ColdStart {
-				if err := w.Warm(ctx, e.r.cfg.Pool); err != nil && ctx.Err() == nil {
-					e.log(&m.p).Error("warming the row cache", err, nil)
-				}
-			}
+			taken = append(taken, m)
 			e.wake.seen(c.TransactionID)
 		case !held:
 			m.held = false
 		}
 	}
+	e.warm(ctx, taken)
 	return nil
+}
+
+// warm fills the caches of the Warmers among taken.
+func (e *engine) warm(ctx context.Context, taken []*member) {
+	var warmers []*member
+	for _, m := range taken {
+		if _, ok := m.p.Model.(Warmer); ok && !e.r.cfg.ColdStart {
+			warmers = append(warmers, m)
+		}
+	}
+	if len(warmers) == 0 {
+		return
+	}
+	pool := e.r.cfg.Pool
+	recent, err := readRecent(ctx, pool)
+	if err != nil {
+		if ctx.Err() == nil {
+			e.log(nil).Error("warming the row caches: reading the log", err, nil)
+		}
+		return
+	}
+	for _, m := range warmers {
+		if err := m.p.Model.(Warmer).Warm(ctx, pool, recent); err != nil && ctx.Err() == nil {
+			e.log(&m.p).Error("warming the row cache", err, nil)
+		}
+	}
 }
 
 // feed reads the log for the runnable projectors and sends batches: the

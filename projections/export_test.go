@@ -16,6 +16,6 @@ func (w *Waiter) OwnTenants() int {
 	return len(w.own)
 }
 
-// WarmSQL is RowModel.Warm's read of the log, and WarmEvents how far back
+// WarmSQL is the warm-up's read of the log, and WarmEvents how far back
 // it reads.
 var WarmSQL, WarmEvents = warmSQL, warmEvents

@@ -99,11 +99,18 @@ type Forgetter interface {
 // Warmer is a Model that refills what it keeps in memory about its
 // tables (RowModel's row cache) when this process takes its projector's
 // lease, right after Forget and before the first batch: the tables then
-// hold what the checkpoint says, and nobody else writes them. A failure
-// costs speed, not correctness; the engine logs it and goes on.
+// hold what the checkpoint says, and nobody else writes them. recent are
+// the streams the log's newest events touched, read once for every
+// Warmer whose lease was taken at the same time. A failure costs speed,
+// not correctness; the engine logs it and goes on.
 type Warmer interface {
-	Warm(ctx context.Context, q Querier) error
+	Warm(ctx context.Context, q Querier, recent Recent) error
 }
+
+// Recent lists, by stream type, the streams the log's newest events
+// touched, the newest first: the streams the next batches are likeliest
+// to touch again.
+type Recent map[string][]Key
 
 // Querier runs one statement (a pool, a connection).
 type Querier interface {

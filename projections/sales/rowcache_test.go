@@ -23,10 +23,17 @@ import (
 // appendDealEvent writes one event of deal d straight into the log.
 func appendDealEvent(t *testing.T, pool *pgxpool.Pool, org, d uuid.UUID, version int, typ, payload string) {
 	t.Helper()
+	appendEvent(t, pool, org, "deal", d, version, typ, payload)
+}
+
+// appendEvent writes one event of stream id, of type streamType,
+// straight into the log.
+func appendEvent(t *testing.T, pool *pgxpool.Pool, org uuid.UUID, streamType string, id uuid.UUID, version int, typ, payload string) {
+	t.Helper()
 	if _, err := pool.Exec(context.Background(), `
 		INSERT INTO events (event_id, tenant_id, stream_type, stream_id, version, event_type, payload, metadata, occurred_at)
-		VALUES (gen_random_uuid(), $1, 'deal', $2, $3, $4, $5::jsonb, jsonb_build_object('tenant_id', $1::uuid), now())`,
-		org, d, version, typ, payload); err != nil {
+		VALUES (gen_random_uuid(), $1, $6, $2, $3, $4, $5::jsonb, jsonb_build_object('tenant_id', $1::uuid), now())`,
+		org, id, version, typ, payload, streamType); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -96,6 +103,8 @@ type runOpts struct {
 	onBatch func(projections.BatchStats)
 	// warm: the runner fills its row cache when it takes the lease.
 	warm bool
+	// with are more projectors for the same runner.
+	with []projections.Projector
 }
 
 // runDealsWith is runDeals with more options.
@@ -108,7 +117,7 @@ func runDealsWith(t *testing.T, pool *pgxpool.Pool, p projections.Projector, o r
 	if err != nil {
 		t.Fatal(err)
 	}
-	r, err := projections.NewRunner(projections.Config{Pool: ppool, Registry: events.Domain(), Projectors: []projections.Projector{p},
+	r, err := projections.NewRunner(projections.Config{Pool: ppool, Registry: events.Domain(), Projectors: append([]projections.Projector{p}, o.with...),
 		LeaseInterval: 50 * time.Millisecond, OnBatch: o.onBatch, ColdStart: !o.warm})
 	if err != nil {
 		t.Fatal(err)
@@ -131,16 +140,28 @@ func runDealsWith(t *testing.T, pool *pgxpool.Pool, p projections.Projector, o r
 
 func dealTitle(t *testing.T, pool *pgxpool.Pool, d uuid.UUID, version int) string {
 	t.Helper()
+	return awaitRow(t, pool, `SELECT title, version FROM deals WHERE id = $1`, d, version)
+}
+
+func contactName(t *testing.T, pool *pgxpool.Pool, c uuid.UUID, version int) string {
+	t.Helper()
+	return awaitRow(t, pool, `SELECT name, version FROM contacts WHERE id = $1`, c, version)
+}
+
+// awaitRow waits until the row of id that sql selects (a text and a
+// version) reaches version, and returns its text.
+func awaitRow(t *testing.T, pool *pgxpool.Pool, sql string, id uuid.UUID, version int) string {
+	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		var title string
+		var text string
 		var v int
-		err := pool.QueryRow(context.Background(), `SELECT title, version FROM deals WHERE id = $1`, d).Scan(&title, &v)
+		err := pool.QueryRow(context.Background(), sql, id).Scan(&text, &v)
 		if err == nil && v >= version {
-			return title
+			return text
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("deal %s never reached version %d (last: %v, v%d)", d, version, err, v)
+			t.Fatalf("row %s never reached version %d (last: %v, v%d)", id, version, err, v)
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
@@ -388,5 +409,50 @@ func TestTakingTheProjectorWarmsItsRowCache(t *testing.T) {
 	var stage string
 	if err := pool.QueryRow(context.Background(), `SELECT stage FROM deals WHERE id = $1`, d).Scan(&stage); err != nil || stage != "negotiation" {
 		t.Fatalf("stage %q (%v), want negotiation", stage, err)
+	}
+}
+
+// logReadsBackwards counts the warm-up's reads of the log (its backward
+// walk of the log's key).
+type logReadsBackwards struct{ n atomic.Int64 }
+
+func (r *logReadsBackwards) TraceQueryStart(ctx context.Context, _ *pgx.Conn, d pgx.TraceQueryStartData) context.Context {
+	if strings.Contains(d.SQL, "ORDER BY transaction_id DESC") {
+		r.n.Add(1)
+	}
+	return ctx
+}
+func (r *logReadsBackwards) TraceQueryEnd(context.Context, *pgx.Conn, pgx.TraceQueryEndData) {}
+
+// A process taking several projectors at once reads the log's newest
+// events once and warms every row cache from it: the next deal's and
+// contact's events cost no read of their rows.
+func TestTakingSeveralProjectorsWarmsTheirCachesFromOneRead(t *testing.T) {
+	t.Parallel()
+	pool := newPool(t)
+	org, d, c := uuid.New(), uuid.New(), uuid.New()
+	both := runOpts{with: []projections.Projector{sales.ContactsProjector()}}
+	stop := runDealsWith(t, pool, sales.DealsProjector(), both)
+	appendDealEvent(t, pool, org, d, 1, "deal.created", dealCreated(d))
+	appendEvent(t, pool, org, "contact", c, 1, "contact.created",
+		fmt.Sprintf(`{"contact_id":%q,"owner_id":%q,"name":"Ann","email":null,"phone":null}`, c, uuid.New()))
+	dealTitle(t, pool, d, 1)
+	contactName(t, pool, c, 1)
+	stop()
+
+	reads, batches := &logReadsBackwards{}, &batchLog{}
+	both.warm, both.tracer, both.onBatch = true, reads, batches.add
+	runDealsWith(t, pool, sales.DealsProjector(), both)
+	appendDealEvent(t, pool, org, d, 2, "deal.stage_changed", `{"old":"qualification","new":"proposal"}`)
+	dealTitle(t, pool, d, 2)
+	appendEvent(t, pool, org, "contact", c, 2, "contact.updated", `{"changes":{"name":{"old":"Ann","new":"Bea"}}}`)
+	if name := contactName(t, pool, c, 2); name != "Bea" {
+		t.Fatalf("contact named %q, want Bea", name)
+	}
+	if got := batches.readRows(t, 1); !slices.Equal(got, []bool{false, false}) {
+		t.Fatalf("batches reported ReadRows %v, want [false false]: both caches should have been warm", got)
+	}
+	if n := reads.n.Load(); n != 1 {
+		t.Fatalf("the warm-up read the log %d times for two projectors, want once", n)
 	}
 }
