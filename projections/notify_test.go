@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"example.com/crm/projections"
+	"example.com/crm/projections/projectionstest"
 )
 
 // A server process tells the others of its commits (their projectors
@@ -14,7 +15,7 @@ import (
 func TestCommitsAreAnnouncedOnlyWhileAnotherProcessListens(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
-	sent := &statements{containing: "pg_notify"}
+	sent := &projectionstest.Statements{Containing: "pg_notify"}
 	traced := e.tracedPool(t, sent)
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel) // before the pools close: the notifier holds a connection
@@ -28,7 +29,7 @@ func TestCommitsAreAnnouncedOnlyWhileAnotherProcessListens(t *testing.T) {
 		time.Sleep(5 * time.Millisecond)
 	}
 	time.Sleep(50 * time.Millisecond)
-	if got := sent.n.Load(); got != 0 {
+	if got := sent.N.Load(); got != 0 {
 		t.Fatalf("a lone process sent %d NOTIFYs", got)
 	}
 

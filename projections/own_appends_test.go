@@ -9,6 +9,7 @@ import (
 
 	"example.com/crm/events"
 	"example.com/crm/projections"
+	"example.com/crm/projections/projectionstest"
 )
 
 // A read made by the process that just appended for its tenant waits
@@ -19,7 +20,7 @@ func TestAReadWaitsInMemoryForWhatThisProcessAppended(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
 	release := e.startGatedHere(t)
-	every := &statements{containing: ""}
+	every := &projectionstest.Statements{Containing: ""}
 	w := projections.NewWaiter(e.tracedPool(t, every), e.progress, 5*time.Second)
 	ctx := context.Background()
 
@@ -35,7 +36,7 @@ func TestAReadWaitsInMemoryForWhatThisProcessAppended(t *testing.T) {
 		t.Fatalf("returned (%v) before the projector passed the appended events", err)
 	case <-time.After(200 * time.Millisecond):
 	}
-	if n := every.n.Load(); n != 0 {
+	if n := every.N.Load(); n != 0 {
 		t.Fatalf("waiting for its own appends, the waiter sent %d statements", n)
 	}
 	release()

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -412,18 +411,6 @@ func TestAReadModelIsReadableOnceItsOwnTransactionCommitted(t *testing.T) {
 
 // statements counts the statements a pool sends whose SQL contains a
 // given text.
-type statements struct {
-	containing string
-	n          atomic.Int64
-}
-
-func (c *statements) TraceQueryStart(ctx context.Context, _ *pgx.Conn, d pgx.TraceQueryStartData) context.Context {
-	if strings.Contains(d.SQL, c.containing) {
-		c.n.Add(1)
-	}
-	return ctx
-}
-func (c *statements) TraceQueryEnd(context.Context, *pgx.Conn, pgx.TraceQueryEndData) {}
 
 // While every projector a query waits for runs in this process, the
 // waiters read no checkpoint from the database: the engine tells them of
@@ -432,7 +419,7 @@ func TestWaitersReadNoCheckpointsOfTheProjectorsThisProcessRuns(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
 	release := e.startGatedHere(t)
-	reads := &statements{containing: "FROM projector_checkpoints c"} // the waiters' poll
+	reads := &projectionstest.Statements{Containing: "FROM projector_checkpoints c"} // the waiters' poll
 	traced := e.tracedPool(t, reads)
 
 	res := e.append(t, 1, 1)
@@ -441,7 +428,7 @@ func TestWaitersReadNoCheckpointsOfTheProjectorsThisProcessRuns(t *testing.T) {
 	done := make(chan error, 1)
 	go func() { done <- w.WaitFor(context.Background(), h, "here") }()
 	time.Sleep(200 * time.Millisecond) // the batch is held at the gate: the waiter waits
-	if n := reads.n.Load(); n != 0 {
+	if n := reads.N.Load(); n != 0 {
 		t.Fatalf("the waiters read the checkpoints %d times for a projector this process runs", n)
 	}
 	release()
@@ -453,7 +440,7 @@ func TestWaitersReadNoCheckpointsOfTheProjectorsThisProcessRuns(t *testing.T) {
 	if err := elsewhere.WaitFor(context.Background(), h, "elsewhere"); crmCode(err) != "PROJECTION_BEHIND" {
 		t.Fatalf("waiting for a projector nobody runs here: %v", err)
 	}
-	if reads.n.Load() == 0 {
+	if reads.N.Load() == 0 {
 		t.Fatal("the waiters never read the checkpoints of a projector run elsewhere")
 	}
 }

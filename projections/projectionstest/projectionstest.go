@@ -5,8 +5,12 @@ package projectionstest
 
 import (
 	"context"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
+
+	"github.com/jackc/pgx/v5"
 
 	"example.com/crm/projections"
 )
@@ -43,3 +47,21 @@ func Run(t testing.TB, cfg projections.Config, beforeStop func()) (stop func()) 
 	t.Cleanup(stop)
 	return stop
 }
+
+// Statements is a pgx.QueryTracer counting the statements (outside
+// batches) whose text contains Containing.
+type Statements struct {
+	Containing string
+	N          atomic.Int64
+}
+
+// TraceQueryStart implements pgx.QueryTracer.
+func (c *Statements) TraceQueryStart(ctx context.Context, _ *pgx.Conn, d pgx.TraceQueryStartData) context.Context {
+	if strings.Contains(d.SQL, c.Containing) {
+		c.N.Add(1)
+	}
+	return ctx
+}
+
+// TraceQueryEnd implements pgx.QueryTracer.
+func (c *Statements) TraceQueryEnd(context.Context, *pgx.Conn, pgx.TraceQueryEndData) {}

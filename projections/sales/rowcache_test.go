@@ -17,6 +17,7 @@ import (
 	"example.com/crm/events"
 	"example.com/crm/internal/testenv"
 	"example.com/crm/projections"
+	"example.com/crm/projections/projectionstest"
 	"example.com/crm/projections/sales"
 )
 
@@ -412,18 +413,6 @@ func TestTakingTheProjectorWarmsItsRowCache(t *testing.T) {
 	}
 }
 
-// logReadsBackwards counts the warm-up's reads of the log (its backward
-// walk of the log's key).
-type logReadsBackwards struct{ n atomic.Int64 }
-
-func (r *logReadsBackwards) TraceQueryStart(ctx context.Context, _ *pgx.Conn, d pgx.TraceQueryStartData) context.Context {
-	if strings.Contains(d.SQL, "ORDER BY transaction_id DESC") {
-		r.n.Add(1)
-	}
-	return ctx
-}
-func (r *logReadsBackwards) TraceQueryEnd(context.Context, *pgx.Conn, pgx.TraceQueryEndData) {}
-
 // A process taking several projectors at once reads the log's newest
 // events once and warms every row cache from it: the next deal's and
 // contact's events cost no read of their rows.
@@ -440,7 +429,8 @@ func TestTakingSeveralProjectorsWarmsTheirCachesFromOneRead(t *testing.T) {
 	contactName(t, pool, c, 1)
 	stop()
 
-	reads, batches := &logReadsBackwards{}, &batchLog{}
+	reads := &projectionstest.Statements{Containing: "ORDER BY transaction_id DESC"} // the warm-up's walk back
+	batches := &batchLog{}
 	both.warm, both.tracer, both.onBatch = true, reads, batches.add
 	runDealsWith(t, pool, sales.DealsProjector(), both)
 	appendDealEvent(t, pool, org, d, 2, "deal.stage_changed", `{"old":"qualification","new":"proposal"}`)
@@ -452,7 +442,7 @@ func TestTakingSeveralProjectorsWarmsTheirCachesFromOneRead(t *testing.T) {
 	if got := batches.readRows(t, 1); !slices.Equal(got, []bool{false, false}) {
 		t.Fatalf("batches reported ReadRows %v, want [false false]: both caches should have been warm", got)
 	}
-	if n := reads.n.Load(); n != 1 {
+	if n := reads.N.Load(); n != 1 {
 		t.Fatalf("the warm-up read the log %d times for two projectors, want once", n)
 	}
 }
