@@ -804,11 +804,9 @@ func scanLog(br pgx.BatchResults, reg *events.Registry) (items []item, ok bool) 
 	}
 	defer rows.Close()
 	for rows.Next() {
-		it, err := scanEvent(rows, reg)
-		if err != nil {
+		if items, err = scanEvent(rows, reg, items); err != nil {
 			return nil, false
 		}
-		items = append(items, it)
 	}
 	return items, rows.Err() == nil
 }

@@ -70,21 +70,22 @@ func readLog(ctx context.Context, q interface {
 	defer rows.Close()
 	var out []item
 	for rows.Next() {
-		it, err := scanEvent(rows, reg)
-		if err != nil {
+		if out, err = scanEvent(rows, reg, out); err != nil {
 			return nil, err
 		}
-		out = append(out, it)
 	}
 	return out, rows.Err()
 }
 
-func scanEvent(rows pgx.Rows, reg *events.Registry) (item, error) {
+// scanEvent appends the event of the current row to out, decoded.
+func scanEvent(rows pgx.Rows, reg *events.Registry, out []item) ([]item, error) {
 	r, err := scanRaw(rows, nil)
 	if err != nil {
-		return item{}, err
+		return out, err
 	}
-	return r.decode(reg), nil
+	out = append(out, item{})
+	r.decodeInto(reg, &out[len(out)-1])
+	return out, nil
 }
 
 // rawItem is an event as read, its payload and metadata not decoded yet
@@ -268,16 +269,10 @@ func scanRawSlow(rows pgx.Rows) (rawItem, error) {
 	return r, nil
 }
 
-// decode decodes the metadata and, through the registry (upcasters
-// included), the payload; a failure is the item's err.
-func (r rawItem) decode(reg *events.Registry) item {
-	var it item
-	r.decodeInto(reg, &it)
-	return it
-}
-
-// decodeInto is decode writing to *it: the metadata is decoded in place,
-// so a chunk of items decodes without allocating an item per event.
+// decodeInto decodes the metadata and, through the registry (upcasters
+// included), the payload into *it; a failure is the item's err. The
+// metadata is decoded in place, so a slice of items fills without an
+// allocation per event.
 func (r *rawItem) decodeInto(reg *events.Registry, it *item) {
 	*it = r.item
 	if len(r.metadata) > 0 {
