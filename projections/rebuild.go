@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"slices"
 	"strings"
 	"sync"
@@ -786,12 +787,15 @@ func indexesOf(ctx context.Context, q interface {
 // table), then every other index as a job of its own, so that the big
 // tables' indexes spread over the workers while other folds still copy;
 // ANALYZE runs after a table's last index (expression indexes get their
-// statistics then).
+// statistics then). The workers take the largest job first (jobQueue): the
+// copies, then the indexes by their table's size, a trigram index counting
+// as gin's build costs (several times a B-tree's over the same rows).
 func copyAndIndex(ctx context.Context, opts RebuildOptions, folds []Fold, workers int) error {
 	type table struct {
 		info    TableInfo
 		idx     []indexDef
 		pending atomic.Int64 // its index jobs not done yet
+		size    int64        // its shadow's bytes once copied
 	}
 	tablesOf := make([][]*table, len(folds))
 	total := int64(len(folds))
@@ -807,13 +811,13 @@ func copyAndIndex(ctx context.Context, opts RebuildOptions, folds []Fold, worker
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	jobs := make(chan func(context.Context, *pgx.Conn) error, total)
+	jobs := newJobQueue[func(context.Context, *pgx.Conn) error]()
 	var pending sync.WaitGroup
 	var done atomic.Int64
 	tick := func() { opts.Progress("copy+indexes", done.Add(1), total) }
-	submit := func(f func(context.Context, *pgx.Conn) error) {
+	submit := func(size int64, f func(context.Context, *pgx.Conn) error) {
 		pending.Add(1)
-		jobs <- f
+		jobs.push(size, f)
 	}
 	analyze := func(t *table) func(context.Context, *pgx.Conn) error {
 		return func(ctx context.Context, c *pgx.Conn) error {
@@ -835,20 +839,24 @@ func copyAndIndex(ctx context.Context, opts RebuildOptions, folds []Fold, worker
 			}
 			tick()
 			if t.pending.Add(-1) == 0 {
-				submit(analyze(t))
+				submit(t.size/analyzeShare, analyze(t))
 			}
 			return nil
 		}
 	}
 	opts.Progress("copy+indexes", 0, total)
 	for i := range folds {
-		submit(func(ctx context.Context, c *pgx.Conn) error {
+		submit(math.MaxInt64, func(ctx context.Context, c *pgx.Conn) error {
 			if err := folds[i].Copy(ctx, c); err != nil {
 				return fmt.Errorf("projections: copy %s: %w", opts.Projectors[i].Name, err)
 			}
 			folds[i] = nil // let the rows go
 			tick()
 			for _, t := range tablesOf[i] {
+				if err := c.QueryRow(ctx, `SELECT pg_relation_size($1::regclass)`,
+					pgx.Identifier{Shadow(t.info.Name)}.Sanitize()).Scan(&t.size); err != nil {
+					return fmt.Errorf("projections: size of %s: %w", t.info.Name, err)
+				}
 				var others []indexDef
 				for _, ix := range t.idx {
 					if !ix.primary {
@@ -863,12 +871,12 @@ func copyAndIndex(ctx context.Context, opts RebuildOptions, folds []Fold, worker
 					tick()
 				}
 				if len(others) == 0 {
-					submit(analyze(t))
+					submit(t.size/analyzeShare, analyze(t))
 					continue
 				}
 				t.pending.Store(int64(len(others)))
 				for _, ix := range others {
-					submit(index(t, ix))
+					submit(t.size*buildCost(ix), index(t, ix))
 				}
 			}
 			return nil
@@ -876,7 +884,7 @@ func copyAndIndex(ctx context.Context, opts RebuildOptions, folds []Fold, worker
 	}
 	go func() {
 		pending.Wait()
-		close(jobs)
+		jobs.close()
 	}()
 	errs := make(chan error, workers)
 	for range workers {
@@ -885,14 +893,14 @@ func copyAndIndex(ctx context.Context, opts RebuildOptions, folds []Fold, worker
 			if err != nil {
 				cancel()
 				errs <- err
-				for range jobs { // let the others finish
+				for _, ok := jobs.pop(); ok; _, ok = jobs.pop() { // let the others finish
 					pending.Done()
 				}
 				return
 			}
 			defer c.Release()
 			var first error
-			for f := range jobs {
+			for f, ok := jobs.pop(); ok; f, ok = jobs.pop() {
 				if first == nil && ctx.Err() == nil {
 					if first = f(ctx, c.Conn()); first != nil {
 						cancel()
@@ -913,6 +921,20 @@ func copyAndIndex(ctx context.Context, opts RebuildOptions, folds []Fold, worker
 		first = ctx.Err()
 	}
 	return first
+}
+
+// analyzeShare is how much cheaper ANALYZE is than an index build over
+// the same table (it reads a sample).
+const analyzeShare = 8
+
+// buildCost weighs an index build per byte of its table: a trigram (gin)
+// index costs several times a B-tree (over the contacts, in a rebuild of
+// a 4.5M-event log: 7.9 s against 1.0–1.3 s for each of their B-trees).
+func buildCost(ix indexDef) int64 {
+	if strings.Contains(ix.def, " USING gin ") {
+		return 8
+	}
+	return 1
 }
 
 // shadowIndexDef rewrites `CREATE INDEX name ON public.table USING …` for
