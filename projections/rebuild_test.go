@@ -2,6 +2,7 @@ package projections_test
 
 import (
 	"context"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -157,5 +158,61 @@ func (e *env) waitCaughtUp(t testing.TB, projector string) {
 			t.Fatalf("%s still has a backlog: %+v", projector, st[0])
 		}
 		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// A rebuild's copies are not vacuumed while it builds them (autovacuum
+// on a copy just filled held up the swap while the swap held every
+// projector), and the swapped-in table keeps the live one's storage
+// settings, its autovacuum setting included.
+func TestARebuildKeepsAutovacuumOffItsCopiesAndTheTablesSettings(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	e.start(t, streamstats.Projector(e.reg))
+	for i := range 5 {
+		e.append(t, i*10, 10)
+	}
+	e.waitCaughtUp(t, streamstats.Name)
+	ctx := context.Background()
+	if _, err := e.pool.Exec(ctx, `ALTER TABLE stream_stats SET (fillfactor = 90, autovacuum_enabled = true)`); err != nil {
+		t.Fatal(err)
+	}
+	reloptions := func(table string) []string {
+		var opts []string
+		if err := e.pool.QueryRow(ctx, `SELECT coalesce(reloptions, '{}') FROM pg_class WHERE oid = $1::regclass`, table).Scan(&opts); err != nil {
+			t.Errorf("reloptions of %s: %v", table, err)
+		}
+		slices.Sort(opts)
+		return opts
+	}
+	var mu sync.Mutex
+	var copyOpts []string
+	opts := projections.RebuildOptions{Pool: e.pool, Registry: e.reg,
+		Projectors: []projections.Projector{streamstats.Projector(e.reg)}, CatchUpTimeout: 10 * time.Second,
+		Progress: func(phase string, done, _ int64) {
+			mu.Lock()
+			defer mu.Unlock()
+			if phase == "copy+indexes" && done == 0 {
+				copyOpts = reloptions("stream_stats__rebuild")
+			}
+		}}
+	if _, err := projections.Rebuild(ctx, opts); err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"autovacuum_enabled=false", "fillfactor=90"}; !slices.Equal(copyOpts, want) {
+		t.Errorf("the copy's options while it was built: %q, want %q", copyOpts, want)
+	}
+	if got, want := reloptions("stream_stats"), []string{"autovacuum_enabled=true", "fillfactor=90"}; !slices.Equal(got, want) {
+		t.Errorf("the swapped-in table's options: %q, want %q", got, want)
+	}
+	// A table left at the default autovacuum setting is left at it.
+	if _, err := e.pool.Exec(ctx, `ALTER TABLE stream_stats RESET (autovacuum_enabled)`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := projections.Rebuild(ctx, opts); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := reloptions("stream_stats"), []string{"fillfactor=90"}; !slices.Equal(got, want) {
+		t.Errorf("after a second rebuild, the table's options: %q, want %q", got, want)
 	}
 }
