@@ -62,14 +62,37 @@ func (l *batchLog) add(st projections.BatchStats) {
 // runs after a batch is readable) and returns every batch's ReadRows.
 func (l *batchLog) readRows(t *testing.T, n int) []bool {
 	t.Helper()
+	return l.await(t, func(got []projections.BatchStats) []projections.BatchStats {
+		if len(got) > 0 && got[len(got)-1].Events == n {
+			return got
+		}
+		return nil
+	})
+}
+
+// first waits until n batches were reported and returns their ReadRows.
+func (l *batchLog) first(t *testing.T, n int) []bool {
+	t.Helper()
+	return l.await(t, func(got []projections.BatchStats) []projections.BatchStats {
+		if len(got) >= n {
+			return got[:n]
+		}
+		return nil
+	})
+}
+
+// await polls the batches reported until pick returns some, and returns
+// their ReadRows.
+func (l *batchLog) await(t *testing.T, pick func([]projections.BatchStats) []projections.BatchStats) []bool {
+	t.Helper()
 	deadline := time.Now().Add(5 * time.Second)
 	for {
 		l.mu.Lock()
 		got := slices.Clone(l.stats)
 		l.mu.Unlock()
-		if len(got) > 0 && got[len(got)-1].Events == n {
+		if picked := pick(got); picked != nil {
 			var out []bool
-			for _, st := range got {
+			for _, st := range picked {
 				out = append(out, st.ReadRows)
 			}
 			return out
@@ -381,8 +404,11 @@ func TestACatchUpFillsTheRowCache(t *testing.T) {
 	if n := reads.n.Load(); n != 1 {
 		t.Fatalf("rows read %d times in all: the batch after the catch-up read the deal the catch-up wrote", n)
 	}
-	if got, want := batches.readRows(t, 1), []bool{true, false}; !slices.Equal(got, want) {
-		t.Fatalf("batches reported ReadRows %v, want %v (the catch-up, then the deal's next event)", got, want)
+	// The catch-up may take more than one batch (a transaction elsewhere
+	// in the cluster can hold the snapshot xmin back for a moment): its
+	// first, with the deal's move, reads the deal; none after it does.
+	if got := batches.readRows(t, 1); len(got) < 2 || !got[0] || slices.Contains(got[1:], true) {
+		t.Fatalf("batches reported ReadRows %v, want true for the catch-up's first batch and false for every one after it", got)
 	}
 }
 
@@ -439,7 +465,7 @@ func TestTakingSeveralProjectorsWarmsTheirCachesFromOneRead(t *testing.T) {
 	if name := contactName(t, pool, c, 2); name != "Bea" {
 		t.Fatalf("contact named %q, want Bea", name)
 	}
-	if got := batches.readRows(t, 1); !slices.Equal(got, []bool{false, false}) {
+	if got := batches.first(t, 2); !slices.Equal(got, []bool{false, false}) {
 		t.Fatalf("batches reported ReadRows %v, want [false false]: both caches should have been warm", got)
 	}
 	if n := reads.N.Load(); n != 1 {
