@@ -230,12 +230,12 @@ func (f *rowFold[R]) Apply(e events.Event) error {
 	if !f.folds(e) {
 		return nil
 	}
-	cur := f.rows.Get(Key{Org: e.TenantID, ID: e.StreamID})
+	cur, at := f.rows.Row(Key{Org: e.TenantID, ID: e.StreamID})
 	next, err := f.m.Reduce(cur, e)
 	if err != nil || next == cur {
 		return err
 	}
-	f.rows.Put(next)
+	f.rows.Replace(at, next)
 	return nil
 }
 

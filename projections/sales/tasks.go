@@ -177,7 +177,7 @@ func (f *tasksFold) Apply(e events.Event) error {
 	if e.StreamType != events.StreamTask {
 		return nil
 	}
-	cur := f.rows.Get(key(e))
+	cur, at := f.rows.Row(key(e))
 	next, err := applyTask(cur, e)
 	if err != nil || next == cur {
 		return err
@@ -185,7 +185,7 @@ func (f *tasksFold) Apply(e events.Event) error {
 	if cur == nil {
 		f.index(next)
 	}
-	f.rows.Put(next)
+	f.rows.Replace(at, next)
 	return nil
 }
 
