@@ -2,6 +2,7 @@ package projections_test
 
 import (
 	"context"
+	"github.com/jackc/pgx/v5/pgxpool"
 	"slices"
 	"sync"
 	"testing"
@@ -214,5 +215,42 @@ func TestARebuildKeepsAutovacuumOffItsCopiesAndTheTablesSettings(t *testing.T) {
 	}
 	if got, want := reloptions("stream_stats"), []string{"fillfactor=90"}; !slices.Equal(got, want) {
 		t.Errorf("after a second rebuild, the table's options: %q, want %q", got, want)
+	}
+}
+
+// A rebuild's index builds run each on one core with more memory (see
+// oneCoreEach), and the pool gets its connections back with the
+// settings they had: a pool shared with other work must not keep them.
+func TestARebuildHandsItsConnectionsBackWithTheirSettings(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	for i := range 5 {
+		e.append(t, i*10, 10)
+	}
+	ctx := context.Background()
+	pool, err := pgxpool.NewWithConfig(ctx, e.pool.Config().Copy())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(pool.Close)
+	opts := projections.RebuildOptions{Pool: pool, Registry: e.reg,
+		Projectors: []projections.Projector{streamstats.Projector(e.reg)}, CatchUpTimeout: 10 * time.Second}
+	if _, err := projections.Rebuild(ctx, opts); err != nil {
+		t.Fatal(err)
+	}
+	conns := pool.AcquireAllIdle(ctx)
+	if len(conns) < 2 {
+		t.Fatalf("%d idle connections after the rebuild, want its workers' too", len(conns))
+	}
+	for _, c := range conns {
+		var changed []string
+		if err := c.QueryRow(ctx, `SELECT coalesce(array_agg(name ORDER BY name), '{}') FROM pg_settings
+			WHERE name IN ('max_parallel_maintenance_workers', 'maintenance_work_mem', 'jit') AND setting IS DISTINCT FROM reset_val`).Scan(&changed); err != nil {
+			t.Fatal(err)
+		}
+		c.Release()
+		if len(changed) > 0 {
+			t.Errorf("a connection came back with %v changed", changed)
+		}
 	}
 }
