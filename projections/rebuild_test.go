@@ -2,12 +2,15 @@ package projections_test
 
 import (
 	"context"
-	"github.com/jackc/pgx/v5/pgxpool"
 	"slices"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"example.com/crm/events"
+	"example.com/crm/internal/testevents"
 	"example.com/crm/projections"
 	"example.com/crm/projections/streamstats"
 )
@@ -98,22 +101,7 @@ func TestARebuildWithoutALiveProjectorSetsTheCheckpoint(t *testing.T) {
 	for i := range 20 {
 		e.append(t, i*10, 10)
 	}
-	// The log is read below the cluster's xmin horizon: wait until no
-	// transaction (of another test, say) older than the appends is open.
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		var visible bool
-		if err := e.pool.QueryRow(context.Background(), `SELECT (SELECT max(transaction_id) FROM events) < pg_snapshot_xmin(pg_current_snapshot())`).Scan(&visible); err != nil {
-			t.Fatal(err)
-		}
-		if visible {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the appends stayed above the xmin horizon")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	e.awaitBelowHorizon(t)
 	opts := projections.RebuildOptions{Pool: e.pool, Registry: e.reg,
 		Projectors: []projections.Projector{streamstats.Projector(e.reg)}, CatchUpTimeout: 10 * time.Second}
 	if _, err := projections.Rebuild(context.Background(), opts); err != nil {
@@ -252,5 +240,56 @@ func TestARebuildHandsItsConnectionsBackWithTheirSettings(t *testing.T) {
 		if len(changed) > 0 {
 			t.Errorf("a connection came back with %v changed", changed)
 		}
+	}
+}
+
+// awaitBelowHorizon waits until every appended event is below the
+// cluster's xmin horizon, where the log is read: until no transaction (of
+// another test, say) older than the appends is open.
+func (e *env) awaitBelowHorizon(t *testing.T) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		var visible bool
+		if err := e.pool.QueryRow(context.Background(), `SELECT (SELECT max(transaction_id) FROM events) < pg_snapshot_xmin(pg_current_snapshot())`).Scan(&visible); err != nil {
+			t.Fatal(err)
+		}
+		if visible {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the appends stayed above the xmin horizon")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// A rebuilt table comes in frozen and all-visible (COPY FREEZE): no
+// vacuum has to visit its pages after the swap, and index-only scans
+// need not read them.
+func TestARebuiltTableComesInAllVisible(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	ctx := context.Background()
+	// stream_stats has a row per stream: 400 streams fill a few pages.
+	var streams []events.Append
+	for i := range 400 {
+		streams = append(streams, events.Append{Stream: testevents.Stream(e.tenant), Events: testevents.Notes(i, 1)})
+	}
+	if _, err := e.store.Append(ctx, events.Batch{Metadata: events.Metadata{TenantID: e.tenant}, Streams: streams}); err != nil {
+		t.Fatal(err)
+	}
+	e.awaitBelowHorizon(t)
+	opts := projections.RebuildOptions{Pool: e.pool, Registry: e.reg,
+		Projectors: []projections.Projector{streamstats.Projector(e.reg)}, CatchUpTimeout: 10 * time.Second}
+	if _, err := projections.Rebuild(ctx, opts); err != nil {
+		t.Fatal(err)
+	}
+	var pages, allVisible int
+	if err := e.pool.QueryRow(ctx, `SELECT relpages, relallvisible FROM pg_class WHERE oid = 'stream_stats'::regclass`).Scan(&pages, &allVisible); err != nil {
+		t.Fatal(err)
+	}
+	if pages < 2 || allVisible != pages {
+		t.Fatalf("stream_stats after a rebuild: %d of %d pages all-visible, want all (and more than one)", allVisible, pages)
 	}
 }
