@@ -254,8 +254,8 @@ func (c *copyReader[R]) fill() error {
 // that truncates the table first, so that it can take the rows frozen and
 // its pages all-visible (COPY FREEZE): otherwise autovacuum visits every
 // page of each swapped-in table within a minute of the swap to set the
-// visibility map (3.4 MB of WAL after a rebuild of 1.6M events, 12.6 MB
-// in a bench run's idle minute), and the index-only scans of the queries
+// visibility map (3.0–3.4 MB of WAL after a rebuild of 1.6M events, 12.6
+// MB in a bench run's idle minute), and the index-only scans of the queries
 // read the heap until it has.
 func (t *Table[R]) copyRows(ctx context.Context, conn *pgx.Conn, table string, next func() (*R, bool)) (n int64, err error) {
 	enc, err := t.newRowEncoder(ctx, conn, table)

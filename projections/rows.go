@@ -13,9 +13,9 @@ import (
 // The rows sit in a slice, found through a map from key to index: a
 // fold replaces a row in place (Row, then Replace) with one hash lookup
 // an event, and the map holds no pointers for the garbage collector to
-// scan. A rebuild's working set holds every row of a table (4M events:
-// the row maps' lookups were 14 % of its CPU, with the dirty set beside
-// them).
+// scan. A rebuild's working set holds every row of a table (a rebuild of
+// 5.0M events spent 12.5 % of its CPU in lookups and assignments of the
+// maps from key to row and of the dirty set beside them).
 type Rows[R any] struct {
 	T     *Table[R]
 	at    map[Key]int
@@ -114,10 +114,10 @@ func (r *Rows[R]) Put(row *R) {
 }
 
 // Replace stores row as the new state of the key Row found at `at`
-// (-1: Row found none, and row is new), without looking the key up
-// again. row must have that key.
+// (-1: Row found none, and row is new) without looking the key up again;
+// a row with another key than the one at `at` is stored as Put would.
 func (r *Rows[R]) Replace(at int, row *R) {
-	if at < 0 {
+	if at < 0 || r.T.Key(row) != r.T.Key(r.cur[at]) {
 		r.Put(row)
 		return
 	}

@@ -33,7 +33,9 @@ func TestAWorkingSetReportsEachChangedRowOnceWithItsLoadedState(t *testing.T) {
 	cur, at = rows.Row(Key{ID: created.ID})
 	rows.Replace(at, &workingRow{cur.ID, cur.N + 1})
 	rows.Put(&workingRow{loaded.ID, 3})
-	rows.adopt([]*workingRow{{loaded.ID, 100}}) // a late read never overwrites the fold's row
+	_, at = rows.Row(Key{ID: untouched.ID})
+	rows.Replace(at, &workingRow{created.ID, 11}) // another key than at's: stored under its own
+	rows.adopt([]*workingRow{{loaded.ID, 100}})   // a late read never overwrites the fold's row
 
 	if got := rows.Get(Key{ID: loaded.ID}); got.N != 3 {
 		t.Fatalf("loaded row: N=%d, want 3", got.N)
