@@ -462,12 +462,19 @@ func liveCheckpoints(ctx context.Context, tx pgx.Tx, ps []Projector, lock string
 // swap brings each shadow copy exactly to its live projector's
 // checkpoint (or moves the checkpoint up to the copy's) and renames the
 // copies into place, in one transaction holding the checkpoint rows.
+//
+// Before it takes those rows it waits for the live tables' vacuums (see
+// lockOutVacuums), so that the live projectors, and the reads waiting
+// for them, stand still only for the swap's own few statements.
 func swap(ctx context.Context, opts RebuildOptions, at Checkpoint, tables []TableInfo) error {
 	tx, err := opts.Pool.Begin(ctx)
 	if err != nil {
 		return err
 	}
 	defer func() { _ = tx.Rollback(context.WithoutCancel(ctx)) }()
+	if err := lockOutVacuums(ctx, tx, tables); err != nil {
+		return err
+	}
 	live, err := liveCheckpoints(ctx, tx, opts.Projectors, "FOR UPDATE")
 	if err != nil {
 		return err
@@ -497,6 +504,30 @@ func swap(ctx context.Context, opts RebuildOptions, at Checkpoint, tables []Tabl
 		}
 	}
 	return tx.Commit(ctx)
+}
+
+// lockOutVacuums takes SHARE UPDATE EXCLUSIVE locks on the live tables
+// for the rest of tx: the mode a VACUUM or an ANALYZE holds, which the
+// projectors' writes (ROW EXCLUSIVE) and the API's reads (ACCESS SHARE)
+// do not conflict with. So the wait for a vacuum under way happens while
+// the projectors still run, and no vacuum starts on those tables between
+// this wait and the swap's DROP TABLE. PostgreSQL cancels an autovacuum
+// that a lock request has waited for deadlock_timeout (1 s); a VACUUM
+// someone ran by hand is waited for to its end. Without this, the DROP
+// TABLE waited for it while the swap held every projector's checkpoint:
+// the projectors and the reads waiting for them stood still a second or
+// more. (A TOAST table's own autovacuum cannot be locked out this way:
+// LOCK TABLE refuses TOAST tables, and the read models' rows are small
+// enough that theirs are rarely vacuumed.)
+func lockOutVacuums(ctx context.Context, tx pgx.Tx, tables []TableInfo) error {
+	names := make([]string, len(tables))
+	for i, t := range tables {
+		names[i] = pgx.Identifier{t.Name}.Sanitize()
+	}
+	if _, err := tx.Exec(ctx, `LOCK TABLE `+strings.Join(names, ", ")+` IN SHARE UPDATE EXCLUSIVE MODE`); err != nil {
+		return fmt.Errorf("projections: waiting for vacuums of the live tables: %w", err)
+	}
+	return nil
 }
 
 // swapTable drops the live table and renames the shadow copy (and its

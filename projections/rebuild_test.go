@@ -206,6 +206,67 @@ func TestARebuildKeepsAutovacuumOffItsCopiesAndTheTablesSettings(t *testing.T) {
 	}
 }
 
+// A rebuild that finds a live table being vacuumed waits for the vacuum
+// before it holds the projectors' checkpoints for its swap: the live
+// projectors go on meanwhile, and the swap follows once the vacuum ends.
+// (Held the other way round, the swap's DROP TABLE waited for the vacuum
+// with every projector stopped.)
+func TestARebuildWaitsForAVacuumWithoutStoppingTheLiveProjectors(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	e.start(t, streamstats.Projector(e.reg))
+	for i := range 5 {
+		e.append(t, i*10, 10)
+	}
+	e.waitCaughtUp(t, streamstats.Name)
+	ctx := context.Background()
+	vacuum, err := e.pool.Begin(ctx) // holds the lock a VACUUM holds
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = vacuum.Rollback(ctx) }()
+	if _, err := vacuum.Exec(ctx, `LOCK TABLE stream_stats IN SHARE UPDATE EXCLUSIVE MODE`); err != nil {
+		t.Fatal(err)
+	}
+	opts := projections.RebuildOptions{Pool: e.pool, Registry: e.reg,
+		Projectors: []projections.Projector{streamstats.Projector(e.reg)}, CatchUpTimeout: 10 * time.Second}
+	done := make(chan error, 1)
+	go func() { _, err := projections.Rebuild(ctx, opts); done <- err }()
+
+	deadline := time.Now().Add(15 * time.Second)
+	for waiting := false; !waiting; {
+		if err := e.pool.QueryRow(ctx, `SELECT EXISTS (SELECT FROM pg_locks l JOIN pg_database d ON d.oid = l.database
+			WHERE d.datname = current_database() AND l.relation = 'stream_stats'::regclass AND NOT l.granted)`).Scan(&waiting); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case err := <-done:
+			t.Fatalf("the rebuild ended while a vacuum held its table: %v", err)
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the rebuild never waited for the table's lock")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	e.append(t, 1000, 10)
+	e.waitCaughtUp(t, streamstats.Name) // the live projector applies it while the rebuild waits
+
+	if err := vacuum.Rollback(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	ver, err := projections.Verify(ctx, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ver.Differences) != 0 {
+		t.Fatalf("differences after the rebuild: %v", ver.Differences)
+	}
+}
+
 // A rebuild's index builds run each on one core with more memory (see
 // oneCoreEach), and the pool gets its connections back with the
 // settings they had: a pool shared with other work must not keep them.
