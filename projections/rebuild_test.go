@@ -131,6 +131,19 @@ func wantHighPosition(t *testing.T, e *env, projector string) {
 	}
 }
 
+// newStreamStatsEnv returns an env whose live stream_stats projector has
+// applied 50 events.
+func newStreamStatsEnv(t *testing.T) *env {
+	t.Helper()
+	e := newEnv(t)
+	e.start(t, streamstats.Projector(e.reg))
+	for i := range 5 {
+		e.append(t, i*10, 10)
+	}
+	e.waitCaughtUp(t, streamstats.Name)
+	return e
+}
+
 // waitCaughtUp waits (bounded) until projector has no backlog.
 func (e *env) waitCaughtUp(t testing.TB, projector string) {
 	t.Helper()
@@ -156,12 +169,7 @@ func (e *env) waitCaughtUp(t testing.TB, projector string) {
 // settings, its autovacuum setting included.
 func TestARebuildKeepsAutovacuumOffItsCopiesAndTheTablesSettings(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t)
-	e.start(t, streamstats.Projector(e.reg))
-	for i := range 5 {
-		e.append(t, i*10, 10)
-	}
-	e.waitCaughtUp(t, streamstats.Name)
+	e := newStreamStatsEnv(t)
 	ctx := context.Background()
 	if _, err := e.pool.Exec(ctx, `ALTER TABLE stream_stats SET (fillfactor = 90, autovacuum_enabled = true)`); err != nil {
 		t.Fatal(err)
@@ -213,12 +221,7 @@ func TestARebuildKeepsAutovacuumOffItsCopiesAndTheTablesSettings(t *testing.T) {
 // with every projector stopped.)
 func TestARebuildWaitsForAVacuumWithoutStoppingTheLiveProjectors(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t)
-	e.start(t, streamstats.Projector(e.reg))
-	for i := range 5 {
-		e.append(t, i*10, 10)
-	}
-	e.waitCaughtUp(t, streamstats.Name)
+	e := newStreamStatsEnv(t)
 	ctx := context.Background()
 	vacuum, err := e.pool.Begin(ctx) // holds the lock a VACUUM holds
 	if err != nil {
