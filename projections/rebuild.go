@@ -41,6 +41,10 @@ type RebuildResult struct {
 	// Differences lists, for Verify, what differs between the live read
 	// models and the rebuilt copy (empty: equal).
 	Differences []string
+	// UnderLock is, for Rebuild, the most events the swap applied to one
+	// copy while it held the projectors' checkpoints (the live projectors
+	// stood still meanwhile).
+	UnderLock int64
 }
 
 // Rebuild replaces the read models of opts.Projectors with copies built
@@ -127,7 +131,7 @@ func rebuild(ctx context.Context, opts RebuildOptions, verify bool) (res Rebuild
 		}
 		res.Differences, err = compareAtCheckpoint(ctx, opts, at, tables)
 	} else {
-		err = swap(ctx, opts, at, tables)
+		res.UnderLock, err = swap(ctx, opts, at, tables)
 	}
 	res.Total = time.Since(started)
 	return res, err
@@ -385,7 +389,7 @@ func catchUp(ctx context.Context, opts RebuildOptions, from, to Checkpoint) (Che
 		return from, err
 	}
 	defer func() { _ = tx.Rollback(context.WithoutCancel(ctx)) }()
-	at, err := applyRange(ctx, tx, opts, opts.Projectors, from, to)
+	at, _, err := applyRange(ctx, tx, opts, opts.Projectors, from, to)
 	if err != nil {
 		return from, err
 	}
@@ -393,13 +397,14 @@ func catchUp(ctx context.Context, opts RebuildOptions, from, to Checkpoint) (Che
 }
 
 // applyRange applies the events in (from, to] to the shadow copies of
-// ps inside tx.
-func applyRange(ctx context.Context, tx pgx.Tx, opts RebuildOptions, ps []Projector, from, to Checkpoint) (Checkpoint, error) {
-	at := from
+// ps inside tx, and says where it stopped and how many events it
+// applied.
+func applyRange(ctx context.Context, tx pgx.Tx, opts RebuildOptions, ps []Projector, from, to Checkpoint) (at Checkpoint, n int64, err error) {
+	at = from
 	for {
 		items, err := readLog(ctx, tx, opts.Registry, at, 5000)
 		if err != nil {
-			return at, err
+			return at, n, err
 		}
 		var evs []events.Event
 		for _, it := range items {
@@ -409,18 +414,18 @@ func applyRange(ctx context.Context, tx pgx.Tx, opts RebuildOptions, ps []Projec
 			evs = append(evs, it.Event)
 		}
 		if len(evs) == 0 {
-			return at, nil
+			return at, n, nil
 		}
 		for _, p := range ps {
 			ws, err := wanted(p, items[:len(evs)])
 			if err != nil {
-				return at, err
+				return at, n, err
 			}
 			if err := applyBatch(ctx, tx, p.Model.NewFold(Shadow), ws); err != nil {
-				return at, fmt.Errorf("projections: catch-up of %s: %w", p.Name, err)
+				return at, n, fmt.Errorf("projections: catch-up of %s: %w", p.Name, err)
 			}
 		}
-		at = checkpointOf(evs[len(evs)-1])
+		at, n = checkpointOf(evs[len(evs)-1]), n+int64(len(evs))
 		opts.Progress("catch-up", int64(len(evs)), 0)
 	}
 }
@@ -464,27 +469,36 @@ func liveCheckpoints(ctx context.Context, tx pgx.Tx, ps []Projector, lock string
 // copies into place, in one transaction holding the checkpoint rows.
 //
 // Before it takes those rows it waits for the live tables' vacuums (see
-// lockOutVacuums), so that the live projectors, and the reads waiting
-// for them, stand still only for the swap's own few statements.
-func swap(ctx context.Context, opts RebuildOptions, at Checkpoint, tables []TableInfo) error {
+// lockOutVacuums) and catches the copies up with what was committed
+// meanwhile, so that the live projectors, and the reads waiting for
+// them, stand still only for the swap's own few statements.
+func swap(ctx context.Context, opts RebuildOptions, at Checkpoint, tables []TableInfo) (underLock int64, err error) {
 	tx, err := opts.Pool.Begin(ctx)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	defer func() { _ = tx.Rollback(context.WithoutCancel(ctx)) }()
 	if err := lockOutVacuums(ctx, tx, tables); err != nil {
-		return err
+		return 0, err
+	}
+	// What was committed while it waited is applied to the copies on
+	// another connection, the projectors still running, so that little
+	// is left for the part that stops them.
+	if at, err = catchUp(ctx, opts, at, Checkpoint{TransactionID: ^uint64(0)}); err != nil {
+		return 0, err
 	}
 	live, err := liveCheckpoints(ctx, tx, opts.Projectors, "FOR UPDATE")
 	if err != nil {
-		return err
+		return 0, err
 	}
 	for _, p := range opts.Projectors {
 		l := live[p.Name]
 		if at.Before(l) {
-			if _, err := applyRange(ctx, tx, opts, []Projector{p}, at, l); err != nil {
-				return err
+			_, n, err := applyRange(ctx, tx, opts, []Projector{p}, at, l)
+			if err != nil {
+				return 0, err
 			}
+			underLock = max(underLock, n)
 			continue
 		}
 		// The copy passed the events from the live checkpoint to at: its
@@ -495,15 +509,15 @@ func swap(ctx context.Context, opts RebuildOptions, at Checkpoint, tables []Tabl
 				WHERE (transaction_id, position) > ($5::text::xid8, $4) AND (transaction_id, position) <= ($3::text::xid8, $2)))
 			WHERE consumer_group = $1`,
 			p.Name, at.Position, at.xid(), l.Position, l.xid()); err != nil {
-			return err
+			return 0, err
 		}
 	}
 	for _, t := range tables {
 		if err := swapTable(ctx, tx, t.Name); err != nil {
-			return err
+			return 0, err
 		}
 	}
-	return tx.Commit(ctx)
+	return underLock, tx.Commit(ctx)
 }
 
 // lockOutVacuums takes SHARE UPDATE EXCLUSIVE locks on the live tables
@@ -644,7 +658,7 @@ func compareAtCheckpoint(ctx context.Context, opts RebuildOptions, at Checkpoint
 	}
 	for _, p := range opts.Projectors {
 		if l := live[p.Name]; at.Before(l) {
-			if _, err := applyRange(ctx, tx, opts, []Projector{p}, at, l); err != nil {
+			if _, _, err := applyRange(ctx, tx, opts, []Projector{p}, at, l); err != nil {
 				return nil, err
 			}
 		}

@@ -216,7 +216,8 @@ func TestARebuildKeepsAutovacuumOffItsCopiesAndTheTablesSettings(t *testing.T) {
 
 // A rebuild that finds a live table being vacuumed waits for the vacuum
 // before it holds the projectors' checkpoints for its swap: the live
-// projectors go on meanwhile, and the swap follows once the vacuum ends.
+// projectors go on meanwhile, and the swap follows once the vacuum ends,
+// having applied what was committed during the wait before it stops them.
 // (Held the other way round, the swap's DROP TABLE waited for the vacuum
 // with every projector stopped.)
 func TestARebuildWaitsForAVacuumWithoutStoppingTheLiveProjectors(t *testing.T) {
@@ -234,7 +235,12 @@ func TestARebuildWaitsForAVacuumWithoutStoppingTheLiveProjectors(t *testing.T) {
 	opts := projections.RebuildOptions{Pool: e.pool, Registry: e.reg,
 		Projectors: []projections.Projector{streamstats.Projector(e.reg)}, CatchUpTimeout: 10 * time.Second}
 	done := make(chan error, 1)
-	go func() { _, err := projections.Rebuild(ctx, opts); done <- err }()
+	var res projections.RebuildResult
+	go func() {
+		var err error
+		res, err = projections.Rebuild(ctx, opts)
+		done <- err
+	}()
 
 	deadline := time.Now().Add(15 * time.Second)
 	for waiting := false; !waiting; {
@@ -260,6 +266,9 @@ func TestARebuildWaitsForAVacuumWithoutStoppingTheLiveProjectors(t *testing.T) {
 	}
 	if err := <-done; err != nil {
 		t.Fatal(err)
+	}
+	if res.UnderLock != 0 { // the events of the wait were applied before it stopped them
+		t.Errorf("the swap applied %d events with the projectors stopped, want 0", res.UnderLock)
 	}
 	ver, err := projections.Verify(ctx, opts)
 	if err != nil {

@@ -313,8 +313,12 @@ func rebuildProjections(ctx context.Context, dsn, verb string, args []string, ou
 		return err
 	}
 	rate := float64(res.Events) / max(res.Bulk.Seconds(), 1e-9)
-	fmt.Fprintf(out, "%s: %d events folded in %v (%.0f events/s in the bulk pass), %v in all\n",
-		verb, res.Events, res.Bulk.Round(time.Millisecond), rate, res.Total.Round(time.Millisecond))
+	swapped := ""
+	if verb == "rebuild" {
+		swapped = fmt.Sprintf("; %d events applied while the swap held the live projectors", res.UnderLock)
+	}
+	fmt.Fprintf(out, "%s: %d events folded in %v (%.0f events/s in the bulk pass), %v in all%s\n",
+		verb, res.Events, res.Bulk.Round(time.Millisecond), rate, res.Total.Round(time.Millisecond), swapped)
 	if verb == "verify" {
 		if len(res.Differences) > 0 {
 			for _, d := range res.Differences {
