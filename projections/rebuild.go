@@ -2,6 +2,7 @@ package projections
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math"
 	"strings"
@@ -84,6 +85,11 @@ func rebuild(ctx context.Context, opts RebuildOptions, verify bool) (res Rebuild
 		return res, err
 	}
 	defer conn.Release()
+	unlock, err := lockRebuilds(ctx, conn.Conn())
+	if err != nil {
+		return res, err
+	}
+	defer unlock()
 	var tables []TableInfo
 	for _, p := range opts.Projectors {
 		tables = append(tables, p.Model.Tables()...)
@@ -133,6 +139,34 @@ func rebuild(ctx context.Context, opts RebuildOptions, verify bool) (res Rebuild
 	}
 	res.Total = time.Since(started)
 	return res, err
+}
+
+// ErrRebuildRunning: another rebuild or verify holds the shadow tables.
+var ErrRebuildRunning = errors.New("projections: another rebuild or verify is running against this database; wait for it to end")
+
+// rebuildLock names the session advisory lock (in the leases' class) that
+// one rebuild or verify at a time holds: they all build the same shadow
+// tables, and each begins by dropping what it finds of them, so a second
+// one (say a verify started while a rebuild runs) would drop the first's
+// copies under it.
+const rebuildLock = "crm projections rebuild or verify"
+
+// lockRebuilds takes the rebuild lock on conn for as long as the caller
+// holds conn, or fails with ErrRebuildRunning at once; unlock releases it
+// before conn goes back to its pool.
+func lockRebuilds(ctx context.Context, conn *pgx.Conn) (unlock func(), err error) {
+	var got bool
+	if err := conn.QueryRow(ctx, `SELECT pg_try_advisory_lock($1::int, hashtext($2))`, leaseClass, rebuildLock).Scan(&got); err != nil {
+		return nil, err
+	}
+	if !got {
+		return nil, ErrRebuildRunning
+	}
+	return func() {
+		if _, err := conn.Exec(context.WithoutCancel(ctx), `SELECT pg_advisory_unlock($1::int, hashtext($2))`, leaseClass, rebuildLock); err != nil {
+			_ = conn.Close(context.WithoutCancel(ctx)) // its session, and the lock with it, ends
+		}
+	}, nil
 }
 
 // streaming counts the folds that stream their COPY (one connection each).

@@ -2,11 +2,13 @@ package projections_test
 
 import (
 	"context"
+	"errors"
 	"slices"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"example.com/crm/events"
@@ -276,6 +278,47 @@ func TestARebuildWaitsForAVacuumWithoutStoppingTheLiveProjectors(t *testing.T) {
 	}
 	if len(ver.Differences) != 0 {
 		t.Fatalf("differences after the rebuild: %v", ver.Differences)
+	}
+}
+
+// One rebuild or verify runs at a time: they share the shadow tables, and
+// a second one would drop the first's copies under it. A second one
+// fails at once, naming the reason; the lock goes when the first ends.
+func TestOnlyOneRebuildOrVerifyRunsAtATime(t *testing.T) {
+	t.Parallel()
+	e := newStreamStatsEnv(t)
+	ctx := context.Background()
+	opts := projections.RebuildOptions{Pool: e.pool, Registry: e.reg,
+		Projectors: []projections.Projector{streamstats.Projector(e.reg)}, CatchUpTimeout: 10 * time.Second}
+	other, err := pgx.Connect(ctx, e.pool.Config().ConnConfig.ConnString())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close(ctx)
+	tryLock := func() bool { // as another rebuild would
+		t.Helper()
+		var got bool
+		if err := other.QueryRow(ctx, `SELECT pg_try_advisory_lock(x'63726d'::int, hashtext('crm projections rebuild or verify'))`).Scan(&got); err != nil {
+			t.Fatal(err)
+		}
+		return got
+	}
+	if !tryLock() {
+		t.Fatal("the rebuild lock is taken before any rebuild ran")
+	}
+	for _, run := range []func(context.Context, projections.RebuildOptions) (projections.RebuildResult, error){projections.Rebuild, projections.Verify} {
+		if _, err := run(ctx, opts); !errors.Is(err, projections.ErrRebuildRunning) {
+			t.Fatalf("with another rebuild running: %v, want ErrRebuildRunning", err)
+		}
+	}
+	if _, err := other.Exec(ctx, `SELECT pg_advisory_unlock_all()`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := projections.Rebuild(ctx, opts); err != nil {
+		t.Fatal(err)
+	}
+	if !tryLock() {
+		t.Fatal("a finished rebuild left its lock held")
 	}
 }
 

@@ -14,6 +14,9 @@ import (
 	"github.com/jackc/pgx/v5"
 )
 
+// createShadows creates an empty shadow copy of every table, without
+// indexes, after dropping what a rebuild that did not finish left of
+// them (the rebuild lock keeps a running one's from being dropped).
 func createShadows(ctx context.Context, conn *pgx.Conn, tables []TableInfo) error {
 	dropShadows(ctx, conn, tables)
 	for _, t := range tables {
