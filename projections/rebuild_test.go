@@ -281,6 +281,79 @@ func TestARebuildWaitsForAVacuumWithoutStoppingTheLiveProjectors(t *testing.T) {
 	}
 }
 
+// The swap renames the old tables out of the way and drops them only
+// after it commits: whatever holds an old table's TOAST table (its
+// autovacuum, which no lock the swap can take keeps out, or a query
+// reading it) holds up that drop alone, never the live projectors.
+func TestASwapDoesNotHoldTheProjectorsWhileTheOldTablesDropWaits(t *testing.T) {
+	t.Parallel()
+	e := newStreamStatsEnv(t)
+	ctx := context.Background()
+	var toast string
+	if err := e.pool.QueryRow(ctx, `SELECT reltoastrelid::regclass::text FROM pg_class WHERE oid = 'stream_stats'::regclass AND reltoastrelid <> 0`).Scan(&toast); err != nil {
+		t.Fatal(err)
+	}
+	holder, err := e.pool.Begin(ctx) // holds the old table's TOAST table as a vacuum of it would
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = holder.Rollback(ctx) }()
+	if _, err := holder.Exec(ctx, `SELECT count(*) FROM `+toast); err != nil {
+		t.Fatal(err)
+	}
+	opts := projections.RebuildOptions{Pool: e.pool, Registry: e.reg,
+		Projectors: []projections.Projector{streamstats.Projector(e.reg)}, CatchUpTimeout: 10 * time.Second}
+	done := make(chan error, 1)
+	go func() {
+		_, err := projections.Rebuild(ctx, opts)
+		done <- err
+	}()
+
+	deadline := time.Now().Add(15 * time.Second)
+	for swapped := false; !swapped; {
+		if err := e.pool.QueryRow(ctx, `SELECT to_regclass('stream_stats__retired') IS NOT NULL`).Scan(&swapped); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case err := <-done:
+			t.Fatalf("the rebuild ended while the old table's TOAST table was held: %v", err)
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the swap did not commit while the old table's TOAST table was held")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	e.append(t, 1000, 10)
+	e.waitCaughtUp(t, streamstats.Name) // the live projector writes the new table meanwhile
+	select {
+	case err := <-done:
+		t.Fatalf("the rebuild ended before the old table could be dropped: %v", err)
+	default:
+	}
+
+	if err := holder.Rollback(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	var left bool
+	if err := e.pool.QueryRow(ctx, `SELECT to_regclass('stream_stats__retired') IS NOT NULL`).Scan(&left); err != nil {
+		t.Fatal(err)
+	}
+	if left {
+		t.Error("the old table is still there after the rebuild")
+	}
+	ver, err := projections.Verify(ctx, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ver.Differences) != 0 {
+		t.Fatalf("differences after the rebuild: %v", ver.Differences)
+	}
+}
+
 // One rebuild or verify runs at a time: they share the shadow tables, and
 // a second one would drop the first's copies under it. A second one
 // fails at once, naming the reason; the lock goes when the first ends.

@@ -125,9 +125,12 @@ func dependentViews(ctx context.Context, tx pgx.Tx, table string) ([]viewDef, er
 	return views, nil
 }
 
+// dropShadows drops the shadow copies of tables, and what a swap that
+// could not drop them left of the tables it replaced.
 func dropShadows(ctx context.Context, conn *pgx.Conn, tables []TableInfo) {
 	for _, t := range tables {
-		_, _ = conn.Exec(ctx, fmt.Sprintf(`DROP TABLE IF EXISTS %s`, pgx.Identifier{Shadow(t.Name)}.Sanitize()))
+		_, _ = conn.Exec(ctx, fmt.Sprintf(`DROP TABLE IF EXISTS %s, %s`,
+			pgx.Identifier{Shadow(t.Name)}.Sanitize(), pgx.Identifier{retired(t.Name)}.Sanitize()))
 	}
 }
 

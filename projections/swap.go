@@ -5,11 +5,15 @@ package projections
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
 )
 
 // liveCheckpoints locks (FOR UPDATE, or FOR SHARE) and reads the
@@ -99,7 +103,81 @@ func swap(ctx context.Context, opts RebuildOptions, at Checkpoint, tables []Tabl
 			return 0, err
 		}
 	}
-	return underLock, tx.Commit(ctx)
+	if err := tx.Commit(ctx); err != nil {
+		return 0, err
+	}
+	return underLock, dropRetired(ctx, opts.Pool, tables)
+}
+
+// retiredSuffix names a live table the swap has replaced, from the swap's
+// commit until dropRetired drops it.
+const retiredSuffix = "__retired"
+
+func retired(table string) string { return table + retiredSuffix }
+
+// dropRetired drops the tables a swap replaced, after its commit, so that
+// whatever a DROP TABLE must wait for waits with no projector's
+// checkpoint held: above all the old table's TOAST table, which LOCK
+// TABLE cannot reach, so lockOutVacuums cannot keep its autovacuum out.
+//
+// It does not queue for the lock either. Every session whose cached plan
+// names the old table locks it again (to find the plan stale) the next
+// time it runs that plan, and a DROP waiting in the lock queue would hold
+// them all behind it: the live projectors and the API's reads. So it
+// drops a table only once no other session holds a lock on it or on its
+// TOAST table, and then with a lock_timeout of retiredLockWait, trying
+// again with back-off for up to retiredPatience. A table it could not
+// drop stays under its retired name for the next rebuild to drop.
+func dropRetired(ctx context.Context, pool *pgxpool.Pool, tables []TableInfo) error {
+	var errs []error
+	for _, t := range tables {
+		if err := dropWhenUnheld(ctx, pool, retired(t.Name)); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("projections: the rebuilt tables are in place, but the old ones could not be dropped (the next rebuild drops them): %w", err)
+	}
+	return nil
+}
+
+const (
+	retiredLockWait = 20 * time.Millisecond
+	retiredPatience = time.Minute
+)
+
+func dropWhenUnheld(ctx context.Context, pool *pgxpool.Pool, table string) error {
+	deadline := time.Now().Add(retiredPatience)
+	for wait := 5 * time.Millisecond; ; wait = min(2*wait, time.Second) {
+		var held bool
+		err := pool.QueryRow(ctx, `SELECT EXISTS (SELECT FROM pg_class c JOIN pg_locks l ON l.relation IN (c.oid, c.reltoastrelid)
+			JOIN pg_database d ON d.oid = l.database AND d.datname = current_database()
+			WHERE c.oid = to_regclass($1) AND l.pid <> pg_backend_pid())`, pgx.Identifier{table}.Sanitize()).Scan(&held)
+		if err == nil && !held {
+			err = pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+				if _, err := tx.Exec(ctx, fmt.Sprintf(`SET LOCAL lock_timeout = %d`, retiredLockWait.Milliseconds())); err != nil {
+					return err
+				}
+				_, err := tx.Exec(ctx, `DROP TABLE IF EXISTS `+pgx.Identifier{table}.Sanitize())
+				return err
+			})
+			if err == nil {
+				return nil
+			}
+		}
+		var pgErr *pgconn.PgError
+		if err != nil && !(errors.As(err, &pgErr) && pgErr.Code == "55P03") { // lock_not_available
+			return err
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%s is still in use after %s", table, retiredPatience)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(wait):
+		}
+	}
 }
 
 // lockOutVacuums takes SHARE UPDATE EXCLUSIVE locks on the live tables
@@ -107,14 +185,14 @@ func swap(ctx context.Context, opts RebuildOptions, at Checkpoint, tables []Tabl
 // projectors' writes (ROW EXCLUSIVE) and the API's reads (ACCESS SHARE)
 // do not conflict with. So the wait for a vacuum under way happens while
 // the projectors still run, and no vacuum starts on those tables between
-// this wait and the swap's DROP TABLE. PostgreSQL cancels an autovacuum
+// this wait and the swap's renames. PostgreSQL cancels an autovacuum
 // that a lock request has waited for deadlock_timeout (1 s); a VACUUM
-// someone ran by hand is waited for to its end. Without this, the DROP
-// TABLE waited for it while the swap held every projector's checkpoint:
-// the projectors and the reads waiting for them stood still a second or
-// more. (A TOAST table's own autovacuum cannot be locked out this way:
-// LOCK TABLE refuses TOAST tables, and the read models' rows are small
-// enough that theirs are rarely vacuumed.)
+// someone ran by hand is waited for to its end. Without this, the swap's
+// DROP TABLE (now a rename) waited for it while the swap held every
+// projector's checkpoint: the projectors and the reads waiting for them
+// stood still a second or more. A TOAST table's vacuum, which LOCK TABLE
+// cannot reach, does not hold up a rename: only the drop of the old
+// table after the commit (dropRetired) waits for it.
 func lockOutVacuums(ctx context.Context, tx pgx.Tx, tables []TableInfo) error {
 	names := make([]string, len(tables))
 	for i, t := range tables {
@@ -126,11 +204,17 @@ func lockOutVacuums(ctx context.Context, tx pgx.Tx, tables []TableInfo) error {
 	return nil
 }
 
-// swapTable drops the live table and renames the shadow copy (and its
-// indexes) to the live names; the views that read the table are created
-// again on the copy, with their privileges.
+// swapTable renames the live table (and its indexes) out of the way, to
+// its retired name, and the shadow copy (and its indexes) to the live
+// names; the views that read the table are created again on the copy,
+// with their privileges. A rename takes no lock on the table's TOAST
+// table, which a DROP TABLE would wait for with the checkpoints held.
 func swapTable(ctx context.Context, tx pgx.Tx, table string) error {
 	idx, err := indexesOf(ctx, tx, Shadow(table))
+	if err != nil {
+		return err
+	}
+	old, err := indexesOf(ctx, tx, table)
 	if err != nil {
 		return err
 	}
@@ -146,18 +230,13 @@ func swapTable(ctx context.Context, tx pgx.Tx, table string) error {
 	for _, v := range views {
 		stmts = append(stmts, `DROP VIEW `+v.name)
 	}
-	stmts = append(stmts,
-		fmt.Sprintf(`DROP TABLE %s`, pgx.Identifier{table}.Sanitize()),
-		fmt.Sprintf(`ALTER TABLE %s RENAME TO %s`, pgx.Identifier{Shadow(table)}.Sanitize(), pgx.Identifier{table}.Sanitize()),
-	)
+	stmts = append(stmts, fmt.Sprintf(`ALTER TABLE %s RENAME TO %s`, pgx.Identifier{table}.Sanitize(), pgx.Identifier{retired(table)}.Sanitize()))
+	for _, ix := range old {
+		stmts = append(stmts, renameIndex(retired(table), ix, ix.name+retiredSuffix))
+	}
+	stmts = append(stmts, fmt.Sprintf(`ALTER TABLE %s RENAME TO %s`, pgx.Identifier{Shadow(table)}.Sanitize(), pgx.Identifier{table}.Sanitize()))
 	for _, ix := range idx {
-		live := strings.TrimSuffix(ix.name, shadowSuffix)
-		if ix.primary {
-			stmts = append(stmts, fmt.Sprintf(`ALTER TABLE %s RENAME CONSTRAINT %s TO %s`, pgx.Identifier{table}.Sanitize(),
-				pgx.Identifier{ix.name}.Sanitize(), pgx.Identifier{live}.Sanitize()))
-			continue
-		}
-		stmts = append(stmts, fmt.Sprintf(`ALTER INDEX %s RENAME TO %s`, pgx.Identifier{ix.name}.Sanitize(), pgx.Identifier{live}.Sanitize()))
+		stmts = append(stmts, renameIndex(table, ix, strings.TrimSuffix(ix.name, shadowSuffix)))
 	}
 	stmts = append(stmts, fmt.Sprintf(`ALTER TABLE %s RESET (autovacuum_enabled, toast.autovacuum_enabled)`, pgx.Identifier{table}.Sanitize()))
 	if len(autovacuum) > 0 {
@@ -177,6 +256,16 @@ func swapTable(ctx context.Context, tx pgx.Tx, table string) error {
 		}
 	}
 	return nil
+}
+
+// renameIndex is the statement that renames index ix of table to name:
+// a primary key through its constraint, which carries the index's name.
+func renameIndex(table string, ix indexDef, name string) string {
+	if ix.primary {
+		return fmt.Sprintf(`ALTER TABLE %s RENAME CONSTRAINT %s TO %s`, pgx.Identifier{table}.Sanitize(),
+			pgx.Identifier{ix.name}.Sanitize(), pgx.Identifier{name}.Sanitize())
+	}
+	return fmt.Sprintf(`ALTER INDEX %s RENAME TO %s`, pgx.Identifier{ix.name}.Sanitize(), pgx.Identifier{name}.Sanitize())
 }
 
 // autovacuumOf returns the autovacuum_enabled settings of table and of
