@@ -106,7 +106,7 @@ func swap(ctx context.Context, opts RebuildOptions, at Checkpoint, tables []Tabl
 	if err := tx.Commit(ctx); err != nil {
 		return 0, err
 	}
-	return underLock, dropRetired(ctx, opts.Pool, tables)
+	return underLock, dropRetired(ctx, opts, tables)
 }
 
 // retiredSuffix names a live table the swap has replaced, from the swap's
@@ -128,12 +128,14 @@ func retired(table string) string { return table + retiredSuffix }
 // TOAST table, and then with a lock_timeout of retiredLockWait, trying
 // again with back-off for up to retiredPatience. A table it could not
 // drop stays under its retired name for the next rebuild to drop.
-func dropRetired(ctx context.Context, pool *pgxpool.Pool, tables []TableInfo) error {
+func dropRetired(ctx context.Context, opts RebuildOptions, tables []TableInfo) error {
 	var errs []error
-	for _, t := range tables {
-		if err := dropWhenUnheld(ctx, pool, retired(t.Name)); err != nil {
+	opts.Progress("drop old", 0, int64(len(tables)))
+	for i, t := range tables {
+		if err := dropWhenUnheld(ctx, opts.Pool, retired(t.Name)); err != nil {
 			errs = append(errs, err)
 		}
+		opts.Progress("drop old", int64(i+1), int64(len(tables)))
 	}
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("projections: the rebuilt tables are in place, but the old ones could not be dropped (the next rebuild drops them): %w", err)
