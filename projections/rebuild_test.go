@@ -244,22 +244,9 @@ func TestARebuildWaitsForAVacuumWithoutStoppingTheLiveProjectors(t *testing.T) {
 		done <- err
 	}()
 
-	deadline := time.Now().Add(15 * time.Second)
-	for waiting := false; !waiting; {
-		if err := e.pool.QueryRow(ctx, `SELECT EXISTS (SELECT FROM pg_locks l JOIN pg_database d ON d.oid = l.database
-			WHERE d.datname = current_database() AND l.relation = 'stream_stats'::regclass AND NOT l.granted)`).Scan(&waiting); err != nil {
-			t.Fatal(err)
-		}
-		select {
-		case err := <-done:
-			t.Fatalf("the rebuild ended while a vacuum held its table: %v", err)
-		default:
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the rebuild never waited for the table's lock")
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	untilWhileRebuilding(t, e, done, "a vacuum held its table", "the rebuild never waited for the table's lock",
+		`SELECT EXISTS (SELECT FROM pg_locks l JOIN pg_database d ON d.oid = l.database
+			WHERE d.datname = current_database() AND l.relation = 'stream_stats'::regclass AND NOT l.granted)`)
 	e.append(t, 1000, 10)
 	e.waitCaughtUp(t, streamstats.Name) // the live projector applies it while the rebuild waits
 
@@ -309,21 +296,8 @@ func TestASwapDoesNotHoldTheProjectorsWhileTheOldTablesDropWaits(t *testing.T) {
 		done <- err
 	}()
 
-	deadline := time.Now().Add(15 * time.Second)
-	for swapped := false; !swapped; {
-		if err := e.pool.QueryRow(ctx, `SELECT to_regclass('stream_stats__retired') IS NOT NULL`).Scan(&swapped); err != nil {
-			t.Fatal(err)
-		}
-		select {
-		case err := <-done:
-			t.Fatalf("the rebuild ended while the old table's TOAST table was held: %v", err)
-		default:
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the swap did not commit while the old table's TOAST table was held")
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	untilWhileRebuilding(t, e, done, "the old table's TOAST table was held", "the swap did not commit while the old table's TOAST table was held",
+		`SELECT to_regclass('stream_stats__retired') IS NOT NULL`)
 	e.append(t, 1000, 10)
 	e.waitCaughtUp(t, streamstats.Name) // the live projector writes the new table meanwhile
 	select {
@@ -351,6 +325,28 @@ func TestASwapDoesNotHoldTheProjectorsWhileTheOldTablesDropWaits(t *testing.T) {
 	}
 	if len(ver.Differences) != 0 {
 		t.Fatalf("differences after the rebuild: %v", ver.Differences)
+	}
+}
+
+// untilWhileRebuilding polls query (a boolean) until it is true, failing
+// the test if the rebuild behind done ends first ("while <during>") or
+// if 15 s pass (never).
+func untilWhileRebuilding(t *testing.T, e *env, done <-chan error, during, never, query string) {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for ok := false; !ok; {
+		if err := e.pool.QueryRow(context.Background(), query).Scan(&ok); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case err := <-done:
+			t.Fatalf("the rebuild ended while %s: %v", during, err)
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatal(never)
+		}
+		time.Sleep(5 * time.Millisecond)
 	}
 }
 
