@@ -153,16 +153,10 @@ func indexesOf(ctx context.Context, q interface {
 	if err != nil {
 		return nil, err
 	}
-	defer rows.Close()
-	var out []indexDef
-	for rows.Next() {
+	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (indexDef, error) {
 		var d indexDef
-		if err := rows.Scan(&d.name, &d.def, &d.primary, &d.columns); err != nil {
-			return nil, err
-		}
-		out = append(out, d)
-	}
-	return out, rows.Err()
+		return d, r.Scan(&d.name, &d.def, &d.primary, &d.columns)
+	})
 }
 
 // shadowIndexDef rewrites `CREATE INDEX name ON public.table USING …` for
