@@ -449,11 +449,11 @@ func (r *runner) buildRows() {
 				fmtValue(extra("w1_cpu_ms_per_cmd_projector_backends"), "ms")) + r.walNote() + r.na("w1_cpu_ratio")},
 		Row{Workload: "W2", Figure: "lag p50 (deal read model)", Key: "w2_p50_ms", Value: f["w2_p50_ms"], Unit: "ms", Note: r.na("w2_p50_ms")},
 		Row{Workload: "W2", Figure: "lag p99 (deal read model)", Key: "w2_p99_ms", Value: f["w2_p99_ms"], Unit: "ms",
-			Note: fmt.Sprintf("analytics p50 %s / p99 %s", fmtValue(extra("w2_analytics_p50_ms"), "ms"), fmtValue(extra("w2_analytics_p99_ms"), "ms")) + r.busy("w2")},
+			Note: fmt.Sprintf("analytics p50 %s / p99 %s", fmtValue(extra("w2_analytics_p50_ms"), "ms"), fmtValue(extra("w2_analytics_p99_ms"), "ms")) + r.floor("w2") + r.busy("w2")},
 		Row{Workload: "W2", Figure: "lag p50 / p99 alone at half the W2 rate (no bar: how the lag follows the load)", Value: extra("w2_quarter_p99_ms"), Unit: "ms (p99)",
-			Note: fmt.Sprintf("at %s commands/s: p50 %s", fmtValue(extra("w2_quarter_rate"), ""), fmtValue(extra("w2_quarter_p50_ms"), "ms")) + r.busy("w2_quarter")},
+			Note: fmt.Sprintf("at %s commands/s: p50 %s", fmtValue(extra("w2_quarter_rate"), ""), fmtValue(extra("w2_quarter_p50_ms"), "ms")) + r.floor("w2_quarter") + r.busy("w2_quarter")},
 		Row{Workload: "W2", Figure: "lag p99 under the W3 mix", Key: "w2_loaded_p99_ms", Value: f["w2_loaded_p99_ms"], Unit: "ms",
-			Note: fmt.Sprintf("p50 %s; analytics p99 %s", fmtValue(extra("w2_loaded_p50_ms"), "ms"), fmtValue(extra("w2_loaded_analytics_p99_ms"), "ms")) + r.busy("w2_loaded")},
+			Note: fmt.Sprintf("p50 %s; analytics p99 %s", fmtValue(extra("w2_loaded_p50_ms"), "ms"), fmtValue(extra("w2_loaded_analytics_p99_ms"), "ms")) + r.floor("w2_loaded") + r.busy("w2_loaded")},
 		Row{Workload: "W2", Figure: "503s seen", Key: "w2_503", Value: f["w2_503"]},
 		Row{Workload: "W2", Figure: "drain after a 32-client burst", Key: "w2_drain_ms", Value: f["w2_drain_ms"], Unit: "ms", Note: r.na("w2_drain_ms")},
 	)
@@ -495,6 +495,21 @@ func (r *runner) na(key string) string {
 
 // busy says how busy the machine was during the phase recorded under
 // key (machineDuring), if it was recorded.
+// floor says the floors W2 sampled beside its lag (see lagProbe): the
+// time an eventual read, and GET /health, took under the same load.
+func (r *runner) floor(key string) string {
+	v := func(k string) (float64, bool) { x, ok := r.rep.Extra[key+k].(float64); return x, ok }
+	rp50, ok1 := v("_floor_p50_ms")
+	rp99, ok2 := v("_floor_p99_ms")
+	hp50, ok3 := v("_http_floor_p50_ms")
+	hp99, ok4 := v("_http_floor_p99_ms")
+	if !ok1 || !ok2 || !ok3 || !ok4 {
+		return ""
+	}
+	return fmt.Sprintf("; meanwhile an eventual read p50 %s, p99 %s, GET /health p50 %s, p99 %s",
+		fmtValue(&rp50, "ms"), fmtValue(&rp99, "ms"), fmtValue(&hp50, "ms"), fmtValue(&hp99, "ms"))
+}
+
 func (r *runner) busy(key string) string {
 	b, ok1 := r.rep.Extra[key+"_machine_busy_cores"].(float64)
 	self, ok2 := r.rep.Extra[key+"_crmbench_cores"].(float64)

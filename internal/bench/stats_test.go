@@ -3,6 +3,8 @@ package bench
 import (
 	"context"
 	"errors"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -28,5 +30,37 @@ func TestAnOpenLoopCutShortCountsNoErrorForWhatItCut(t *testing.T) {
 		if e != "a wrong answer" {
 			t.Fatalf("counted as an unexpected answer: %q", e)
 		}
+	}
+}
+
+// A floor probe times what it sends from the acknowledgement, samples
+// at most probeSlots requests at once, and records no time for a
+// request that failed (it is counted as an error instead).
+func TestAFloorProbeTimesFromTheAcknowledgementAndSamplesAtMostItsSlots(t *testing.T) {
+	takeErrors()
+	f := newFloorProbe()
+	var wg sync.WaitGroup
+	release := make(chan struct{})
+	acked := time.Now().Add(-50 * time.Millisecond)
+	var sent atomic.Int64
+	for range probeSlots + 3 {
+		f.watch(&wg, acked, func() error { sent.Add(1); <-release; return nil })
+	}
+	close(release)
+	wg.Wait()
+	if n := sent.Load(); n != probeSlots {
+		t.Fatalf("%d requests sent while %d slots were busy", n, probeSlots)
+	}
+	s := f.rec.Summarize(0)
+	if s.N != probeSlots || s.P50 < 50 {
+		t.Fatalf("recorded %d samples, p50 %.1f ms: want %d, timed from the acknowledgement 50 ms ago", s.N, s.P50, probeSlots)
+	}
+	f.watch(&wg, time.Now(), func() error { return errors.New("a failed read") })
+	wg.Wait()
+	if n := f.rec.Summarize(0).N; n != probeSlots {
+		t.Fatalf("a failed request was recorded as a sample (%d samples)", n)
+	}
+	if e := takeErrors(); len(e) != 1 || e[0] != "a failed read" {
+		t.Fatalf("errors noted: %q", e)
 	}
 }

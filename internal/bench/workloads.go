@@ -200,15 +200,24 @@ func (r *runner) w1(ctx context.Context) error {
 // sample at a lag of 10 ms, about 1,500 reads/s at 500 commands/s, which
 // on two cores slows the pipeline they measure.
 //
+// Beside them, the probe times two floors, each for a sample of
+// commands, sent at the acknowledgement: the read's (GET /deals/{id}
+// with Consistency: eventual, which waits for no projector) and HTTP's
+// (GET /health, which touches no database). The lag can be no shorter
+// than a read is under the same load, whatever the projectors do, so the
+// floors tell the pipeline's share of the lag from the read's own, and
+// the read's from what any request costs on the machine at that moment.
+//
 // At most probeSlots samples of each kind run at once; a command
 // acknowledged while they are busy is not sampled.
 type lagProbe struct {
-	poll                bool
-	deal, analytics     Recorder
-	dealSem, analytSem  chan struct{}
-	n503, stale         atomic.Int64
-	timedOut, unsampled atomic.Int64
-	wg                  sync.WaitGroup
+	poll                 bool
+	deal, analytics      Recorder
+	dealSem, analytSem   chan struct{}
+	readFloor, httpFloor floorProbe
+	n503, stale          atomic.Int64
+	timedOut, unsampled  atomic.Int64
+	wg                   sync.WaitGroup
 }
 
 const (
@@ -217,7 +226,36 @@ const (
 )
 
 func newLagProbe(poll bool) *lagProbe {
-	return &lagProbe{poll: poll, dealSem: make(chan struct{}, probeSlots), analytSem: make(chan struct{}, probeSlots)}
+	return &lagProbe{poll: poll, dealSem: make(chan struct{}, probeSlots), analytSem: make(chan struct{}, probeSlots),
+		readFloor: newFloorProbe(), httpFloor: newFloorProbe()}
+}
+
+// floorProbe times one request, sent at a command's acknowledgement, for
+// a sample of commands (see lagProbe).
+type floorProbe struct {
+	rec Recorder
+	sem chan struct{}
+}
+
+func newFloorProbe() floorProbe { return floorProbe{sem: make(chan struct{}, probeSlots)} }
+
+// watch sends the request unless probeSlots of them are in flight.
+func (f *floorProbe) watch(wg *sync.WaitGroup, acked time.Time, send func() error) {
+	select {
+	case f.sem <- struct{}{}:
+	default:
+		return
+	}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		defer func() { <-f.sem }()
+		if err := send(); err != nil {
+			noteError(err)
+			return
+		}
+		f.rec.Add(time.Since(acked))
+	}()
 }
 
 func (p *lagProbe) watch(ctx context.Context, s *Session, d *dealRef, version int, position int64, acked time.Time) {
@@ -261,6 +299,14 @@ func (p *lagProbe) watch(ctx context.Context, s *Session, d *dealRef, version in
 	}
 	p.wg.Add(1)
 	go sample(&p.deal, p.dealSem, "/api/v1/deals/"+d.id, func(resp Response) bool { return resp.Version() >= version })
+	p.readFloor.watch(&p.wg, acked, func() error {
+		_, err := s.Eventual(ctx, "/api/v1/deals/"+d.id)
+		return err
+	})
+	p.httpFloor.watch(&p.wg, acked, func() error {
+		_, err := s.Do(ctx, http.MethodGet, "/health", nil)
+		return err
+	})
 	if position == 0 {
 		return
 	}
@@ -276,6 +322,19 @@ func (p *lagProbe) watch(ctx context.Context, s *Session, d *dealRef, version in
 		}
 		return json.Unmarshal(resp.Body, &b) == nil && b.AsOf >= position
 	})
+}
+
+// recordFloor stores the floors' percentiles (key_floor_* for the read's,
+// key_http_floor_* for HTTP's) and says them in a phrase for the log.
+func (p *lagProbe) recordFloor(r *runner, key string) string {
+	rf, hf := p.readFloor.rec.Summarize(0), p.httpFloor.rec.Summarize(0)
+	if rf.N == 0 || hf.N == 0 {
+		return "floors not sampled"
+	}
+	r.rep.Extra[key+"_floor_p50_ms"], r.rep.Extra[key+"_floor_p99_ms"] = rf.P50, rf.P99
+	r.rep.Extra[key+"_http_floor_p50_ms"], r.rep.Extra[key+"_http_floor_p99_ms"] = hf.P50, hf.P99
+	return fmt.Sprintf("floors sent at the acknowledgement: an eventual read (%d sampled) p50 %.1f ms, p99 %.1f ms, GET /health (%d) p50 %.1f ms, p99 %.1f ms",
+		rf.N, rf.P50, rf.P99, hf.N, hf.P50, hf.P99)
 }
 
 // lagRun offers PATCH /deals commands at rate for dur on every actor and
@@ -405,6 +464,7 @@ func (r *runner) w2(ctx context.Context) error {
 	if al.N > 0 {
 		r.rep.Extra["w2_analytics_p50_ms"], r.rep.Extra["w2_analytics_p99_ms"] = al.P50, al.P99
 	}
+	floorNote := p.recordFloor(r, "w2")
 	r.rep.Extra["w2_timed_out"] = p.timedOut.Load()
 	r.rep.Extra["w2_sampled"] = dl.N
 	r.rep.Extra["w2_stale_reads"] = p.stale.Load()
@@ -412,8 +472,8 @@ func (r *runner) w2(ctx context.Context) error {
 		r.rep.Notes = append(r.rep.Notes, "W2: lag probed by polling with Consistency: eventual (-lag-poll), not by read-your-writes reads")
 	}
 	n503 := p.n503.Load() + s.S503
-	r.logf("  W2 alone at %.0f/s (%d sent, %d missed ticks, %d sampled): lag p50 %.1f ms, p99 %.1f ms (%d timed out, %d stale read-your-writes reads); analytics p50 %.1f / p99 %.1f ms; %s",
-		rate, s.N, missed, dl.N, dl.P50, dl.P99, p.timedOut.Load(), p.stale.Load(), al.P50, al.P99, load)
+	r.logf("  W2 alone at %.0f/s (%d sent, %d missed ticks, %d sampled): lag p50 %.1f ms, p99 %.1f ms (%d timed out, %d stale read-your-writes reads); analytics p50 %.1f / p99 %.1f ms; %s; %s",
+		rate, s.N, missed, dl.N, dl.P50, dl.P99, p.timedOut.Load(), p.stale.Load(), al.P50, al.P99, floorNote, load)
 
 	// The same at half that rate (a quarter of W1's best unless -w2-rate
 	// set it: the w2_quarter keys): not a bar, the bar's cause. The lag is
@@ -427,7 +487,7 @@ func (r *runner) w2(ctx context.Context) error {
 	if dq := pq.deal.Summarize(0); dq.N > 0 {
 		r.rep.Extra["w2_quarter_rate"] = rate / 2
 		r.rep.Extra["w2_quarter_p50_ms"], r.rep.Extra["w2_quarter_p99_ms"] = dq.P50, dq.P99
-		r.logf("  W2 alone at %.0f/s: lag p50 %.1f ms, p99 %.1f ms; %s", rate/2, dq.P50, dq.P99, quarter)
+		r.logf("  W2 alone at %.0f/s: lag p50 %.1f ms, p99 %.1f ms; %s; %s", rate/2, dq.P50, dq.P99, pq.recordFloor(r, "w2_quarter"), quarter)
 	}
 	n503 += pq.n503.Load()
 
@@ -461,8 +521,8 @@ func (r *runner) w2(ctx context.Context) error {
 		r.rep.Extra["w2_loaded_stale_reads"] = p2.stale.Load()
 		r.rep.Extra["w2_loaded_mix_rate"] = mix.Rate
 		n503 += p2.n503.Load() + s2.S503 + mix.S503
-		r.logf("  W2 under the query mix (%.0f queries/s, %d 503): lag p50 %.1f ms, p99 %.1f ms; analytics p99 %.1f ms; %s",
-			mix.Rate, mix.S503, dl2.P50, dl2.P99, al2.P99, load)
+		r.logf("  W2 under the query mix (%.0f queries/s, %d 503): lag p50 %.1f ms, p99 %.1f ms; analytics p99 %.1f ms; %s; %s",
+			mix.Rate, mix.S503, dl2.P50, dl2.P99, al2.P99, p2.recordFloor(r, "w2_loaded"), load)
 	} else {
 		r.rep.Extra["na_w2_loaded_p99_ms"] = "no seeded organization for the query mix"
 	}
