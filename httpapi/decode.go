@@ -47,7 +47,16 @@ func Decode(r *http.Request, dst any) error {
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(dst); err != nil {
-		return decodeError(err, nil)
+		derr := decodeError(err, nil)
+		if errors.Is(derr, errValueRefused) {
+			// encoding/json does not say whose value a field's own
+			// UnmarshalText refused; the strict walk names the field of a
+			// UUID that is not one.
+			if named := strictCheck(data, reflect.TypeOf(dst)); named != nil {
+				return named
+			}
+		}
+		return derr
 	}
 	if _, err := dec.Token(); err != io.EOF {
 		return crm.Errorf(crm.CodeMalformedJSON, "request body must hold a single JSON value")
@@ -176,10 +185,22 @@ func decodeError(err, readErr error) error {
 		return crm.Invalid(crm.FieldError{Field: name, Message: "unknown field"})
 	default:
 		// A field type's own UnmarshalText/UnmarshalJSON refused the value
-		// (uuid.UUID, time.Time); encoding/json does not say which field.
-		return &crm.Error{Code: crm.CodeValidation, Message: "invalid value: " + err.Error()}
+		// (uuid.UUID, time.Time); encoding/json does not say which field
+		// (Decode asks strictCheck).
+		return valueRefused{err: &crm.Error{Code: crm.CodeValidation, Message: "invalid value: " + err.Error()}}
 	}
 }
+
+// errValueRefused marks decodeError's answer to a value a field's own
+// type refused without saying which field.
+var errValueRefused = errors.New("httpapi: a field's type refused its value")
+
+// valueRefused is that answer: the *crm.Error the client gets, and
+// errValueRefused to errors.Is.
+type valueRefused struct{ err *crm.Error }
+
+func (v valueRefused) Error() string   { return v.err.Error() }
+func (v valueRefused) Unwrap() []error { return []error{v.err, errValueRefused} }
 
 // jsonKind names, in JSON's words, what a Go type expects: "string",
 // "integer", "number", "boolean", "array" or "object". A type read from

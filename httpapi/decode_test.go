@@ -73,7 +73,8 @@ func TestDecode(t *testing.T) {
 		{name: "array for object", body: `{"labels":[]}`, wantCode: crm.CodeValidation, wantField: "labels", wantMsg: "must be an object"},
 		{name: "nested wrong type", body: `{"address":{"city":3}}`, wantCode: crm.CodeValidation, wantField: "address.city", wantMsg: "must be a string"},
 		{name: "number for uuid", body: `{"id":5}`, wantCode: crm.CodeValidation, wantField: "id", wantMsg: "must be a string"},
-		{name: "malformed uuid", body: `{"id":"abc"}`, wantCode: crm.CodeValidation, wantMsg: "invalid value"},
+		{name: "malformed uuid", body: `{"id":"abc"}`, wantCode: crm.CodeValidation, wantField: "id", wantMsg: "canonical"},
+		{name: "malformed nested uuid", body: `{"address":{"city":"x"},"id":"x"}`, wantCode: crm.CodeValidation, wantField: "id", wantMsg: "canonical"},
 		{name: "domain error passes through", body: `{"amount":"-1"}`, wantCode: crm.CodeValidation, wantField: "amount", wantMsg: "must not be negative"},
 		// What encoding/json accepts and the contract does not (issue 9).
 		{name: "key in another case", body: `{"NAME":"acme"}`, wantCode: crm.CodeValidation, wantField: "NAME", wantMsg: "unknown field"},
