@@ -95,12 +95,8 @@ func CreateOrganization(creator, id uuid.UUID, name string) ([]events.Payload, e
 // Rename decides a new name: owner and admins only (403 FORBIDDEN). The
 // same name decides no event.
 func (o *Organization) Rename(c Caller, name string) ([]events.Payload, error) {
-	role, err := o.access(c)
-	if err != nil {
+	if err := o.MayRename(c); err != nil {
 		return nil, err
-	}
-	if !managesMembers(role) {
-		return nil, crm.Errorf(crm.CodeForbidden, "a %s may not rename the organization", role)
 	}
 	var p problems
 	name = p.requiredText("name", name, MaxOrganizationNameLen)
@@ -116,12 +112,8 @@ func (o *Organization) Rename(c Caller, name string) ([]events.Payload, error) {
 // Delete decides the end of the organization: the owner only (403
 // FORBIDDEN). Afterwards every access to it is refused.
 func (o *Organization) Delete(c Caller) ([]events.Payload, error) {
-	role, err := o.access(c)
-	if err != nil {
+	if err := o.MayDelete(c); err != nil {
 		return nil, err
-	}
-	if role != crm.RoleOwner {
-		return nil, crm.Errorf(crm.CodeForbidden, "only the owner may delete the organization")
 	}
 	return []events.Payload{events.OrganizationDeleted{}}, nil
 }
@@ -157,17 +149,10 @@ func (o *Organization) AddMember(c Caller, user uuid.UUID, role crm.Role) ([]eve
 // only by a transfer (400 CANNOT_CHANGE_OWNER_ROLE). The same role
 // decides no event.
 func (o *Organization) ChangeRole(c Caller, user uuid.UUID, role crm.Role) ([]events.Payload, error) {
-	callerRole, err := o.access(c)
-	if err != nil {
+	if err := o.MayChangeRole(c, user); err != nil {
 		return nil, err
 	}
-	current, err := o.member(user)
-	if err != nil {
-		return nil, err
-	}
-	if !managesMembers(callerRole) {
-		return nil, crm.Errorf(crm.CodeForbidden, "a %s may not change roles", callerRole)
-	}
+	current := o.Members[user]
 	if err := assignableRole(role); err != nil {
 		return nil, err
 	}
@@ -186,17 +171,10 @@ func (o *Organization) ChangeRole(c Caller, user uuid.UUID, role crm.Role) ([]ev
 // someone else takes the owner or an admin (403 FORBIDDEN), and the owner
 // cannot be removed (400 OWNER_CANNOT_LEAVE).
 func (o *Organization) RemoveMember(c Caller, user uuid.UUID) ([]events.Payload, error) {
-	callerRole, err := o.access(c)
-	if err != nil {
+	if err := o.MayRemoveMember(c, user); err != nil {
 		return nil, err
 	}
-	target, err := o.member(user)
-	if err != nil {
-		return nil, err
-	}
-	if user != c.UserID && !managesMembers(callerRole) {
-		return nil, crm.Errorf(crm.CodeForbidden, "a %s may not remove other members", callerRole)
-	}
+	target := o.Members[user]
 	if target == crm.RoleOwner {
 		return nil, crm.Errorf(crm.CodeOwnerCannotLeave, "the owner cannot leave the organization; transfer ownership first")
 	}
@@ -207,12 +185,8 @@ func (o *Organization) RemoveMember(c Caller, user uuid.UUID) ([]events.Payload,
 // current owner an admin: the owner only (403 FORBIDDEN), to a member
 // (404 USER_NOT_FOUND). Transferring to oneself decides no event.
 func (o *Organization) TransferOwnership(c Caller, to uuid.UUID) ([]events.Payload, error) {
-	role, err := o.access(c)
-	if err != nil {
+	if err := o.MayTransferOwnership(c); err != nil {
 		return nil, err
-	}
-	if role != crm.RoleOwner {
-		return nil, crm.Errorf(crm.CodeForbidden, "only the owner may transfer ownership")
 	}
 	var p problems
 	p.requiredID("user_id", to)
@@ -228,10 +202,86 @@ func (o *Organization) TransferOwnership(c Caller, to uuid.UUID) ([]events.Paylo
 	return []events.Payload{events.OwnershipTransferred{From: o.Owner, To: to}}, nil
 }
 
+// The checks each decision makes before it looks at what the request
+// asks for, in API.md's order: the organization and the caller's
+// membership (403 NOT_A_MEMBER), the entity the path names (404), the
+// caller's role (403 FORBIDDEN). Each decision starts with its own; a
+// command runs one alone, deciding nothing, for a request refused before
+// its decision could run (a body that is not JSON, a malformed If-Match),
+// so that a 404 or 403 still comes before that 400.
+
+// MayRename: the owner and admins.
+func (o *Organization) MayRename(c Caller) error {
+	role, err := o.access(c)
+	if err != nil {
+		return err
+	}
+	if !managesMembers(role) {
+		return crm.Errorf(crm.CodeForbidden, "a %s may not rename the organization", role)
+	}
+	return nil
+}
+
+// MayDelete: the owner only.
+func (o *Organization) MayDelete(c Caller) error {
+	role, err := o.access(c)
+	if err != nil {
+		return err
+	}
+	if role != crm.RoleOwner {
+		return crm.Errorf(crm.CodeForbidden, "only the owner may delete the organization")
+	}
+	return nil
+}
+
+// MayTransferOwnership: the owner only.
+func (o *Organization) MayTransferOwnership(c Caller) error {
+	role, err := o.access(c)
+	if err != nil {
+		return err
+	}
+	if role != crm.RoleOwner {
+		return crm.Errorf(crm.CodeForbidden, "only the owner may transfer ownership")
+	}
+	return nil
+}
+
+// MayChangeRole: member user must exist (404 USER_NOT_FOUND); the owner
+// and admins only.
+func (o *Organization) MayChangeRole(c Caller, user uuid.UUID) error {
+	role, err := o.access(c)
+	if err != nil {
+		return err
+	}
+	if _, err := o.member(user); err != nil {
+		return err
+	}
+	if !managesMembers(role) {
+		return crm.Errorf(crm.CodeForbidden, "a %s may not change roles", role)
+	}
+	return nil
+}
+
+// MayRemoveMember: member user must exist (404 USER_NOT_FOUND); anyone
+// may remove themselves, the owner and admins anyone.
+func (o *Organization) MayRemoveMember(c Caller, user uuid.UUID) error {
+	role, err := o.access(c)
+	if err != nil {
+		return err
+	}
+	if _, err := o.member(user); err != nil {
+		return err
+	}
+	if user != c.UserID && !managesMembers(role) {
+		return crm.Errorf(crm.CodeForbidden, "a %s may not remove other members", role)
+	}
+	return nil
+}
+
 // MayManageMembers answers whether the caller may add, re-role and remove
 // members: nil for the owner and admins, 403 FORBIDDEN for the others
-// (403 NOT_A_MEMBER outside a live organization). Commands call it before
-// looking at a body, as API.md orders the checks.
+// (403 NOT_A_MEMBER outside a live organization). AddMember's command
+// calls it before looking at the body, as API.md orders the checks.
 func (o *Organization) MayManageMembers(c Caller) error {
 	role, err := o.access(c)
 	if err != nil {

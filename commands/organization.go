@@ -130,3 +130,26 @@ func updateOrganization[T any](ctx context.Context, a *Application, ifMatch IfMa
 	})
 	return out, err
 }
+
+// RefusedRequest answers a command on the request's organization whose
+// request was refused before the command could decide (a body that is
+// not the route's JSON or lacks what it needs, a malformed If-Match: each
+// a 400). API.md orders the checks membership, entity, role, body: so
+// check, one of the organization's May… checks, runs first on the
+// organization as it is, and its 403 or 404 is the answer; only if it
+// passes is refused. It reads the organization (the route answers no
+// sooner than it would have) and appends nothing.
+func (a *Application) RefusedRequest(ctx context.Context, check func(aggregates.Caller, *aggregates.Organization) error, refused error) error {
+	c, tenant, err := caller(ctx)
+	if err != nil {
+		return err
+	}
+	o, _, err := load[aggregates.Organization](ctx, a, tenant.OrgID, tenant.OrgID)
+	if err != nil {
+		return err
+	}
+	if err := check(c, o); err != nil {
+		return err
+	}
+	return refused
+}

@@ -150,17 +150,18 @@ func (h identityRoutes) getOrganization(w http.ResponseWriter, r *http.Request) 
 
 // renameOrganization renames the path's organization (owner, admin).
 func (h identityRoutes) renameOrganization(w http.ResponseWriter, r *http.Request) error {
+	refused := h.refused(r, func(c aggregates.Caller, o *aggregates.Organization) error { return o.MayRename(c) })
 	ifMatch, err := ifMatchVersion(r)
 	if err != nil {
-		return err
+		return refused(err)
 	}
 	var b nameBody
 	if err := Decode(r, &b); err != nil {
-		return err
+		return refused(err)
 	}
 	name, err := b.name()
 	if err != nil {
-		return err
+		return refused(err)
 	}
 	ctx, send := Respond(r, organizationReply(http.StatusOK))
 	res, err := h.Commands.RenameOrganization(ctx, name, ifMatch)
@@ -174,7 +175,7 @@ func (h identityRoutes) renameOrganization(w http.ResponseWriter, r *http.Reques
 func (h identityRoutes) deleteOrganization(w http.ResponseWriter, r *http.Request) error {
 	ifMatch, err := ifMatchVersion(r)
 	if err != nil {
-		return err
+		return h.refused(r, func(c aggregates.Caller, o *aggregates.Organization) error { return o.MayDelete(c) })(err)
 	}
 	res, err := h.Commands.DeleteOrganization(r.Context(), ifMatch)
 	if err != nil {
@@ -192,20 +193,21 @@ type transferBody struct {
 // transferOwnership makes a member the owner (owner only); the answer is
 // the organization with the caller's new role, admin.
 func (h identityRoutes) transferOwnership(w http.ResponseWriter, r *http.Request) error {
+	refused := h.refused(r, func(c aggregates.Caller, o *aggregates.Organization) error { return o.MayTransferOwnership(c) })
 	ifMatch, err := ifMatchVersion(r)
 	if err != nil {
-		return err
+		return refused(err)
 	}
 	var b transferBody
 	if err := Decode(r, &b); err != nil {
-		return err
+		return refused(err)
 	}
 	to, err := bodyUUID("user_id", b.UserID)
 	if err != nil {
-		return err
+		return refused(err)
 	}
 	if to == nil {
-		return crm.Invalid(crm.FieldError{Field: "user_id", Message: "is required"})
+		return refused(crm.Invalid(crm.FieldError{Field: "user_id", Message: "is required"}))
 	}
 	ctx, send := Respond(r, organizationReply(http.StatusOK))
 	res, err := h.Commands.TransferOwnership(ctx, *to, ifMatch)
@@ -259,13 +261,14 @@ type addMemberBody struct {
 
 // addMember adds a registered user, by e-mail or user id, with a role.
 func (h identityRoutes) addMember(w http.ResponseWriter, r *http.Request) error {
+	refused := h.refused(r, func(c aggregates.Caller, o *aggregates.Organization) error { return o.MayManageMembers(c) })
 	var b addMemberBody
 	if err := Decode(r, &b); err != nil {
-		return err
+		return refused(err)
 	}
 	user, err := bodyUUID("user_id", b.UserID)
 	if err != nil {
-		return err
+		return refused(err)
 	}
 	ctx, send := Respond(r, memberReply(http.StatusCreated))
 	res, err := h.Commands.AddMember(ctx, commands.AddMemberInput{Email: b.Email, UserID: user, Role: b.Role})
@@ -285,13 +288,14 @@ func (h identityRoutes) changeMemberRole(w http.ResponseWriter, r *http.Request)
 	if err != nil {
 		return err
 	}
+	refused := h.refused(r, func(c aggregates.Caller, o *aggregates.Organization) error { return o.MayChangeRole(c, user) })
 	ifMatch, err := ifMatchVersion(r)
 	if err != nil {
-		return err
+		return refused(err)
 	}
 	var b roleBody
 	if err := Decode(r, &b); err != nil {
-		return err
+		return refused(err)
 	}
 	ctx, send := Respond(r, memberReply(http.StatusOK))
 	res, err := h.Commands.ChangeMemberRole(ctx, user, b.Role, ifMatch)
@@ -309,7 +313,7 @@ func (h identityRoutes) removeMember(w http.ResponseWriter, r *http.Request) err
 	}
 	ifMatch, err := ifMatchVersion(r)
 	if err != nil {
-		return err
+		return h.refused(r, func(c aggregates.Caller, o *aggregates.Organization) error { return o.MayRemoveMember(c, user) })(err)
 	}
 	res, err := h.Commands.RemoveMember(r.Context(), user, ifMatch)
 	if err != nil {
@@ -318,6 +322,15 @@ func (h identityRoutes) removeMember(w http.ResponseWriter, r *http.Request) err
 	setEventPosition(w, res)
 	w.WriteHeader(http.StatusNoContent)
 	return nil
+}
+
+// refused returns what the route answers for a request refused before
+// its command could decide (a body or If-Match it cannot use: a 400):
+// the organization's 403 or 404 when check, the command's own first
+// checks, finds one, as API.md orders them; else the 400
+// (commands.RefusedRequest).
+func (h identityRoutes) refused(r *http.Request, check func(aggregates.Caller, *aggregates.Organization) error) func(error) error {
+	return func(err error) error { return h.Commands.RefusedRequest(r.Context(), check, err) }
 }
 
 // bodyUUID parses an optional UUID field of a body; a malformed one is a

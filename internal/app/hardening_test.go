@@ -204,3 +204,50 @@ func TestRouterErrorsAreProblems(t *testing.T) {
 		t.Errorf("HEAD without a token: %d %q", r.Status, r.Header.Get("Content-Type"))
 	}
 }
+
+// API.md's order of checks on the organization routes: the member named
+// by the path (404), then the caller's role (403), then the body or the
+// If-Match (400), whatever is wrong with the body.
+func TestOrderOfChecksOnTheOrganizationRoutes(t *testing.T) {
+	t.Parallel()
+	s := apitest.Start(t, apitest.Options{})
+	tm := s.NewTeam(t)
+	org := tm.Owner.Org
+	nobody := "00000000-0000-7000-8000-000000000000"
+	notJSON := `{"name":`
+	for _, c := range []struct {
+		name   string
+		as     apitest.User
+		req    apitest.Request
+		status int
+		code   string
+	}{
+		{"a manager renames with no name", tm.Manager, patch(orgPath(org), obj{}), http.StatusForbidden, "FORBIDDEN"},
+		{"a manager renames with a body that is not JSON", tm.Manager, patch(orgPath(org), notJSON), http.StatusForbidden, "FORBIDDEN"},
+		{"a manager renames with a malformed If-Match", tm.Manager, header(patch(orgPath(org), obj{"name": "x"}), "If-Match", "nope"), http.StatusForbidden, "FORBIDDEN"},
+		{"an admin renames with no name", tm.Admin, patch(orgPath(org), obj{}), http.StatusBadRequest, "VALIDATION_ERROR"},
+		{"an admin deletes with a malformed If-Match", tm.Admin, header(del(orgPath(org)), "If-Match", "nope"), http.StatusForbidden, "FORBIDDEN"},
+		{"an admin transfers to nobody named", tm.Admin, post(orgPath(org, "/transfer-ownership"), obj{}), http.StatusForbidden, "FORBIDDEN"},
+		{"an admin transfers to a malformed id", tm.Admin, post(orgPath(org, "/transfer-ownership"), obj{"user_id": "abc"}), http.StatusForbidden, "FORBIDDEN"},
+		{"the owner transfers to nobody named", tm.Owner, post(orgPath(org, "/transfer-ownership"), obj{}), http.StatusBadRequest, "VALIDATION_ERROR"},
+		{"a member adds a malformed id", tm.Member, post(orgPath(org, "/members"), obj{"user_id": "abc", "role": "member"}), http.StatusForbidden, "FORBIDDEN"},
+		{"a member adds with a body that is not JSON", tm.Member, post(orgPath(org, "/members"), notJSON), http.StatusForbidden, "FORBIDDEN"},
+		{"an admin adds a malformed id", tm.Admin, post(orgPath(org, "/members"), obj{"user_id": "abc", "role": "member"}), http.StatusBadRequest, "VALIDATION_ERROR"},
+		{"a manager re-roles with a body that is not JSON", tm.Manager, patch(orgPath(org, "/members/", tm.Member.ID), notJSON), http.StatusForbidden, "FORBIDDEN"},
+		{"a manager re-roles nobody with a body that is not JSON", tm.Manager, patch(orgPath(org, "/members/", nobody), notJSON), http.StatusNotFound, "USER_NOT_FOUND"},
+		{"an admin re-roles with a body that is not JSON", tm.Admin, patch(orgPath(org, "/members/", tm.Member.ID), notJSON), http.StatusBadRequest, "MALFORMED_JSON"},
+		{"a member removes another with a malformed If-Match", tm.Member, header(del(orgPath(org, "/members/", tm.Manager.ID)), "If-Match", "nope"), http.StatusForbidden, "FORBIDDEN"},
+		{"a member leaves with a malformed If-Match", tm.Member, header(del(orgPath(org, "/members/", tm.Member.ID)), "If-Match", "nope"), http.StatusBadRequest, "VALIDATION_ERROR"},
+	} {
+		r := s.As(c.as, c.req)
+		if r.Status != c.status || r.Code() != c.code {
+			t.Errorf("%s: %d %s, want %d %s", c.name, r.Status, r.Body, c.status, c.code)
+		}
+	}
+	// Nothing was changed by any of them.
+	r := s.As(tm.Owner, get(orgPath(org, "/members")))
+	expect(t, r, http.StatusOK)
+	if n := len(r.JSON(t)["items"].([]any)); n != 4 {
+		t.Fatalf("%d members after refused requests, want 4: %s", n, r.Body)
+	}
+}
