@@ -124,12 +124,8 @@ func (o *Organization) Delete(c Caller) ([]events.Payload, error) {
 // command could not find (404 USER_NOT_FOUND); a member cannot join twice
 // (409 ALREADY_MEMBER).
 func (o *Organization) AddMember(c Caller, user uuid.UUID, role crm.Role) ([]events.Payload, error) {
-	callerRole, err := o.access(c)
-	if err != nil {
+	if err := o.managersOnly(c, "add members"); err != nil {
 		return nil, err
-	}
-	if !managesMembers(callerRole) {
-		return nil, crm.Errorf(crm.CodeForbidden, "a %s may not add members", callerRole)
 	}
 	if err := assignableRole(role); err != nil {
 		return nil, err
@@ -212,36 +208,38 @@ func (o *Organization) TransferOwnership(c Caller, to uuid.UUID) ([]events.Paylo
 
 // MayRename: the owner and admins.
 func (o *Organization) MayRename(c Caller) error {
+	return o.managersOnly(c, "rename the organization")
+}
+
+// MayDelete: the owner only.
+func (o *Organization) MayDelete(c Caller) error { return o.ownerOnly(c, "delete the organization") }
+
+// MayTransferOwnership: the owner only.
+func (o *Organization) MayTransferOwnership(c Caller) error {
+	return o.ownerOnly(c, "transfer ownership")
+}
+
+// ownerOnly lets the owner do what, and nobody else (403 FORBIDDEN).
+func (o *Organization) ownerOnly(c Caller, what string) error {
+	role, err := o.access(c)
+	if err != nil {
+		return err
+	}
+	if role != crm.RoleOwner {
+		return crm.Errorf(crm.CodeForbidden, "only the owner may %s", what)
+	}
+	return nil
+}
+
+// managersOnly lets the owner and admins do what (403 FORBIDDEN for a
+// manager or member).
+func (o *Organization) managersOnly(c Caller, what string) error {
 	role, err := o.access(c)
 	if err != nil {
 		return err
 	}
 	if !managesMembers(role) {
-		return crm.Errorf(crm.CodeForbidden, "a %s may not rename the organization", role)
-	}
-	return nil
-}
-
-// MayDelete: the owner only.
-func (o *Organization) MayDelete(c Caller) error {
-	role, err := o.access(c)
-	if err != nil {
-		return err
-	}
-	if role != crm.RoleOwner {
-		return crm.Errorf(crm.CodeForbidden, "only the owner may delete the organization")
-	}
-	return nil
-}
-
-// MayTransferOwnership: the owner only.
-func (o *Organization) MayTransferOwnership(c Caller) error {
-	role, err := o.access(c)
-	if err != nil {
-		return err
-	}
-	if role != crm.RoleOwner {
-		return crm.Errorf(crm.CodeForbidden, "only the owner may transfer ownership")
+		return crm.Errorf(crm.CodeForbidden, "a %s may not %s", role, what)
 	}
 	return nil
 }
@@ -283,14 +281,7 @@ func (o *Organization) MayRemoveMember(c Caller, user uuid.UUID) error {
 // (403 NOT_A_MEMBER outside a live organization). AddMember's command
 // calls it before looking at the body, as API.md orders the checks.
 func (o *Organization) MayManageMembers(c Caller) error {
-	role, err := o.access(c)
-	if err != nil {
-		return err
-	}
-	if !managesMembers(role) {
-		return crm.Errorf(crm.CodeForbidden, "a %s may not manage members", role)
-	}
-	return nil
+	return o.managersOnly(c, "manage members")
 }
 
 // RoleOf returns user's role, and false when user is not a member.
