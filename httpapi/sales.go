@@ -44,13 +44,13 @@ func (s Sales) Mount(r *mux.Router) {
 	r.Handle("/contacts", w(createHandler(s.Commands.CreateContact, createContactBody.input, "/contacts/", contactReply))).Methods(http.MethodPost)
 	r.Handle("/contacts/{id}", q(getHandler(s.Queries.GetContact, func(c readapi.Contact) int { return c.Version }))).Methods(http.MethodGet)
 	r.Handle("/contacts/{id}", w(patchHandler(s.Commands.UpdateContact, patchContactBody.patch, contactReply, s.mayChangeContact))).Methods(http.MethodPatch)
-	r.Handle("/contacts/{id}", w(deleteHandler(s.Commands.DeleteContact))).Methods(http.MethodDelete)
+	r.Handle("/contacts/{id}", w(deleteHandler(s.Commands.DeleteContact, s.mayChangeContact))).Methods(http.MethodDelete)
 
 	r.Handle("/deals", q(s.listDeals, listParams("status", "stage", "owner_id", "contact_id", "currency", "min_amount", "max_amount", "search", "created_after", "created_before", "order_by", "order")...)).Methods(http.MethodGet)
 	r.Handle("/deals", w(createHandler(s.Commands.CreateDeal, createDealBody.input, "/deals/", dealReply))).Methods(http.MethodPost)
 	r.Handle("/deals/{id}", q(s.getDeal, "version", "as_of")).Methods(http.MethodGet)
 	r.Handle("/deals/{id}", w(patchHandler(s.Commands.UpdateDeal, patchDealBody.patch, dealReply, s.mayChangeDeal))).Methods(http.MethodPatch)
-	r.Handle("/deals/{id}", w(deleteHandler(s.Commands.DeleteDeal))).Methods(http.MethodDelete)
+	r.Handle("/deals/{id}", w(deleteHandler(s.Commands.DeleteDeal, s.mayChangeDeal))).Methods(http.MethodDelete)
 	r.Handle("/deals/{id}/history", h(s.dealHistory, listParams()...)).Methods(http.MethodGet)
 	r.Handle("/deals/{id}/activities", q(s.listActivities, listParams("type", "order")...)).Methods(http.MethodGet)
 	r.Handle("/deals/{id}/activities", w(s.postActivity)).Methods(http.MethodPost)
@@ -62,7 +62,7 @@ func (s Sales) Mount(r *mux.Router) {
 	// the read model says so for GET, the command (from the deal's stream,
 	// under its version guard) for PATCH and DELETE.
 	r.Handle("/tasks/{id}", w(patchHandler(s.Commands.UpdateTask, patchTaskBody.patch, taskReply, s.mayChangeTask))).Methods(http.MethodPatch)
-	r.Handle("/tasks/{id}", w(deleteHandler(s.Commands.DeleteTask))).Methods(http.MethodDelete)
+	r.Handle("/tasks/{id}", w(deleteHandler(s.Commands.DeleteTask, s.mayChangeTask))).Methods(http.MethodDelete)
 }
 
 // --- contacts ---
@@ -256,11 +256,11 @@ func (s Sales) postActivity(w http.ResponseWriter, r *http.Request) error {
 	}
 	var b commentBody
 	if err := Decode(r, &b); err != nil {
-		return err
+		return refusedAfter(r, id, s.dealVisible, err)
 	}
 	text, err := b.text()
 	if err != nil {
-		return err
+		return refusedAfter(r, id, s.dealVisible, err)
 	}
 	ctx, send := Respond(r, func(c commands.Comment) Reply {
 		return Reply{Status: http.StatusCreated, Location: BasePath + "/deals/" + c.DealID.String() + "/activities", Body: CommentView(c)}
@@ -365,12 +365,7 @@ func patchHandler[B any, P any, T any](
 			}
 		}
 		if err != nil {
-			if StatusOf(err) == http.StatusBadRequest {
-				if merr := may(r, id); merr != nil {
-					return merr
-				}
-			}
-			return err
+			return refusedAfter(r, id, may, err)
 		}
 		v, res, err := update(r.Context(), id, p, ifMatch)
 		if err != nil {
@@ -380,6 +375,18 @@ func patchHandler[B any, P any, T any](
 		e := reply(v)
 		return ok(w, e.version, e.body)
 	}
+}
+
+// refusedAfter answers a request on entity id refused before its command
+// could decide (err): when err is a 400, may's 404 or 403 comes first, as
+// API.md orders the checks.
+func refusedAfter(r *http.Request, id uuid.UUID, may func(r *http.Request, id uuid.UUID) error, err error) error {
+	if StatusOf(err) == http.StatusBadRequest {
+		if merr := may(r, id); merr != nil {
+			return merr
+		}
+	}
+	return err
 }
 
 // mayChange answers, from the read model, whether the caller may change an
@@ -410,6 +417,16 @@ func (s Sales) mayChangeContact(r *http.Request, id uuid.UUID) error {
 		return err
 	}
 	return mayChange(r, c.OwnerID, "contacts")
+}
+
+// dealVisible is the deal's 404 (any member may comment on a deal).
+func (s Sales) dealVisible(r *http.Request, id uuid.UUID) error {
+	org, err := orgID(r)
+	if err != nil {
+		return err
+	}
+	_, err = s.Queries.GetDeal(queryContext(r), org, id)
+	return err
 }
 
 func (s Sales) mayChangeDeal(r *http.Request, id uuid.UUID) error {
@@ -463,7 +480,11 @@ func getHandler[T any](query func(ctx context.Context, org, id uuid.UUID) (T, er
 }
 
 // deleteHandler answers DELETE /{things}/{id} under If-Match with 204.
-func deleteHandler(remove func(ctx context.Context, id uuid.UUID, ifMatch commands.IfMatch) (commands.Result, error)) HandlerFunc {
+// A malformed If-Match is a 400 after may's 404 or 403, as in
+// patchHandler.
+func deleteHandler(remove func(ctx context.Context, id uuid.UUID, ifMatch commands.IfMatch) (commands.Result, error),
+	may func(r *http.Request, id uuid.UUID) error,
+) HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) error {
 		id, err := PathUUID(r, "id")
 		if err != nil {
@@ -471,7 +492,7 @@ func deleteHandler(remove func(ctx context.Context, id uuid.UUID, ifMatch comman
 		}
 		ifMatch, err := ifMatchVersion(r)
 		if err != nil {
-			return err
+			return refusedAfter(r, id, may, err)
 		}
 		res, err := remove(r.Context(), id, ifMatch)
 		if err != nil {

@@ -105,6 +105,23 @@ func TestOrderOfChecksOnPatch(t *testing.T) {
 	// The caller's own: the body is judged.
 	expect(t, s.As(tm.Manager, patch("/deals/"+deal, bad)), http.StatusBadRequest, "VALIDATION_ERROR")
 	expect(t, s.As(tm.Owner, header(patch("/deals/"+deal, obj{"title": "x"}), "If-Match", "1")), http.StatusBadRequest, "VALIDATION_ERROR")
+
+	// A DELETE's malformed If-Match, likewise.
+	nope := func(req apitest.Request) apitest.Request { return header(req, "If-Match", "nope") }
+	expect(t, s.As(tm.Member, nope(del("/deals/"+deal))), http.StatusForbidden, "FORBIDDEN")
+	expect(t, s.As(tm.Member, nope(del("/contacts/"+contact))), http.StatusForbidden, "FORBIDDEN")
+	expect(t, s.As(tm.Member, nope(del("/tasks/"+taskID))), http.StatusForbidden, "FORBIDDEN")
+	expect(t, s.As(tm.Owner, nope(del("/deals/00000000-0000-7000-8000-000000000000"))), http.StatusNotFound)
+	expect(t, s.As(tm.Owner, nope(del("/deals/"+deal))), http.StatusBadRequest, "VALIDATION_ERROR")
+
+	// A comment's body on a deal the caller cannot see: 404 first (any
+	// member may comment).
+	other := s.Register(t)
+	elsewhere := newDeal(t, s, other, newContact(t, s, other, nil), nil)
+	badComment := obj{"type": "comment"}
+	expect(t, s.As(tm.Member, post("/deals/"+elsewhere+"/activities", badComment)), http.StatusNotFound, "DEAL_NOT_FOUND")
+	expect(t, s.As(tm.Member, post("/deals/"+elsewhere+"/activities", `{"type":`)), http.StatusNotFound, "DEAL_NOT_FOUND")
+	expect(t, s.As(tm.Member, post("/deals/"+deal+"/activities", badComment)), http.StatusBadRequest, "VALIDATION_ERROR")
 }
 
 // A task of a deleted deal is gone for every verb.
