@@ -228,7 +228,7 @@ func (a *Application) append(ctx context.Context, org uuid.UUID, w write) (Resul
 	if err != nil {
 		return Result{}, err
 	}
-	rec, err := idempotencyRecord(ctx, w.result)
+	rec, err := IdempotencyRecord(ctx, w.result)
 	if err != nil {
 		return Result{}, err
 	}
@@ -351,9 +351,11 @@ func WithIdempotency(ctx context.Context, i *Idempotency) context.Context {
 	return context.WithValue(ctx, idemKey{}, i)
 }
 
-// idempotencyRecord renders the record for result when the request
-// carries an Idempotency-Key, else nil.
-func idempotencyRecord(ctx context.Context, result any) (*events.IdempotencyRecord, error) {
+// IdempotencyRecord renders the record for result when the request
+// carries an Idempotency-Key, else nil: what an append stores, and what a
+// change outside the event log (webhook subscriptions) stores in its own
+// transaction (pgstore.RecordIdempotency).
+func IdempotencyRecord(ctx context.Context, result any) (*events.IdempotencyRecord, error) {
 	i, _ := ctx.Value(idemKey{}).(*Idempotency)
 	if i == nil || i.Record == nil {
 		return nil, nil

@@ -25,7 +25,7 @@ func (a *Application) CreateOrganization(ctx context.Context, name string) (out 
 	}
 	var o aggregates.Organization
 	pending := aggregates.Record(&o, organizationStream(id), 0, a.now(), decided...)
-	rec, err := idempotencyRecord(ctx, orgResult(&o, actor, 0))
+	rec, err := IdempotencyRecord(ctx, orgResult(&o, actor, 0))
 	if err != nil {
 		return OrganizationResult{}, err
 	}

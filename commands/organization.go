@@ -104,7 +104,7 @@ func updateOrganization[T any](ctx context.Context, a *Application, ifMatch IfMa
 			return err
 		}
 		pending := aggregates.Record(o, organizationStream(tenant.OrgID), version, a.now(), decided...)
-		rec, err := idempotencyRecord(ctx, result(o, 0))
+		rec, err := IdempotencyRecord(ctx, result(o, 0))
 		if err != nil {
 			return err
 		}

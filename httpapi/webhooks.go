@@ -1,11 +1,14 @@
 package httpapi
 
 import (
+	"context"
 	"net/http"
 
 	"github.com/google/uuid"
 	"github.com/gorilla/mux"
 
+	"example.com/crm/commands"
+	"example.com/crm/events"
 	"example.com/crm/feed"
 	"example.com/crm/webhooks"
 )
@@ -14,7 +17,9 @@ import (
 // (API.md, Integrations): owner and admin only (403 for the other roles),
 // another organization's webhook is 404. Subscriptions are integration
 // configuration in plain tables (package webhooks), not events: these
-// routes append nothing to the log, and POSTs ignore Idempotency-Key.
+// routes append nothing to the log. Their POSTs honour Idempotency-Key
+// as every POST does: the answer is recorded in the transaction of the
+// change (webhooks.Record) and replayed from there.
 type Webhooks struct {
 	Store webhooks.Store
 	// AllowPrivate accepts http URLs and private addresses
@@ -112,12 +117,20 @@ func (h Webhooks) create(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	in.URL = *b.URL
-	c, err := h.Store.Create(r.Context(), org, in)
+	ctx, send := Respond(r, func(c webhooks.Created) Reply {
+		return Reply{Status: http.StatusCreated, Location: BasePath + "/webhooks/" + c.ID.String(), Body: c}
+	})
+	c, err := h.Store.Create(ctx, org, in, recordFor[webhooks.Created](ctx))
 	if err != nil {
 		return err
 	}
-	w.Header().Set("Location", BasePath+"/webhooks/"+c.ID.String())
-	return WriteJSON(w, http.StatusCreated, c)
+	return send(w, c, commands.Result{})
+}
+
+// recordFor renders the answer the request's Idempotency-Key replays, as
+// Respond left it in ctx, for a webhooks.Store change to store.
+func recordFor[T any](ctx context.Context) webhooks.Record[T] {
+	return func(v T) (*events.IdempotencyRecord, error) { return commands.IdempotencyRecord(ctx, v) }
 }
 
 func (h Webhooks) list(w http.ResponseWriter, r *http.Request) error {
@@ -202,11 +215,14 @@ func (h Webhooks) rotateSecret(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	secret, err := h.Store.RotateSecret(r.Context(), org, id)
+	ctx, send := Respond(r, func(secret string) Reply {
+		return Reply{Status: http.StatusOK, Body: map[string]string{"secret": secret}}
+	})
+	secret, err := h.Store.RotateSecret(ctx, org, id, recordFor[string](ctx))
 	if err != nil {
 		return err
 	}
-	return WriteJSON(w, http.StatusOK, map[string]string{"secret": secret})
+	return send(w, secret, commands.Result{})
 }
 
 func (h Webhooks) deliveries(w http.ResponseWriter, r *http.Request) error {
@@ -243,9 +259,10 @@ func (h Webhooks) replay(w http.ResponseWriter, r *http.Request) error {
 			return err
 		}
 	}
-	s, err := h.Store.Replay(r.Context(), org, id, after)
+	ctx, send := Respond(r, func(s webhooks.Subscription) Reply { return Reply{Status: http.StatusAccepted, Body: s} })
+	s, err := h.Store.Replay(ctx, org, id, after, recordFor[webhooks.Subscription](ctx))
 	if err != nil {
 		return err
 	}
-	return WriteJSON(w, http.StatusAccepted, s)
+	return send(w, s, commands.Result{})
 }

@@ -12,9 +12,29 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"example.com/crm"
+	"example.com/crm/events"
+	"example.com/crm/events/pgstore"
 	"example.com/crm/feed"
 	"example.com/crm/readapi"
 )
+
+// Record renders, for a change's outcome v, the answer a request's
+// Idempotency-Key replays (commands.IdempotencyRecord); the change stores
+// it in its own transaction, so that a key is taken exactly when the
+// change is made. A nil Record, or a nil record, stores nothing.
+type Record[T any] func(v T) (*events.IdempotencyRecord, error)
+
+// recordIn stores record's rendering of v in tx.
+func recordIn[T any](ctx context.Context, tx pgx.Tx, record Record[T], v T) error {
+	if record == nil {
+		return nil
+	}
+	rec, err := record(v)
+	if err != nil || rec == nil {
+		return err
+	}
+	return pgstore.RecordIdempotency(ctx, tx, rec)
+}
 
 // RotationWindow is how long the previous secret keeps signing after a
 // rotation: deliveries carry both signatures meanwhile, so receivers can
@@ -106,26 +126,36 @@ func scanSubscription(row pgx.Row) (Subscription, error) {
 // receives the events committed from about now on, none skipped (a few
 // committed just before may come too), and POST /webhooks/{id}/replay
 // delivers older ones.
-func (s Store) Create(ctx context.Context, org uuid.UUID, in Input) (Created, error) {
+func (s Store) Create(ctx context.Context, org uuid.UUID, in Input, record Record[Created]) (Created, error) {
 	id, err := uuid.NewV7()
 	if err != nil {
 		return Created{}, err
 	}
 	secret := NewSecret()
-	row := s.Pool.QueryRow(ctx, `
+	var c Created
+	err = pgx.BeginFunc(ctx, s.Pool, func(tx pgx.Tx) error {
+		v, err := scanSubscription(tx.QueryRow(ctx, `
 WITH last AS (
     SELECT transaction_id, position FROM events
     WHERE tenant_id = $1 AND transaction_id < pg_snapshot_xmin(pg_current_snapshot())
     ORDER BY transaction_id DESC, position DESC LIMIT 1)
 INSERT INTO webhook_subscriptions (org_id, id, url, event_types, active, secret, cursor_xid, cursor_position)
 SELECT $1, $2, $3, $4, $5, $6, COALESCE((SELECT transaction_id FROM last), '0'::xid8), COALESCE((SELECT position FROM last), 0)
-RETURNING `+subscriptionColumns, org, id, in.URL, in.EventTypes, in.Active, secret)
-	v, err := scanSubscription(row)
+RETURNING `+subscriptionColumns, org, id, in.URL, in.EventTypes, in.Active, secret))
+		if err != nil {
+			return err
+		}
+		c = Created{Subscription: v, Secret: secret}
+		return recordIn(ctx, tx, record, c)
+	})
+	if errors.Is(err, events.ErrIdempotencyKeyUsed) {
+		return Created{}, err
+	}
 	if err != nil {
 		return Created{}, fmt.Errorf("webhooks.Create: %w", err)
 	}
 	s.changed()
-	return Created{Subscription: v, Secret: secret}, nil
+	return c, nil
 }
 
 // List returns a page of the organization's subscriptions, oldest first.
@@ -200,17 +230,23 @@ func (s Store) Delete(ctx context.Context, org, id uuid.UUID) error {
 // RotateSecret gives the subscription a new secret and returns it. The
 // current one keeps signing for RotationWindow (deliveries carry both
 // signatures); a second rotation within the window drops the oldest.
-func (s Store) RotateSecret(ctx context.Context, org, id uuid.UUID) (string, error) {
+func (s Store) RotateSecret(ctx context.Context, org, id uuid.UUID, record Record[string]) (string, error) {
 	secret := NewSecret()
-	tag, err := s.Pool.Exec(ctx, `
+	err := pgx.BeginFunc(ctx, s.Pool, func(tx pgx.Tx) error {
+		tag, err := tx.Exec(ctx, `
 UPDATE webhook_subscriptions SET previous_secret = secret, previous_secret_until = now() + $4::interval,
     secret = $3, updated_at = now()
 WHERE org_id = $1 AND id = $2`, org, id, secret, strconv.FormatInt(int64(RotationWindow/time.Second), 10)+" seconds")
+		if err != nil {
+			return fmt.Errorf("webhooks.RotateSecret: %w", err)
+		}
+		if tag.RowsAffected() == 0 {
+			return notFound(id)
+		}
+		return recordIn(ctx, tx, record, secret)
+	})
 	if err != nil {
-		return "", fmt.Errorf("webhooks.RotateSecret: %w", err)
-	}
-	if tag.RowsAffected() == 0 {
-		return "", notFound(id)
+		return "", err
 	}
 	return secret, nil
 }
@@ -219,7 +255,7 @@ WHERE org_id = $1 AND id = $2`, org, id, secret, strconv.FormatInt(int64(Rotatio
 // subscribed event after it is delivered again, in order. The delivery
 // under way, if any, is marked failed ("superseded by a replay"); the
 // failure streak is cleared and the subscription re-enabled.
-func (s Store) Replay(ctx context.Context, org, id uuid.UUID, after feed.Cursor) (Subscription, error) {
+func (s Store) Replay(ctx context.Context, org, id uuid.UUID, after feed.Cursor, record Record[Subscription]) (Subscription, error) {
 	var v Subscription
 	err := pgx.BeginFunc(ctx, s.Pool, func(tx pgx.Tx) error {
 		_, err := tx.Exec(ctx, `
@@ -236,10 +272,16 @@ UPDATE webhook_subscriptions SET cursor_xid = $3::text::xid8, cursor_position = 
     active = true, updated_at = now()
 WHERE org_id = $1 AND id = $2
 RETURNING `+subscriptionColumns, org, id, strconv.FormatUint(after.TransactionID, 10), after.Position))
-		return err
+		if err != nil {
+			return err
+		}
+		return recordIn(ctx, tx, record, v)
 	})
 	if errors.Is(err, pgx.ErrNoRows) {
 		return Subscription{}, notFound(id)
+	}
+	if errors.Is(err, events.ErrIdempotencyKeyUsed) {
+		return Subscription{}, err
 	}
 	if err != nil {
 		return Subscription{}, fmt.Errorf("webhooks.Replay: %w", err)

@@ -582,6 +582,53 @@ func TestWebhookRoutes(t *testing.T) {
 	expect(t, s.As(tm.Owner, del("/webhooks/"+id)), http.StatusNotFound, "NOT_FOUND")
 }
 
+// The webhook POSTs honour Idempotency-Key like every POST (API.md §1):
+// the same key and body replay the first answer (the same secret, no
+// second subscription or rotation); the same key with another body is
+// 422 IDEMPOTENCY_KEY_REUSED.
+func TestWebhookPostsHonourIdempotencyKey(t *testing.T) {
+	t.Parallel()
+	s := apitest.Start(t, apitest.Options{})
+	u := s.Register(t)
+	keyed := func(req apitest.Request, key string) apitest.Request { return header(req, "Idempotency-Key", key) }
+	body := obj{"url": "https://hooks.example.com/a", "event_types": []string{"deal.*"}}
+
+	first := s.As(u, keyed(post("/webhooks", body), "create-1"))
+	expect(t, first, http.StatusCreated)
+	again := s.As(u, keyed(post("/webhooks", body), "create-1"))
+	expect(t, again, http.StatusCreated)
+	if string(again.Body) != string(first.Body) || again.Header.Get("Idempotent-Replayed") != "true" ||
+		again.Header.Get("Location") != first.Header.Get("Location") || first.Header.Get("Idempotent-Replayed") != "" {
+		t.Fatalf("replay: %s %v against %s %v", again.Body, again.Header, first.Body, first.Header)
+	}
+	other := obj{"url": "https://hooks.example.com/b", "event_types": []string{"deal.*"}}
+	expect(t, s.As(u, keyed(post("/webhooks", other), "create-1")), http.StatusUnprocessableEntity, "IDEMPOTENCY_KEY_REUSED")
+	if l := s.As(u, get("/webhooks")).JSON(t); l["total"] != 1.0 {
+		t.Fatalf("%v subscriptions after a replayed create, want 1", l["total"])
+	}
+
+	id := first.JSON(t)["id"].(string)
+	rotated := s.As(u, keyed(post("/webhooks/"+id+"/rotate-secret", nil), "rotate-1"))
+	expect(t, rotated, http.StatusOK)
+	rotatedAgain := s.As(u, keyed(post("/webhooks/"+id+"/rotate-secret", nil), "rotate-1"))
+	expect(t, rotatedAgain, http.StatusOK)
+	if string(rotatedAgain.Body) != string(rotated.Body) || rotatedAgain.Header.Get("Idempotent-Replayed") != "true" {
+		t.Fatalf("a repeated rotation answered %s, the first %s", rotatedAgain.Body, rotated.Body)
+	}
+	// A rotation without the key is a new one.
+	if fresh := s.As(u, post("/webhooks/"+id+"/rotate-secret", nil)); string(fresh.Body) == string(rotated.Body) {
+		t.Fatalf("a rotation without a key answered the keyed one's secret: %s", fresh.Body)
+	}
+
+	replayed := s.As(u, keyed(post("/webhooks/"+id+"/replay", obj{}), "replay-1"))
+	expect(t, replayed, http.StatusAccepted)
+	replayedAgain := s.As(u, keyed(post("/webhooks/"+id+"/replay", obj{}), "replay-1"))
+	expect(t, replayedAgain, http.StatusAccepted)
+	if replayedAgain.Header.Get("Idempotent-Replayed") != "true" || string(replayedAgain.Body) != string(replayed.Body) {
+		t.Fatalf("a repeated replay answered %s %v", replayedAgain.Body, replayedAgain.Header)
+	}
+}
+
 // A receiver that never answers holds up its own subscription only:
 // another subscription of the same organization gets every event, and
 // commands and read-your-writes queries go on, while the first hangs.
