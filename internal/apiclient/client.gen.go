@@ -3290,6 +3290,9 @@ type ListWebhooksParams struct {
 type CreateWebhookParams struct {
 	// XRequestId Echoed in the response, the logs and error bodies (1–128 visible ASCII characters; anything else is replaced by a generated id).
 	XRequestId *RequestId `json:"X-Request-Id,omitempty"`
+
+	// IdempotencyKey 1–255 visible ASCII characters. The same key (per user) with the same request within 24 h returns the first response again with `Idempotent-Replayed: true` and appends no events; the same key with another request → 422 `IDEMPOTENCY_KEY_REUSED`; while the first request with the key is still running → 409 `IDEMPOTENCY_KEY_IN_FLIGHT`.
+	IdempotencyKey *IdempotencyKey `json:"Idempotency-Key,omitempty"`
 }
 
 // DeleteWebhookParams defines parameters for DeleteWebhook.
@@ -3326,12 +3329,18 @@ type ListWebhookDeliveriesParams struct {
 type ReplayWebhookParams struct {
 	// XRequestId Echoed in the response, the logs and error bodies (1–128 visible ASCII characters; anything else is replaced by a generated id).
 	XRequestId *RequestId `json:"X-Request-Id,omitempty"`
+
+	// IdempotencyKey 1–255 visible ASCII characters. The same key (per user) with the same request within 24 h returns the first response again with `Idempotent-Replayed: true` and appends no events; the same key with another request → 422 `IDEMPOTENCY_KEY_REUSED`; while the first request with the key is still running → 409 `IDEMPOTENCY_KEY_IN_FLIGHT`.
+	IdempotencyKey *IdempotencyKey `json:"Idempotency-Key,omitempty"`
 }
 
 // RotateWebhookSecretParams defines parameters for RotateWebhookSecret.
 type RotateWebhookSecretParams struct {
 	// XRequestId Echoed in the response, the logs and error bodies (1–128 visible ASCII characters; anything else is replaced by a generated id).
 	XRequestId *RequestId `json:"X-Request-Id,omitempty"`
+
+	// IdempotencyKey 1–255 visible ASCII characters. The same key (per user) with the same request within 24 h returns the first response again with `Idempotent-Replayed: true` and appends no events; the same key with another request → 422 `IDEMPOTENCY_KEY_REUSED`; while the first request with the key is still running → 409 `IDEMPOTENCY_KEY_IN_FLIGHT`.
+	IdempotencyKey *IdempotencyKey `json:"Idempotency-Key,omitempty"`
 }
 
 // DocsParams defines parameters for Docs.
@@ -4015,7 +4024,7 @@ type ClientInterface interface {
 
 	// CreateWebhookWithBody Subscribe a URL to events
 	//
-	// Creates a subscription and its signing secret, shown only in this answer. The subscription receives the events committed from about now on (`POST /webhooks/{id}/replay` delivers older ones). `url` must be https and must not be a literal private address, `localhost` or a name under it, unless the server runs with `WEBHOOK_ALLOW_PRIVATE=true`; any other host name is checked where it resolves, on every delivery. Subscriptions are configuration, not events: this route appends nothing to the event log and ignores `Idempotency-Key`.
+	// Creates a subscription and its signing secret, shown only in this answer. The subscription receives the events committed from about now on (`POST /webhooks/{id}/replay` delivers older ones). `url` must be https and must not be a literal private address, `localhost` or a name under it, unless the server runs with `WEBHOOK_ALLOW_PRIVATE=true`; any other host name is checked where it resolves, on every delivery. Subscriptions are configuration, not events: this route appends nothing to the event log. `Idempotency-Key` is honoured as on every POST: the answer is recorded in the transaction that stores the subscription, and a repeated key replays it (the same secret).
 	//
 	// Takes any type of body and a specified content type.
 	//
@@ -4024,7 +4033,7 @@ type ClientInterface interface {
 
 	// CreateWebhook Subscribe a URL to events
 	//
-	// Creates a subscription and its signing secret, shown only in this answer. The subscription receives the events committed from about now on (`POST /webhooks/{id}/replay` delivers older ones). `url` must be https and must not be a literal private address, `localhost` or a name under it, unless the server runs with `WEBHOOK_ALLOW_PRIVATE=true`; any other host name is checked where it resolves, on every delivery. Subscriptions are configuration, not events: this route appends nothing to the event log and ignores `Idempotency-Key`.
+	// Creates a subscription and its signing secret, shown only in this answer. The subscription receives the events committed from about now on (`POST /webhooks/{id}/replay` delivers older ones). `url` must be https and must not be a literal private address, `localhost` or a name under it, unless the server runs with `WEBHOOK_ALLOW_PRIVATE=true`; any other host name is checked where it resolves, on every delivery. Subscriptions are configuration, not events: this route appends nothing to the event log. `Idempotency-Key` is honoured as on every POST: the answer is recorded in the transaction that stores the subscription, and a repeated key replays it (the same secret).
 	//
 	// Takes a body of the `application/json` content type.
 	//
@@ -5118,7 +5127,7 @@ func (c *Client) ListWebhooks(ctx context.Context, params *ListWebhooksParams, r
 
 // CreateWebhookWithBody Subscribe a URL to events
 //
-// Creates a subscription and its signing secret, shown only in this answer. The subscription receives the events committed from about now on (`POST /webhooks/{id}/replay` delivers older ones). `url` must be https and must not be a literal private address, `localhost` or a name under it, unless the server runs with `WEBHOOK_ALLOW_PRIVATE=true`; any other host name is checked where it resolves, on every delivery. Subscriptions are configuration, not events: this route appends nothing to the event log and ignores `Idempotency-Key`.
+// Creates a subscription and its signing secret, shown only in this answer. The subscription receives the events committed from about now on (`POST /webhooks/{id}/replay` delivers older ones). `url` must be https and must not be a literal private address, `localhost` or a name under it, unless the server runs with `WEBHOOK_ALLOW_PRIVATE=true`; any other host name is checked where it resolves, on every delivery. Subscriptions are configuration, not events: this route appends nothing to the event log. `Idempotency-Key` is honoured as on every POST: the answer is recorded in the transaction that stores the subscription, and a repeated key replays it (the same secret).
 //
 // Takes any type of body and a specified content type.
 //
@@ -5137,7 +5146,7 @@ func (c *Client) CreateWebhookWithBody(ctx context.Context, params *CreateWebhoo
 
 // CreateWebhook Subscribe a URL to events
 //
-// Creates a subscription and its signing secret, shown only in this answer. The subscription receives the events committed from about now on (`POST /webhooks/{id}/replay` delivers older ones). `url` must be https and must not be a literal private address, `localhost` or a name under it, unless the server runs with `WEBHOOK_ALLOW_PRIVATE=true`; any other host name is checked where it resolves, on every delivery. Subscriptions are configuration, not events: this route appends nothing to the event log and ignores `Idempotency-Key`.
+// Creates a subscription and its signing secret, shown only in this answer. The subscription receives the events committed from about now on (`POST /webhooks/{id}/replay` delivers older ones). `url` must be https and must not be a literal private address, `localhost` or a name under it, unless the server runs with `WEBHOOK_ALLOW_PRIVATE=true`; any other host name is checked where it resolves, on every delivery. Subscriptions are configuration, not events: this route appends nothing to the event log. `Idempotency-Key` is honoured as on every POST: the answer is recorded in the transaction that stores the subscription, and a repeated key replays it (the same secret).
 //
 // Takes a body of the `application/json` content type.
 //
@@ -8411,6 +8420,17 @@ func NewCreateWebhookRequestWithBody(server string, params *CreateWebhookParams,
 			req.Header.Set("X-Request-Id", headerParam0)
 		}
 
+		if params.IdempotencyKey != nil {
+			var headerParam1 string
+
+			headerParam1, err = runtime.StyleParamWithOptions("simple", false, "Idempotency-Key", *params.IdempotencyKey, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("Idempotency-Key", headerParam1)
+		}
+
 	}
 
 	return req, nil
@@ -8721,6 +8741,17 @@ func NewReplayWebhookRequestWithBody(server string, id WebhookIdPath, params *Re
 			req.Header.Set("X-Request-Id", headerParam0)
 		}
 
+		if params.IdempotencyKey != nil {
+			var headerParam1 string
+
+			headerParam1, err = runtime.StyleParamWithOptions("simple", false, "Idempotency-Key", *params.IdempotencyKey, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("Idempotency-Key", headerParam1)
+		}
+
 	}
 
 	return req, nil
@@ -8768,6 +8799,17 @@ func NewRotateWebhookSecretRequest(server string, id WebhookIdPath, params *Rota
 			}
 
 			req.Header.Set("X-Request-Id", headerParam0)
+		}
+
+		if params.IdempotencyKey != nil {
+			var headerParam1 string
+
+			headerParam1, err = runtime.StyleParamWithOptions("simple", false, "Idempotency-Key", *params.IdempotencyKey, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("Idempotency-Key", headerParam1)
 		}
 
 	}
@@ -9559,7 +9601,7 @@ type ClientWithResponsesInterface interface {
 
 	// CreateWebhookWithBodyWithResponse Subscribe a URL to events
 	//
-	// Creates a subscription and its signing secret, shown only in this answer. The subscription receives the events committed from about now on (`POST /webhooks/{id}/replay` delivers older ones). `url` must be https and must not be a literal private address, `localhost` or a name under it, unless the server runs with `WEBHOOK_ALLOW_PRIVATE=true`; any other host name is checked where it resolves, on every delivery. Subscriptions are configuration, not events: this route appends nothing to the event log and ignores `Idempotency-Key`.
+	// Creates a subscription and its signing secret, shown only in this answer. The subscription receives the events committed from about now on (`POST /webhooks/{id}/replay` delivers older ones). `url` must be https and must not be a literal private address, `localhost` or a name under it, unless the server runs with `WEBHOOK_ALLOW_PRIVATE=true`; any other host name is checked where it resolves, on every delivery. Subscriptions are configuration, not events: this route appends nothing to the event log. `Idempotency-Key` is honoured as on every POST: the answer is recorded in the transaction that stores the subscription, and a repeated key replays it (the same secret).
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -9568,7 +9610,7 @@ type ClientWithResponsesInterface interface {
 
 	// CreateWebhookWithResponse Subscribe a URL to events
 	//
-	// Creates a subscription and its signing secret, shown only in this answer. The subscription receives the events committed from about now on (`POST /webhooks/{id}/replay` delivers older ones). `url` must be https and must not be a literal private address, `localhost` or a name under it, unless the server runs with `WEBHOOK_ALLOW_PRIVATE=true`; any other host name is checked where it resolves, on every delivery. Subscriptions are configuration, not events: this route appends nothing to the event log and ignores `Idempotency-Key`.
+	// Creates a subscription and its signing secret, shown only in this answer. The subscription receives the events committed from about now on (`POST /webhooks/{id}/replay` delivers older ones). `url` must be https and must not be a literal private address, `localhost` or a name under it, unless the server runs with `WEBHOOK_ALLOW_PRIVATE=true`; any other host name is checked where it resolves, on every delivery. Subscriptions are configuration, not events: this route appends nothing to the event log. `Idempotency-Key` is honoured as on every POST: the answer is recorded in the transaction that stores the subscription, and a repeated key replays it (the same secret).
 	//
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -16395,8 +16437,9 @@ func (r ListWebhooksResponse) ContentType() string {
 
 // CreateWebhookResponse201Headers the declared response headers of an HTTP 201 response for CreateWebhook
 type CreateWebhookResponse201Headers struct {
-	Location   *string
-	XRequestId *string
+	IdempotentReplayed *string
+	Location           *string
+	XRequestId         *string
 }
 
 // CreateWebhookResponse400Headers the declared response headers of an HTTP 400 response for CreateWebhook
@@ -16415,6 +16458,11 @@ type CreateWebhookResponse403Headers struct {
 	XRequestId *string
 }
 
+// CreateWebhookResponse409Headers the declared response headers of an HTTP 409 response for CreateWebhook
+type CreateWebhookResponse409Headers struct {
+	XRequestId *string
+}
+
 // CreateWebhookResponse413Headers the declared response headers of an HTTP 413 response for CreateWebhook
 type CreateWebhookResponse413Headers struct {
 	XRequestId *string
@@ -16422,6 +16470,11 @@ type CreateWebhookResponse413Headers struct {
 
 // CreateWebhookResponse415Headers the declared response headers of an HTTP 415 response for CreateWebhook
 type CreateWebhookResponse415Headers struct {
+	XRequestId *string
+}
+
+// CreateWebhookResponse422Headers the declared response headers of an HTTP 422 response for CreateWebhook
+type CreateWebhookResponse422Headers struct {
 	XRequestId *string
 }
 
@@ -16442,10 +16495,14 @@ type CreateWebhookResponse struct {
 	ApplicationproblemJSON401 *Unauthorized
 	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
 	ApplicationproblemJSON403 *NotOwnerOrAdmin
+	// ApplicationproblemJSON409 the response for an HTTP 409 `application/problem+json` response
+	ApplicationproblemJSON409 *CreateConflict
 	// ApplicationproblemJSON413 the response for an HTTP 413 `application/problem+json` response
 	ApplicationproblemJSON413 *PayloadTooLarge
 	// ApplicationproblemJSON415 the response for an HTTP 415 `application/problem+json` response
 	ApplicationproblemJSON415 *UnsupportedMediaType
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *IdempotencyKeyReused
 	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
 	ApplicationproblemJSON503 *Unavailable
 	// Headers201 the parsed response headers for an HTTP 201 response
@@ -16456,10 +16513,14 @@ type CreateWebhookResponse struct {
 	Headers401 *CreateWebhookResponse401Headers
 	// Headers403 the parsed response headers for an HTTP 403 response
 	Headers403 *CreateWebhookResponse403Headers
+	// Headers409 the parsed response headers for an HTTP 409 response
+	Headers409 *CreateWebhookResponse409Headers
 	// Headers413 the parsed response headers for an HTTP 413 response
 	Headers413 *CreateWebhookResponse413Headers
 	// Headers415 the parsed response headers for an HTTP 415 response
 	Headers415 *CreateWebhookResponse415Headers
+	// Headers422 the parsed response headers for an HTTP 422 response
+	Headers422 *CreateWebhookResponse422Headers
 	// Headers503 the parsed response headers for an HTTP 503 response
 	Headers503 *CreateWebhookResponse503Headers
 }
@@ -16484,6 +16545,11 @@ func (r CreateWebhookResponse) GetApplicationproblemJSON403() *NotOwnerOrAdmin {
 	return r.ApplicationproblemJSON403
 }
 
+// GetApplicationproblemJSON409 returns the response for an HTTP 409 `application/problem+json` response
+func (r CreateWebhookResponse) GetApplicationproblemJSON409() *CreateConflict {
+	return r.ApplicationproblemJSON409
+}
+
 // GetApplicationproblemJSON413 returns the response for an HTTP 413 `application/problem+json` response
 func (r CreateWebhookResponse) GetApplicationproblemJSON413() *PayloadTooLarge {
 	return r.ApplicationproblemJSON413
@@ -16492,6 +16558,11 @@ func (r CreateWebhookResponse) GetApplicationproblemJSON413() *PayloadTooLarge {
 // GetApplicationproblemJSON415 returns the response for an HTTP 415 `application/problem+json` response
 func (r CreateWebhookResponse) GetApplicationproblemJSON415() *UnsupportedMediaType {
 	return r.ApplicationproblemJSON415
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r CreateWebhookResponse) GetApplicationproblemJSON422() *IdempotencyKeyReused {
+	return r.ApplicationproblemJSON422
 }
 
 // GetApplicationproblemJSON503 returns the response for an HTTP 503 `application/problem+json` response
@@ -17031,7 +17102,8 @@ func (r ListWebhookDeliveriesResponse) ContentType() string {
 
 // ReplayWebhookResponse202Headers the declared response headers of an HTTP 202 response for ReplayWebhook
 type ReplayWebhookResponse202Headers struct {
-	XRequestId *string
+	IdempotentReplayed *string
+	XRequestId         *string
 }
 
 // ReplayWebhookResponse400Headers the declared response headers of an HTTP 400 response for ReplayWebhook
@@ -17055,6 +17127,11 @@ type ReplayWebhookResponse404Headers struct {
 	XRequestId *string
 }
 
+// ReplayWebhookResponse409Headers the declared response headers of an HTTP 409 response for ReplayWebhook
+type ReplayWebhookResponse409Headers struct {
+	XRequestId *string
+}
+
 // ReplayWebhookResponse413Headers the declared response headers of an HTTP 413 response for ReplayWebhook
 type ReplayWebhookResponse413Headers struct {
 	XRequestId *string
@@ -17062,6 +17139,11 @@ type ReplayWebhookResponse413Headers struct {
 
 // ReplayWebhookResponse415Headers the declared response headers of an HTTP 415 response for ReplayWebhook
 type ReplayWebhookResponse415Headers struct {
+	XRequestId *string
+}
+
+// ReplayWebhookResponse422Headers the declared response headers of an HTTP 422 response for ReplayWebhook
+type ReplayWebhookResponse422Headers struct {
 	XRequestId *string
 }
 
@@ -17084,10 +17166,14 @@ type ReplayWebhookResponse struct {
 	ApplicationproblemJSON403 *NotOwnerOrAdmin
 	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
 	ApplicationproblemJSON404 *WebhookNotFound
+	// ApplicationproblemJSON409 the response for an HTTP 409 `application/problem+json` response
+	ApplicationproblemJSON409 *CreateConflict
 	// ApplicationproblemJSON413 the response for an HTTP 413 `application/problem+json` response
 	ApplicationproblemJSON413 *PayloadTooLarge
 	// ApplicationproblemJSON415 the response for an HTTP 415 `application/problem+json` response
 	ApplicationproblemJSON415 *UnsupportedMediaType
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *IdempotencyKeyReused
 	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
 	ApplicationproblemJSON503 *Unavailable
 	// Headers202 the parsed response headers for an HTTP 202 response
@@ -17100,10 +17186,14 @@ type ReplayWebhookResponse struct {
 	Headers403 *ReplayWebhookResponse403Headers
 	// Headers404 the parsed response headers for an HTTP 404 response
 	Headers404 *ReplayWebhookResponse404Headers
+	// Headers409 the parsed response headers for an HTTP 409 response
+	Headers409 *ReplayWebhookResponse409Headers
 	// Headers413 the parsed response headers for an HTTP 413 response
 	Headers413 *ReplayWebhookResponse413Headers
 	// Headers415 the parsed response headers for an HTTP 415 response
 	Headers415 *ReplayWebhookResponse415Headers
+	// Headers422 the parsed response headers for an HTTP 422 response
+	Headers422 *ReplayWebhookResponse422Headers
 	// Headers503 the parsed response headers for an HTTP 503 response
 	Headers503 *ReplayWebhookResponse503Headers
 }
@@ -17133,6 +17223,11 @@ func (r ReplayWebhookResponse) GetApplicationproblemJSON404() *WebhookNotFound {
 	return r.ApplicationproblemJSON404
 }
 
+// GetApplicationproblemJSON409 returns the response for an HTTP 409 `application/problem+json` response
+func (r ReplayWebhookResponse) GetApplicationproblemJSON409() *CreateConflict {
+	return r.ApplicationproblemJSON409
+}
+
 // GetApplicationproblemJSON413 returns the response for an HTTP 413 `application/problem+json` response
 func (r ReplayWebhookResponse) GetApplicationproblemJSON413() *PayloadTooLarge {
 	return r.ApplicationproblemJSON413
@@ -17141,6 +17236,11 @@ func (r ReplayWebhookResponse) GetApplicationproblemJSON413() *PayloadTooLarge {
 // GetApplicationproblemJSON415 returns the response for an HTTP 415 `application/problem+json` response
 func (r ReplayWebhookResponse) GetApplicationproblemJSON415() *UnsupportedMediaType {
 	return r.ApplicationproblemJSON415
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r ReplayWebhookResponse) GetApplicationproblemJSON422() *IdempotencyKeyReused {
+	return r.ApplicationproblemJSON422
 }
 
 // GetApplicationproblemJSON503 returns the response for an HTTP 503 `application/problem+json` response
@@ -17179,7 +17279,8 @@ func (r ReplayWebhookResponse) ContentType() string {
 
 // RotateWebhookSecretResponse200Headers the declared response headers of an HTTP 200 response for RotateWebhookSecret
 type RotateWebhookSecretResponse200Headers struct {
-	XRequestId *string
+	IdempotentReplayed *string
+	XRequestId         *string
 }
 
 // RotateWebhookSecretResponse400Headers the declared response headers of an HTTP 400 response for RotateWebhookSecret
@@ -17203,6 +17304,16 @@ type RotateWebhookSecretResponse404Headers struct {
 	XRequestId *string
 }
 
+// RotateWebhookSecretResponse409Headers the declared response headers of an HTTP 409 response for RotateWebhookSecret
+type RotateWebhookSecretResponse409Headers struct {
+	XRequestId *string
+}
+
+// RotateWebhookSecretResponse422Headers the declared response headers of an HTTP 422 response for RotateWebhookSecret
+type RotateWebhookSecretResponse422Headers struct {
+	XRequestId *string
+}
+
 // RotateWebhookSecretResponse503Headers the declared response headers of an HTTP 503 response for RotateWebhookSecret
 type RotateWebhookSecretResponse503Headers struct {
 	RetryAfter *int
@@ -17222,6 +17333,10 @@ type RotateWebhookSecretResponse struct {
 	ApplicationproblemJSON403 *NotOwnerOrAdmin
 	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
 	ApplicationproblemJSON404 *WebhookNotFound
+	// ApplicationproblemJSON409 the response for an HTTP 409 `application/problem+json` response
+	ApplicationproblemJSON409 *CreateConflict
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *IdempotencyKeyReused
 	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
 	ApplicationproblemJSON503 *Unavailable
 	// Headers200 the parsed response headers for an HTTP 200 response
@@ -17234,6 +17349,10 @@ type RotateWebhookSecretResponse struct {
 	Headers403 *RotateWebhookSecretResponse403Headers
 	// Headers404 the parsed response headers for an HTTP 404 response
 	Headers404 *RotateWebhookSecretResponse404Headers
+	// Headers409 the parsed response headers for an HTTP 409 response
+	Headers409 *RotateWebhookSecretResponse409Headers
+	// Headers422 the parsed response headers for an HTTP 422 response
+	Headers422 *RotateWebhookSecretResponse422Headers
 	// Headers503 the parsed response headers for an HTTP 503 response
 	Headers503 *RotateWebhookSecretResponse503Headers
 }
@@ -17261,6 +17380,16 @@ func (r RotateWebhookSecretResponse) GetApplicationproblemJSON403() *NotOwnerOrA
 // GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
 func (r RotateWebhookSecretResponse) GetApplicationproblemJSON404() *WebhookNotFound {
 	return r.ApplicationproblemJSON404
+}
+
+// GetApplicationproblemJSON409 returns the response for an HTTP 409 `application/problem+json` response
+func (r RotateWebhookSecretResponse) GetApplicationproblemJSON409() *CreateConflict {
+	return r.ApplicationproblemJSON409
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r RotateWebhookSecretResponse) GetApplicationproblemJSON422() *IdempotencyKeyReused {
+	return r.ApplicationproblemJSON422
 }
 
 // GetApplicationproblemJSON503 returns the response for an HTTP 503 `application/problem+json` response
@@ -18391,7 +18520,7 @@ func (c *ClientWithResponses) ListWebhooksWithResponse(ctx context.Context, para
 
 // CreateWebhookWithBodyWithResponse Subscribe a URL to events
 //
-// Creates a subscription and its signing secret, shown only in this answer. The subscription receives the events committed from about now on (`POST /webhooks/{id}/replay` delivers older ones). `url` must be https and must not be a literal private address, `localhost` or a name under it, unless the server runs with `WEBHOOK_ALLOW_PRIVATE=true`; any other host name is checked where it resolves, on every delivery. Subscriptions are configuration, not events: this route appends nothing to the event log and ignores `Idempotency-Key`.
+// Creates a subscription and its signing secret, shown only in this answer. The subscription receives the events committed from about now on (`POST /webhooks/{id}/replay` delivers older ones). `url` must be https and must not be a literal private address, `localhost` or a name under it, unless the server runs with `WEBHOOK_ALLOW_PRIVATE=true`; any other host name is checked where it resolves, on every delivery. Subscriptions are configuration, not events: this route appends nothing to the event log. `Idempotency-Key` is honoured as on every POST: the answer is recorded in the transaction that stores the subscription, and a repeated key replays it (the same secret).
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
@@ -18406,7 +18535,7 @@ func (c *ClientWithResponses) CreateWebhookWithBodyWithResponse(ctx context.Cont
 
 // CreateWebhookWithResponse Subscribe a URL to events
 //
-// Creates a subscription and its signing secret, shown only in this answer. The subscription receives the events committed from about now on (`POST /webhooks/{id}/replay` delivers older ones). `url` must be https and must not be a literal private address, `localhost` or a name under it, unless the server runs with `WEBHOOK_ALLOW_PRIVATE=true`; any other host name is checked where it resolves, on every delivery. Subscriptions are configuration, not events: this route appends nothing to the event log and ignores `Idempotency-Key`.
+// Creates a subscription and its signing secret, shown only in this answer. The subscription receives the events committed from about now on (`POST /webhooks/{id}/replay` delivers older ones). `url` must be https and must not be a literal private address, `localhost` or a name under it, unless the server runs with `WEBHOOK_ALLOW_PRIVATE=true`; any other host name is checked where it resolves, on every delivery. Subscriptions are configuration, not events: this route appends nothing to the event log. `Idempotency-Key` is honoured as on every POST: the answer is recorded in the transaction that stores the subscription, and a repeated key replays it (the same secret).
 //
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //
@@ -25678,6 +25807,13 @@ func ParseCreateWebhookResponse(rsp *http.Response) (*CreateWebhookResponse, err
 		}
 		response.ApplicationproblemJSON403 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
+		var dest CreateConflict
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON409 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
 		var dest PayloadTooLarge
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -25692,6 +25828,13 @@ func ParseCreateWebhookResponse(rsp *http.Response) (*CreateWebhookResponse, err
 		}
 		response.ApplicationproblemJSON415 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest IdempotencyKeyReused
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
 		var dest Unavailable
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -25704,6 +25847,13 @@ func ParseCreateWebhookResponse(rsp *http.Response) (*CreateWebhookResponse, err
 	switch {
 	case rsp.StatusCode == 201:
 		var headers CreateWebhookResponse201Headers
+		if values := rsp.Header.Values("Idempotent-Replayed"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Idempotent-Replayed", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.IdempotentReplayed = &value
+		}
 		if values := rsp.Header.Values("Location"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "Location", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: "uri-reference"}); err != nil {
@@ -25756,6 +25906,16 @@ func ParseCreateWebhookResponse(rsp *http.Response) (*CreateWebhookResponse, err
 			headers.XRequestId = &value
 		}
 		response.Headers403 = &headers
+	case rsp.StatusCode == 409:
+		var headers CreateWebhookResponse409Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = &value
+		}
+		response.Headers409 = &headers
 	case rsp.StatusCode == 413:
 		var headers CreateWebhookResponse413Headers
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
@@ -25776,6 +25936,16 @@ func ParseCreateWebhookResponse(rsp *http.Response) (*CreateWebhookResponse, err
 			headers.XRequestId = &value
 		}
 		response.Headers415 = &headers
+	case rsp.StatusCode == 422:
+		var headers CreateWebhookResponse422Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = &value
+		}
+		response.Headers422 = &headers
 	case rsp.StatusCode == 503:
 		var headers CreateWebhookResponse503Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
@@ -26429,6 +26599,13 @@ func ParseReplayWebhookResponse(rsp *http.Response) (*ReplayWebhookResponse, err
 		}
 		response.ApplicationproblemJSON404 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
+		var dest CreateConflict
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON409 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
 		var dest PayloadTooLarge
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -26443,6 +26620,13 @@ func ParseReplayWebhookResponse(rsp *http.Response) (*ReplayWebhookResponse, err
 		}
 		response.ApplicationproblemJSON415 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest IdempotencyKeyReused
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
 		var dest Unavailable
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -26455,6 +26639,13 @@ func ParseReplayWebhookResponse(rsp *http.Response) (*ReplayWebhookResponse, err
 	switch {
 	case rsp.StatusCode == 202:
 		var headers ReplayWebhookResponse202Headers
+		if values := rsp.Header.Values("Idempotent-Replayed"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Idempotent-Replayed", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.IdempotentReplayed = &value
+		}
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
@@ -26510,6 +26701,16 @@ func ParseReplayWebhookResponse(rsp *http.Response) (*ReplayWebhookResponse, err
 			headers.XRequestId = &value
 		}
 		response.Headers404 = &headers
+	case rsp.StatusCode == 409:
+		var headers ReplayWebhookResponse409Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = &value
+		}
+		response.Headers409 = &headers
 	case rsp.StatusCode == 413:
 		var headers ReplayWebhookResponse413Headers
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
@@ -26530,6 +26731,16 @@ func ParseReplayWebhookResponse(rsp *http.Response) (*ReplayWebhookResponse, err
 			headers.XRequestId = &value
 		}
 		response.Headers415 = &headers
+	case rsp.StatusCode == 422:
+		var headers ReplayWebhookResponse422Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = &value
+		}
+		response.Headers422 = &headers
 	case rsp.StatusCode == 503:
 		var headers ReplayWebhookResponse503Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
@@ -26601,6 +26812,20 @@ func ParseRotateWebhookSecretResponse(rsp *http.Response) (*RotateWebhookSecretR
 		}
 		response.ApplicationproblemJSON404 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
+		var dest CreateConflict
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON409 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest IdempotencyKeyReused
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
 		var dest Unavailable
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -26613,6 +26838,13 @@ func ParseRotateWebhookSecretResponse(rsp *http.Response) (*RotateWebhookSecretR
 	switch {
 	case rsp.StatusCode == 200:
 		var headers RotateWebhookSecretResponse200Headers
+		if values := rsp.Header.Values("Idempotent-Replayed"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Idempotent-Replayed", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.IdempotentReplayed = &value
+		}
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
@@ -26668,6 +26900,26 @@ func ParseRotateWebhookSecretResponse(rsp *http.Response) (*RotateWebhookSecretR
 			headers.XRequestId = &value
 		}
 		response.Headers404 = &headers
+	case rsp.StatusCode == 409:
+		var headers RotateWebhookSecretResponse409Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = &value
+		}
+		response.Headers409 = &headers
+	case rsp.StatusCode == 422:
+		var headers RotateWebhookSecretResponse422Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = &value
+		}
+		response.Headers422 = &headers
 	case rsp.StatusCode == 503:
 		var headers RotateWebhookSecretResponse503Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
