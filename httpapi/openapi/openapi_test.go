@@ -69,6 +69,49 @@ func operations(t *testing.T, d map[string]any) []op {
 	return out
 }
 
+// No object of the document names a key twice: encoding/json keeps the
+// last silently, where generators (ogen) refuse the document.
+func TestNoObjectNamesAKeyTwice(t *testing.T) {
+	dec := json.NewDecoder(bytes.NewReader(document))
+	// keys holds, for each open container, the keys of an object (nil for
+	// an array); expectKey says the next string token is an object's key.
+	var keys []map[string]bool
+	expectKey := func() bool { return len(keys) > 0 && keys[len(keys)-1] != nil }
+	afterKey := false
+	for {
+		tok, err := dec.Token()
+		if err == io.EOF {
+			return
+		}
+		if err != nil {
+			t.Fatalf("openapi.json: %v", err)
+		}
+		switch v := tok.(type) {
+		case json.Delim:
+			switch v {
+			case '{':
+				keys = append(keys, map[string]bool{})
+			case '[':
+				keys = append(keys, nil)
+			default:
+				keys = keys[:len(keys)-1]
+			}
+			afterKey = false
+			continue
+		case string:
+			if expectKey() && !afterKey {
+				if keys[len(keys)-1][v] {
+					t.Errorf("openapi.json: key %q twice in one object (near byte %d)", v, dec.InputOffset())
+				}
+				keys[len(keys)-1][v] = true
+				afterKey = true
+				continue
+			}
+		}
+		afterKey = false
+	}
+}
+
 func TestDocumentIsOpenAPI31(t *testing.T) {
 	d := parsed(t)
 	v, _ := d["openapi"].(string)
