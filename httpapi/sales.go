@@ -240,7 +240,7 @@ func (s Sales) listActivities(w http.ResponseWriter, r *http.Request) error {
 	f.Types = enums(r, "type", readapi.ActivityTypes(), &p)
 	f.Order = readapi.Order(single(r, "order", &p))
 	if err := p.err(); err != nil {
-		return err
+		return refusedAfter(r, id, s.dealVisible, err) // another organization's deal: 404 first
 	}
 	list, err := s.Queries.ListActivities(queryContext(r), org, id, f)
 	if err != nil {

@@ -122,6 +122,9 @@ func TestOrderOfChecksOnPatch(t *testing.T) {
 	expect(t, s.As(tm.Member, post("/deals/"+elsewhere+"/activities", badComment)), http.StatusNotFound, "DEAL_NOT_FOUND")
 	expect(t, s.As(tm.Member, post("/deals/"+elsewhere+"/activities", `{"type":`)), http.StatusNotFound, "DEAL_NOT_FOUND")
 	expect(t, s.As(tm.Member, post("/deals/"+deal+"/activities", badComment)), http.StatusBadRequest, "VALIDATION_ERROR")
+	// And its timeline's parameters.
+	expect(t, s.As(tm.Member, get("/deals/"+elsewhere+"/activities?type=nope")), http.StatusNotFound, "DEAL_NOT_FOUND")
+	expect(t, s.As(tm.Member, get("/deals/"+deal+"/activities?type=nope")), http.StatusBadRequest, "VALIDATION_ERROR")
 }
 
 // A task of a deleted deal is gone for every verb.
