@@ -57,9 +57,9 @@ func (c Caller) mayActOn(ownerID uuid.UUID, what string) error {
 	return nil
 }
 
-// mayAssignTo answers 403 FORBIDDEN when the caller may not make ownerID
+// MayAssignTo answers 403 FORBIDDEN when the caller may not make ownerID
 // the owner of an entity: members may assign only to themselves.
-func (c Caller) mayAssignTo(ownerID uuid.UUID, what string) error {
+func (c Caller) MayAssignTo(ownerID uuid.UUID, what string) error {
 	if !c.CanManageOthers() && !c.Owns(ownerID) {
 		return crm.Errorf(crm.CodeForbidden, "a %s may not assign a %s to another member", c.roleName(), what)
 	}

@@ -105,7 +105,7 @@ func CreateContact(c Caller, id, orgID uuid.UUID, in ContactInput) ([]events.Pay
 	if in.OwnerID != nil {
 		owner = *in.OwnerID
 	}
-	if err := c.mayAssignTo(owner, "contact"); err != nil {
+	if err := c.MayAssignTo(owner, "contact"); err != nil {
 		return nil, err
 	}
 	var p problems
@@ -133,7 +133,7 @@ func (ct *Contact) Update(c Caller, patch ContactPatch) ([]events.Payload, error
 		return nil, err
 	}
 	if patch.OwnerID.Set && patch.OwnerID.Value != ct.OwnerID {
-		if err := c.mayAssignTo(patch.OwnerID.Value, "contact"); err != nil {
+		if err := c.MayAssignTo(patch.OwnerID.Value, "contact"); err != nil {
 			return nil, err
 		}
 	}

@@ -181,7 +181,7 @@ func CreateDeal(c Caller, id, orgID uuid.UUID, in DealInput) ([]events.Payload, 
 	if in.OwnerID != nil {
 		owner = *in.OwnerID
 	}
-	if err := c.mayAssignTo(owner, "deal"); err != nil {
+	if err := c.MayAssignTo(owner, "deal"); err != nil {
 		return nil, err
 	}
 	var p problems
@@ -222,7 +222,7 @@ func (d *Deal) Update(c Caller, patch DealPatch) ([]events.Payload, error) {
 		return nil, err
 	}
 	if patch.OwnerID.Set && patch.OwnerID.Value != d.OwnerID {
-		if err := c.mayAssignTo(patch.OwnerID.Value, "deal"); err != nil {
+		if err := c.MayAssignTo(patch.OwnerID.Value, "deal"); err != nil {
 			return nil, err
 		}
 	}

@@ -41,13 +41,15 @@ func (s Sales) Mount(r *mux.Router) {
 	w := func(f HandlerFunc) http.Handler { return ChecksAccess(Accepts(f)) }
 	q := func(f HandlerFunc, params ...string) http.Handler { return ChecksAccess(Accepts(f, params...)) }
 	r.Handle("/contacts", q(s.listContacts, listParams("search", "owner_id", "order_by", "order")...)).Methods(http.MethodGet)
-	r.Handle("/contacts", w(createHandler(s.Commands.CreateContact, createContactBody.input, "/contacts/", contactReply))).Methods(http.MethodPost)
+	r.Handle("/contacts", w(createHandler(s.Commands.CreateContact, createContactBody.input, "/contacts/", contactReply,
+		func(r *http.Request, b createContactBody) error { return mayAssign(r, b.OwnerID, "contact") }))).Methods(http.MethodPost)
 	r.Handle("/contacts/{id}", q(getHandler(s.Queries.GetContact, func(c readapi.Contact) int { return c.Version }))).Methods(http.MethodGet)
 	r.Handle("/contacts/{id}", w(patchHandler(s.Commands.UpdateContact, patchContactBody.patch, contactReply, s.mayChangeContact))).Methods(http.MethodPatch)
 	r.Handle("/contacts/{id}", w(deleteHandler(s.Commands.DeleteContact, s.mayChangeContact))).Methods(http.MethodDelete)
 
 	r.Handle("/deals", q(s.listDeals, listParams("status", "stage", "owner_id", "contact_id", "currency", "min_amount", "max_amount", "search", "created_after", "created_before", "order_by", "order")...)).Methods(http.MethodGet)
-	r.Handle("/deals", w(createHandler(s.Commands.CreateDeal, createDealBody.input, "/deals/", dealReply))).Methods(http.MethodPost)
+	r.Handle("/deals", w(createHandler(s.Commands.CreateDeal, createDealBody.input, "/deals/", dealReply,
+		func(r *http.Request, b createDealBody) error { return mayAssign(r, b.OwnerID, "deal") }))).Methods(http.MethodPost)
 	r.Handle("/deals/{id}", q(s.getDeal, "version", "as_of")).Methods(http.MethodGet)
 	r.Handle("/deals/{id}", w(patchHandler(s.Commands.UpdateDeal, patchDealBody.patch, dealReply, s.mayChangeDeal))).Methods(http.MethodPatch)
 	r.Handle("/deals/{id}", w(deleteHandler(s.Commands.DeleteDeal, s.mayChangeDeal))).Methods(http.MethodDelete)
@@ -56,7 +58,7 @@ func (s Sales) Mount(r *mux.Router) {
 	r.Handle("/deals/{id}/activities", w(s.postActivity)).Methods(http.MethodPost)
 
 	r.Handle("/tasks", q(s.listTasks, listParams("deal_id", "only_open", "due_before", "due_after", "order_by", "order")...)).Methods(http.MethodGet)
-	r.Handle("/tasks", w(createHandler(s.createTask, createTaskBody.taskInput, "/tasks/", taskReply))).Methods(http.MethodPost)
+	r.Handle("/tasks", w(createHandler(s.createTask, createTaskBody.taskInput, "/tasks/", taskReply, s.mayAddTask))).Methods(http.MethodPost)
 	r.Handle("/tasks/{id}", q(getHandler(s.Queries.GetTask, func(t readapi.Task) int { return t.Version }))).Methods(http.MethodGet)
 	// A task of a deleted deal is gone for every verb (404), like its deal:
 	// the read model says so for GET, the command (from the deal's stream,
@@ -306,12 +308,16 @@ func (s Sales) listTasks(w http.ResponseWriter, r *http.Request) error {
 
 // createHandler answers POST /{things}: decode the body strictly into B,
 // turn it into the command's input, run the command (recording the answer
-// for an Idempotency-Key) and answer 201 with Location and ETag.
+// for an Idempotency-Key) and answer 201 with Location and ETag. A body
+// that decodes but is refused (a 400) is first asked may, the entity
+// (404) and role (403) checks API.md puts before the body's, as far as
+// the body names what they need (the new entity's owner, a task's deal).
 func createHandler[B any, In any, T any](
 	create func(ctx context.Context, in In) (T, commands.Result, error),
 	toInput func(B) (In, error),
 	path string,
 	reply func(T) entity,
+	may func(r *http.Request, b B) error,
 ) HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) error {
 		var b B
@@ -320,6 +326,11 @@ func createHandler[B any, In any, T any](
 		}
 		in, err := toInput(b)
 		if err != nil {
+			if StatusOf(err) == http.StatusBadRequest {
+				if merr := may(r, b); merr != nil {
+					return merr
+				}
+			}
 			return err
 		}
 		ctx, send := Respond(r, func(v T) Reply {
@@ -387,6 +398,41 @@ func refusedAfter(r *http.Request, id uuid.UUID, may func(r *http.Request, id uu
 		}
 	}
 	return err
+}
+
+// mayAssign answers 403 when the caller may not make owner (when set)
+// the owner of a new entity (API.md §3: members assign to themselves
+// only), as the aggregates decide it.
+func mayAssign(r *http.Request, owner *uuid.UUID, what string) error {
+	if owner == nil {
+		return nil
+	}
+	tenant, err := crm.TenantFrom(r.Context())
+	if err != nil {
+		return err
+	}
+	actor, err := crm.ActorFrom(r.Context())
+	if err != nil {
+		return err
+	}
+	return aggregates.Caller{UserID: actor.UserID, Role: tenant.Role}.MayAssignTo(*owner, what)
+}
+
+// mayAddTask is a new task's deal (404) and the caller's right to manage
+// its tasks (403), from the read model, when the body names the deal.
+func (s Sales) mayAddTask(r *http.Request, b createTaskBody) error {
+	if b.DealID == nil {
+		return nil
+	}
+	org, err := orgID(r)
+	if err != nil {
+		return err
+	}
+	d, err := s.Queries.GetDeal(queryContext(r), org, *b.DealID)
+	if err != nil {
+		return err
+	}
+	return mayChange(r, d.OwnerID, "deals' tasks")
 }
 
 // mayChange answers, from the read model, whether the caller may change an

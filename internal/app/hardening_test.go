@@ -122,6 +122,15 @@ func TestOrderOfChecksOnPatch(t *testing.T) {
 	expect(t, s.As(tm.Member, post("/deals/"+elsewhere+"/activities", badComment)), http.StatusNotFound, "DEAL_NOT_FOUND")
 	expect(t, s.As(tm.Member, post("/deals/"+elsewhere+"/activities", `{"type":`)), http.StatusNotFound, "DEAL_NOT_FOUND")
 	expect(t, s.As(tm.Member, post("/deals/"+deal+"/activities", badComment)), http.StatusBadRequest, "VALIDATION_ERROR")
+	// A create's refused body: the owner it names (members assign to
+	// themselves only) and a task's deal come first.
+	expect(t, s.As(tm.Member, post("/contacts", obj{"owner_id": tm.Owner.ID})), http.StatusForbidden, "FORBIDDEN")
+	expect(t, s.As(tm.Member, post("/deals", obj{"contact_id": contact, "title": "t", "amount": "x", "currency": "USD", "owner_id": tm.Owner.ID})), http.StatusForbidden, "FORBIDDEN")
+	expect(t, s.As(tm.Member, post("/tasks", obj{"deal_id": deal})), http.StatusForbidden, "FORBIDDEN")
+	expect(t, s.As(tm.Member, post("/tasks", obj{"deal_id": elsewhere})), http.StatusNotFound, "DEAL_NOT_FOUND")
+	expect(t, s.As(tm.Member, post("/contacts", obj{"owner_id": tm.Member.ID})), http.StatusBadRequest, "VALIDATION_ERROR")
+	expect(t, s.As(tm.Manager, post("/contacts", obj{"owner_id": tm.Owner.ID})), http.StatusBadRequest, "VALIDATION_ERROR")
+
 	// And its timeline's parameters.
 	expect(t, s.As(tm.Member, get("/deals/"+elsewhere+"/activities?type=nope")), http.StatusNotFound, "DEAL_NOT_FOUND")
 	expect(t, s.As(tm.Member, get("/deals/"+deal+"/activities?type=nope")), http.StatusBadRequest, "VALIDATION_ERROR")
