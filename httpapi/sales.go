@@ -400,6 +400,19 @@ func refusedAfter(r *http.Request, id uuid.UUID, may func(r *http.Request, id uu
 	return err
 }
 
+// requestCaller is the request's caller as the aggregates see one.
+func requestCaller(r *http.Request) (aggregates.Caller, error) {
+	tenant, err := crm.TenantFrom(r.Context())
+	if err != nil {
+		return aggregates.Caller{}, err
+	}
+	actor, err := crm.ActorFrom(r.Context())
+	if err != nil {
+		return aggregates.Caller{}, err
+	}
+	return aggregates.Caller{UserID: actor.UserID, Role: tenant.Role}, nil
+}
+
 // mayAssign answers 403 when the caller may not make owner (when set)
 // the owner of a new entity (API.md §3: members assign to themselves
 // only), as the aggregates decide it.
@@ -407,15 +420,11 @@ func mayAssign(r *http.Request, owner *uuid.UUID, what string) error {
 	if owner == nil {
 		return nil
 	}
-	tenant, err := crm.TenantFrom(r.Context())
+	c, err := requestCaller(r)
 	if err != nil {
 		return err
 	}
-	actor, err := crm.ActorFrom(r.Context())
-	if err != nil {
-		return err
-	}
-	return aggregates.Caller{UserID: actor.UserID, Role: tenant.Role}.MayAssignTo(*owner, what)
+	return c.MayAssignTo(*owner, what)
 }
 
 // mayAddTask is a new task's deal (404) and the caller's right to manage
@@ -439,15 +448,11 @@ func (s Sales) mayAddTask(r *http.Request, b createTaskBody) error {
 // entity owned by owner (API.md §3: owner, admin and manager any; member
 // own only).
 func mayChange(r *http.Request, owner uuid.UUID, what string) error {
-	tenant, err := crm.TenantFrom(r.Context())
+	c, err := requestCaller(r)
 	if err != nil {
 		return err
 	}
-	actor, err := crm.ActorFrom(r.Context())
-	if err != nil {
-		return err
-	}
-	if tenant.Role == crm.RoleMember && owner != actor.UserID {
+	if !c.CanActOn(owner) {
 		return crm.Errorf(crm.CodeForbidden, "members may change their own %s only", what)
 	}
 	return nil
