@@ -247,11 +247,8 @@ func (o *Organization) managersOnly(c Caller, what string) error {
 // MayChangeRole: member user must exist (404 USER_NOT_FOUND); the owner
 // and admins only.
 func (o *Organization) MayChangeRole(c Caller, user uuid.UUID) error {
-	role, err := o.access(c)
+	role, err := o.accessToMember(c, user)
 	if err != nil {
-		return err
-	}
-	if _, err := o.member(user); err != nil {
 		return err
 	}
 	if !managesMembers(role) {
@@ -263,11 +260,8 @@ func (o *Organization) MayChangeRole(c Caller, user uuid.UUID) error {
 // MayRemoveMember: member user must exist (404 USER_NOT_FOUND); anyone
 // may remove themselves, the owner and admins anyone.
 func (o *Organization) MayRemoveMember(c Caller, user uuid.UUID) error {
-	role, err := o.access(c)
+	role, err := o.accessToMember(c, user)
 	if err != nil {
-		return err
-	}
-	if _, err := o.member(user); err != nil {
 		return err
 	}
 	if user != c.UserID && !managesMembers(role) {
@@ -301,6 +295,19 @@ func (o *Organization) access(c Caller) (crm.Role, error) {
 	role, ok := o.Members[c.UserID]
 	if !ok || c.UserID == uuid.Nil {
 		return "", crm.Errorf(crm.CodeNotAMember, "not a member of the organization")
+	}
+	return role, nil
+}
+
+// accessToMember is access (the caller's role) for an action on member
+// user, who must exist (404 USER_NOT_FOUND), in that order.
+func (o *Organization) accessToMember(c Caller, user uuid.UUID) (crm.Role, error) {
+	role, err := o.access(c)
+	if err != nil {
+		return "", err
+	}
+	if _, err := o.member(user); err != nil {
+		return "", err
 	}
 	return role, nil
 }
