@@ -29,7 +29,6 @@ import (
 	"os/exec"
 	"os/user"
 	"path/filepath"
-	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -37,6 +36,7 @@ import (
 	"syscall"
 	"time"
 
+	"example.com/crm/internal/child"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 )
@@ -86,9 +86,8 @@ type Cluster struct {
 	runAs *syscall.Credential // postgres user when the caller is root; nil otherwise
 	logf  func(format string, args ...any)
 
-	attached bool // the server was started by another process: never stopped here
-	proc     *os.Process
-	exited   chan struct{} // closed once the server process has been reaped
+	attached bool           // the server was started by another process: never stopped here
+	proc     *child.Process // nil when attached
 	stopOnce sync.Once
 	stopErr  error
 }
@@ -552,39 +551,16 @@ func (c *Cluster) launch(ctx context.Context, port int, fast bool) error {
 	cmd.Dir, cmd.Env = "/", serverEnv()
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: c.runAs, Setpgid: true, Pdeathsig: syscall.SIGINT}
-	if err := c.startProcess(cmd); err != nil {
+	proc, err := child.Start(cmd)
+	if err != nil {
 		return err
 	}
-	c.port = port
+	c.proc, c.port = proc, port
 	c.logf("localpg: starting PostgreSQL on 127.0.0.1:%d (pid %d)", port, c.proc.Pid)
 	if err := c.waitReady(ctx); err != nil {
-		c.kill()
+		c.proc.Kill()
 		return err
 	}
-	return nil
-}
-
-// startProcess starts cmd from a goroutine locked to its OS thread for the
-// server's whole life: Linux delivers Pdeathsig when the *thread* that
-// forked the child exits, and the Go runtime may retire unlocked threads.
-func (c *Cluster) startProcess(cmd *exec.Cmd) error {
-	started := make(chan error, 1)
-	exited := make(chan struct{})
-	go func() {
-		runtime.LockOSThread()
-		defer runtime.UnlockOSThread()
-		if err := cmd.Start(); err != nil {
-			started <- err
-			return
-		}
-		started <- nil
-		_ = cmd.Wait()
-		close(exited)
-	}()
-	if err := <-started; err != nil {
-		return fmt.Errorf("start postgres: %w", err)
-	}
-	c.proc, c.exited = cmd.Process, exited
 	return nil
 }
 
@@ -657,7 +633,7 @@ func (c *Cluster) waitReady(ctx context.Context) error {
 			return nil
 		}
 		select {
-		case <-c.exited:
+		case <-c.proc.Exited():
 			return fmt.Errorf("postgres exited during start-up; end of %s:\n%s", logFileName, c.logTail(15))
 		case <-ctx.Done():
 			return fmt.Errorf("waiting for postgres to accept connections: %w; end of %s:\n%s", ctx.Err(), logFileName, c.logTail(15))
@@ -682,16 +658,7 @@ func (c *Cluster) ready() bool {
 }
 
 // logTail returns the last n lines of the server log, for error messages.
-func (c *Cluster) logTail(n int) string {
-	lines := readLines(filepath.Join(c.dir, logFileName))
-	for len(lines) > 0 && strings.TrimSpace(lines[len(lines)-1]) == "" {
-		lines = lines[:len(lines)-1]
-	}
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return strings.Join(lines, "\n")
-}
+func (c *Cluster) logTail(n int) string { return child.LogTail(filepath.Join(c.dir, logFileName), n) }
 
 // createDatabase creates database name unless it exists.
 func (c *Cluster) createDatabase(ctx context.Context, name string) error {
@@ -715,7 +682,7 @@ func (c *Cluster) createDatabase(ctx context.Context, name string) error {
 // stop is Stop's single run: pg_ctl's fast shutdown, then SIGINT, then kill.
 func (c *Cluster) stop() error {
 	select {
-	case <-c.exited:
+	case <-c.proc.Exited():
 		return nil
 	default:
 	}
@@ -725,20 +692,11 @@ func (c *Cluster) stop() error {
 	if err != nil {
 		_ = c.proc.Signal(syscall.SIGINT)
 	}
-	select {
-	case <-c.exited:
-		c.logf("localpg: PostgreSQL on port %d stopped", c.port)
-		return nil
-	case <-time.After(stopTimeout):
-		c.kill()
+	if !c.proc.AwaitOrKill(stopTimeout) {
 		return fmt.Errorf("localpg.Stop(%q): server did not shut down; killed it: %v", c.dir, err)
 	}
-}
-
-// kill ends the server process at once and reaps it.
-func (c *Cluster) kill() {
-	_ = c.proc.Kill()
-	<-c.exited
+	c.logf("localpg: PostgreSQL on port %d stopped", c.port)
+	return nil
 }
 
 // run runs one of the PostgreSQL programs as the server user.

@@ -165,7 +165,7 @@ func TestStartSharesAServerRunningOnTheSameDir(t *testing.T) {
 		t.Fatal(err)
 	}
 	select {
-	case <-first.exited:
+	case <-first.proc.Exited():
 		t.Fatal("stopping the second user stopped the owner's server")
 	case <-time.After(500 * time.Millisecond):
 	}

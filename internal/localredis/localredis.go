@@ -17,12 +17,13 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strconv"
 	"strings"
 	"sync"
 	"syscall"
 	"time"
+
+	"example.com/crm/internal/child"
 )
 
 // ErrNotInstalled is returned by Start when no redis-server binary can be
@@ -46,8 +47,7 @@ type Server struct {
 	port     int
 	dir      string
 	ownDir   bool // dir was created by Start and is removed by Stop
-	proc     *os.Process
-	exited   chan struct{} // closed once the process has been reaped
+	proc     *child.Process
 	stopOnce sync.Once
 	stopErr  error
 }
@@ -178,39 +178,15 @@ func (s *Server) launch(ctx context.Context, bin string, port int) error {
 	cmd.Dir = s.dir
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGTERM}
-	if err := s.startProcess(cmd); err != nil {
+	proc, err := child.Start(cmd)
+	if err != nil {
 		return err
 	}
-	s.port = port
+	s.proc, s.port = proc, port
 	if err := s.waitReady(ctx); err != nil {
-		_ = s.proc.Kill()
-		<-s.exited
+		s.proc.Kill()
 		return err
 	}
-	return nil
-}
-
-// startProcess starts cmd from a goroutine locked to its OS thread for the
-// server's whole life: Linux delivers Pdeathsig when the *thread* that
-// forked the child exits, and the Go runtime may retire unlocked threads.
-func (s *Server) startProcess(cmd *exec.Cmd) error {
-	started := make(chan error, 1)
-	exited := make(chan struct{})
-	go func() {
-		runtime.LockOSThread()
-		defer runtime.UnlockOSThread()
-		if err := cmd.Start(); err != nil {
-			started <- err
-			return
-		}
-		started <- nil
-		_ = cmd.Wait()
-		close(exited)
-	}()
-	if err := <-started; err != nil {
-		return fmt.Errorf("start redis-server: %w", err)
-	}
-	s.proc, s.exited = cmd.Process, exited
 	return nil
 }
 
@@ -222,7 +198,7 @@ func (s *Server) waitReady(ctx context.Context) error {
 	defer tick.Stop()
 	for {
 		select {
-		case <-s.exited:
+		case <-s.proc.Exited():
 			return fmt.Errorf("redis-server exited during start-up; end of %s:\n%s", logFileName, s.logTail(10))
 		default:
 		}
@@ -230,7 +206,7 @@ func (s *Server) waitReady(ctx context.Context) error {
 			return nil
 		}
 		select {
-		case <-s.exited:
+		case <-s.proc.Exited():
 			continue // reported above
 		case <-ctx.Done():
 			return fmt.Errorf("waiting for redis-server to answer PING: %w", ctx.Err())
@@ -262,31 +238,14 @@ func ping(ctx context.Context, port int) error {
 }
 
 // logTail returns the last n lines of the server log, for error messages.
-func (s *Server) logTail(n int) string {
-	b, _ := os.ReadFile(filepath.Join(s.dir, logFileName))
-	lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return strings.Join(lines, "\n")
-}
+func (s *Server) logTail(n int) string { return child.LogTail(filepath.Join(s.dir, logFileName), n) }
 
 // terminate asks the server to exit and kills it after stopTimeout.
 func (s *Server) terminate() error {
-	select {
-	case <-s.exited:
-		return nil
-	default:
-	}
-	_ = s.proc.Signal(syscall.SIGTERM)
-	select {
-	case <-s.exited:
-		return nil
-	case <-time.After(stopTimeout):
-		_ = s.proc.Kill()
-		<-s.exited
+	if !s.proc.Stop(syscall.SIGTERM, stopTimeout) {
 		return fmt.Errorf("localredis.Stop: redis-server on port %d ignored SIGTERM; killed it", s.port)
 	}
+	return nil
 }
 
 // removeDir deletes the working directory if Start created it.
