@@ -137,7 +137,11 @@ type DealFilter struct {
 	// Search is a case-insensitive substring of the title (trimmed,
 	// literal).
 	Search string
-	// CreatedAfter and CreatedBefore bound created_at, inclusive.
+	// CreatedAfter and CreatedBefore bound created_at, inclusive, at the
+	// API's resolution: created_at as the API shows it (to the
+	// millisecond, TimeLayout; the store keeps the microsecond) is
+	// compared, so a bound copied from a deal's created_at keeps that
+	// deal. Normalize turns them into bounds on the stored value.
 	CreatedAfter, CreatedBefore time.Time
 	// OrderBy defaults to created_at, Order to desc; ties break by id.
 	OrderBy DealOrderBy
@@ -165,7 +169,26 @@ func (f DealFilter) Normalize() (DealFilter, error) {
 		fields = append(fields, crm.FieldError{Field: "order_by", Message: "must be created_at, updated_at, amount or title"})
 	}
 	f.Order = f.Order.normalize(Desc, &fields)
+	f.CreatedAfter, f.CreatedBefore = shownFrom(f.CreatedAfter), shownUntil(f.CreatedBefore)
 	return f, invalid(fields)
+}
+
+// shownFrom is the first stored instant the API shows as t or later: t
+// itself on a millisecond, else the next millisecond (zero stays zero).
+func shownFrom(t time.Time) time.Time {
+	if ms := t.Truncate(time.Millisecond); !ms.Equal(t) {
+		return ms.Add(time.Millisecond)
+	}
+	return t
+}
+
+// shownUntil is the last stored instant the API shows as t or earlier:
+// the end of t's millisecond (zero stays zero).
+func shownUntil(t time.Time) time.Time {
+	if t.IsZero() {
+		return t
+	}
+	return t.Truncate(time.Millisecond).Add(time.Millisecond - time.Nanosecond)
 }
 
 // TaskOrderBy is a sort key of GET /tasks.

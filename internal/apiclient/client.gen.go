@@ -2952,10 +2952,10 @@ type ListDealsParams struct {
 	// Search Case-insensitive substring of the title.
 	Search *string `form:"search,omitempty" json:"search,omitempty"`
 
-	// CreatedAfter RFC 3339 instant.
+	// CreatedAfter RFC 3339 instant; inclusive, compared with created_at as shown (to the millisecond).
 	CreatedAfter *time.Time `form:"created_after,omitempty" json:"created_after,omitempty"`
 
-	// CreatedBefore RFC 3339 instant.
+	// CreatedBefore RFC 3339 instant; inclusive, compared with created_at as shown (to the millisecond).
 	CreatedBefore *time.Time `form:"created_before,omitempty" json:"created_before,omitempty"`
 
 	// OrderBy Sort key.

@@ -82,13 +82,19 @@ func TestDealLists(t *testing.T) {
 		{"search is literal", readapi.DealFilter{Search: "50%"}, []uuid.UUID{gamma}},
 		{"search sees renames", readapi.DealFilter{Search: "renamed"}, []uuid.UUID{zeta}},
 		{"search misses deleted", readapi.DealFilter{Search: "delta"}, []uuid.UUID{}},
-		{"created_after, inclusive", readapi.DealFilter{CreatedAfter: gammaCreated}, []uuid.UUID{zeta, eps, gamma}},
-		{"created_before, inclusive", readapi.DealFilter{CreatedBefore: betaCreated}, []uuid.UUID{beta, alpha}},
-		{"created window", readapi.DealFilter{CreatedAfter: betaCreated, CreatedBefore: gammaCreated}, []uuid.UUID{gamma, beta}},
+		// The bounds compare created_at as the API shows it, to the
+		// millisecond (the store keeps the microsecond): a bound copied
+		// from a deal keeps it.
+		{"created_after, inclusive", readapi.DealFilter{CreatedAfter: shown(gammaCreated)}, []uuid.UUID{zeta, eps, gamma}},
+		{"created_before, inclusive", readapi.DealFilter{CreatedBefore: shown(betaCreated)}, []uuid.UUID{beta, alpha}},
+		{"created window", readapi.DealFilter{CreatedAfter: shown(betaCreated), CreatedBefore: shown(gammaCreated)}, []uuid.UUID{gamma, beta}},
+		{"created window of one millisecond", readapi.DealFilter{CreatedAfter: shown(betaCreated), CreatedBefore: shown(betaCreated)}, []uuid.UUID{beta}},
+		{"created_after, past the millisecond shown", readapi.DealFilter{CreatedAfter: shown(gammaCreated).Add(time.Microsecond)}, []uuid.UUID{zeta, eps}},
+		{"created_before, before the millisecond shown", readapi.DealFilter{CreatedBefore: shown(betaCreated).Add(-time.Microsecond)}, []uuid.UUID{alpha}},
 		{"everything at once", readapi.DealFilter{
 			Statuses: []string{"in_progress", "new"}, Stages: []string{"qualification"}, OwnerID: o.actor,
 			ContactID: ca, Currency: "USD", MinAmount: ptr(crm.Amount(1)), MaxAmount: ptr(amount(t, "1")),
-			Search: "gam", CreatedAfter: gammaCreated, CreatedBefore: gammaCreated, OrderBy: readapi.DealsByTitle,
+			Search: "gam", CreatedAfter: shown(gammaCreated), CreatedBefore: shown(gammaCreated), OrderBy: readapi.DealsByTitle,
 		}, []uuid.UUID{gamma}},
 	}
 	for _, c := range cases {
@@ -249,3 +255,6 @@ func TestDealTiesBreakByID(t *testing.T) {
 		}
 	}
 }
+
+// shown is t as the API writes it: to the millisecond (readapi.TimeLayout).
+func shown(t time.Time) time.Time { return t.Truncate(time.Millisecond) }

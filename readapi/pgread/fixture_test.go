@@ -128,7 +128,7 @@ type org struct {
 func (e *env) newOrg(t *testing.T) *org {
 	return &org{
 		t: t, e: e, id: uuid.New(), actor: uuid.New(),
-		clock: time.Date(2026, 3, 1, 9, 0, 0, 123_000_000, time.UTC), step: time.Second,
+		clock: time.Date(2026, 3, 1, 9, 0, 0, 123_456_000, time.UTC), step: time.Second,
 		versions: map[uuid.UUID]int{}, contacts: map[uuid.UUID]uuid.UUID{},
 	}
 }
