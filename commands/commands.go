@@ -267,6 +267,21 @@ func checkIfMatch(ifMatch IfMatch, version int) error {
 	return nil
 }
 
+// checkOwnerThenIfMatch is checkIfMatch for a patch that may set an
+// owner: OWNER_NOT_MEMBER is a business rule, which API.md orders before
+// 412. The append checks the owner itself, in its transaction
+// (write.owners); the owner is looked up here only when no append will
+// run: the patch changes nothing, or the If-Match fails.
+func (a *Application) checkOwnerThenIfMatch(ctx context.Context, org uuid.UUID, c aggregates.Caller, owner *uuid.UUID, appends bool, ifMatch IfMatch, version int) error {
+	mismatch := checkIfMatch(ifMatch, version)
+	if owner != nil && (!appends || mismatch != nil) {
+		if err := a.checkOwner(ctx, org, c, owner); err != nil {
+			return err
+		}
+	}
+	return mismatch
+}
+
 // retry runs attempt (load, decide, append) until it succeeds, fails for a
 // reason other than a version conflict or a changed role, or the attempts
 // run out.

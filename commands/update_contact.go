@@ -28,15 +28,12 @@ func (a *Application) UpdateContact(ctx context.Context, id uuid.UUID, p aggrega
 			return err
 		}
 		var owners []uuid.UUID
+		var owner *uuid.UUID
 		if p.OwnerID.Set {
-			owners = assigned(c, &p.OwnerID.Value)
+			owner = &p.OwnerID.Value
+			owners = assigned(c, owner)
 		}
-		if len(decided) == 0 && len(owners) > 0 {
-			if err := a.checkOwner(ctx, tenant.OrgID, c, &p.OwnerID.Value); err != nil {
-				return err
-			}
-		}
-		if err := checkIfMatch(ifMatch, cur.Version); err != nil {
+		if err := a.checkOwnerThenIfMatch(ctx, tenant.OrgID, c, owner, len(decided) > 0, ifMatch, cur.Version); err != nil {
 			return err
 		}
 		version := cur.Version

@@ -30,13 +30,10 @@ func (a *Application) UpdateDeal(ctx context.Context, id uuid.UUID, p aggregates
 			return err
 		}
 		var owners []uuid.UUID
+		var owner *uuid.UUID
 		if p.OwnerID.Set {
-			owners = assigned(c, &p.OwnerID.Value)
-		}
-		if len(decided) == 0 && len(owners) > 0 {
-			if err := a.checkOwner(ctx, tenant.OrgID, c, &p.OwnerID.Value); err != nil {
-				return err
-			}
+			owner = &p.OwnerID.Value
+			owners = assigned(c, owner)
 		}
 		var links []events.Append
 		if moved {
@@ -50,7 +47,7 @@ func (a *Application) UpdateDeal(ctx context.Context, id uuid.UUID, p aggregates
 			}
 			links = append(links, link, unlink)
 		}
-		if err := checkIfMatch(ifMatch, cur.Version); err != nil {
+		if err := a.checkOwnerThenIfMatch(ctx, tenant.OrgID, c, owner, len(decided) > 0, ifMatch, cur.Version); err != nil {
 			return err
 		}
 		version := cur.Version

@@ -134,6 +134,13 @@ func TestOrderOfChecksOnPatch(t *testing.T) {
 	// And its timeline's parameters.
 	expect(t, s.As(tm.Member, get("/deals/"+elsewhere+"/activities?type=nope")), http.StatusNotFound, "DEAL_NOT_FOUND")
 	expect(t, s.As(tm.Member, get("/deals/"+deal+"/activities?type=nope")), http.StatusBadRequest, "VALIDATION_ERROR")
+
+	// A business rule before If-Match: an owner who is not a member.
+	stale := func(req apitest.Request) apitest.Request { return header(req, "If-Match", `"99"`) }
+	expect(t, s.As(tm.Owner, stale(patch("/deals/"+deal, obj{"owner_id": other.ID}))), http.StatusBadRequest, "OWNER_NOT_MEMBER")
+	expect(t, s.As(tm.Owner, stale(patch("/contacts/"+contact, obj{"owner_id": other.ID}))), http.StatusBadRequest, "OWNER_NOT_MEMBER")
+	expect(t, s.As(tm.Owner, stale(patch("/deals/"+deal, obj{"owner_id": tm.Manager.ID}))), http.StatusPreconditionFailed, "VERSION_MISMATCH")
+	expect(t, s.As(tm.Owner, stale(patch("/contacts/"+contact, obj{"owner_id": tm.Owner.ID}))), http.StatusPreconditionFailed, "VERSION_MISMATCH")
 }
 
 // A task of a deleted deal is gone for every verb.
