@@ -53,15 +53,9 @@ func (d Deals) DealAt(ctx context.Context, org, id uuid.UUID, role crm.Role, ver
 		asOf = asOf.Truncate(time.Millisecond).Add(time.Millisecond - time.Nanosecond)
 	}
 	// The deal now: whether it is deleted decides who may see its past.
-	now, err := d.current(ctx, org, id)
+	now, err := d.readable(ctx, org, id, role)
 	if err != nil {
 		return At{}, fmt.Errorf("audit.DealAt: %w", err)
-	}
-	if now.deal.ID != id {
-		return At{}, crm.Errorf(crm.CodeDealNotFound, "deal %s not found", id)
-	}
-	if err := mayReadDeleted(now.deal, role); err != nil {
-		return At{}, err
 	}
 	// A version past the current one is not the past: say so, with the
 	// count, rather than "did not exist" (the deal does exist).
@@ -111,6 +105,33 @@ type now struct {
 	deal aggregates.Deal
 	base Snapshot
 	tail []events.Event
+}
+
+// MayRead is what DealAt and History answer before they read the past:
+// DEAL_NOT_FOUND when the organization has no deal id, FORBIDDEN when it
+// was deleted and role is below admin, nil otherwise. The API asks it
+// when their query parameters are refused, so that those errors come
+// first, as API.md orders the checks.
+func (d Deals) MayRead(ctx context.Context, org, id uuid.UUID, role crm.Role) error {
+	if _, err := d.readable(ctx, org, id, role); err != nil {
+		return fmt.Errorf("audit.MayRead: %w", err)
+	}
+	return nil
+}
+
+// readable is the deal now, when role may read its past (see MayRead).
+func (d Deals) readable(ctx context.Context, org, id uuid.UUID, role crm.Role) (now, error) {
+	n, err := d.current(ctx, org, id)
+	if err != nil {
+		return now{}, err
+	}
+	if n.deal.ID != id {
+		return now{}, crm.Errorf(crm.CodeDealNotFound, "deal %s not found", id)
+	}
+	if err := mayReadDeleted(n.deal, role); err != nil {
+		return now{}, err
+	}
+	return n, nil
 }
 
 // current folds deal id from its latest snapshot, and saves the
@@ -171,15 +192,9 @@ type Entry struct {
 // History returns one page of deal id's events, oldest first, and their
 // total. A deleted deal's history is for owners and admins only.
 func (d Deals) History(ctx context.Context, org, id uuid.UUID, role crm.Role, page, pageSize int) ([]Entry, int, error) {
-	now, err := d.current(ctx, org, id)
+	now, err := d.readable(ctx, org, id, role)
 	if err != nil {
 		return nil, 0, fmt.Errorf("audit.History: %w", err)
-	}
-	if now.deal.ID != id {
-		return nil, 0, crm.Errorf(crm.CodeDealNotFound, "deal %s not found", id)
-	}
-	if err := mayReadDeleted(now.deal, role); err != nil {
-		return nil, 0, err
 	}
 	total := now.deal.Version
 	from := min((page-1)*pageSize, total)

@@ -121,7 +121,7 @@ func (s Sales) dealAt(w http.ResponseWriter, r *http.Request, org, id uuid.UUID)
 		}
 	}
 	if err := p.err(); err != nil {
-		return err
+		return refusedAfter(r, id, s.pastReadable, err)
 	}
 	if vSet == tSet {
 		if vSet {
@@ -129,7 +129,7 @@ func (s Sales) dealAt(w http.ResponseWriter, r *http.Request, org, id uuid.UUID)
 		} else {
 			p.add("version", "give version (a whole number ≥ 1) or as_of (an RFC 3339 timestamp)")
 		}
-		return p.err()
+		return refusedAfter(r, id, s.pastReadable, p.err())
 	}
 	var version int
 	var asOf time.Time
@@ -149,7 +149,7 @@ func (s Sales) dealAt(w http.ResponseWriter, r *http.Request, org, id uuid.UUID)
 		asOf = t
 	}
 	if err := p.err(); err != nil {
-		return err
+		return refusedAfter(r, id, s.pastReadable, err)
 	}
 	tenant, err := crm.TenantFrom(r.Context())
 	if err != nil {
@@ -212,7 +212,7 @@ func (s Sales) dealHistory(w http.ResponseWriter, r *http.Request) error {
 	var p problems
 	page := paging(r, &p)
 	if err := p.err(); err != nil {
-		return err
+		return refusedAfter(r, id, s.pastReadable, err)
 	}
 	tenant, err := crm.TenantFrom(r.Context())
 	if err != nil {
@@ -468,6 +468,21 @@ func (s Sales) mayChangeContact(r *http.Request, id uuid.UUID) error {
 		return err
 	}
 	return mayChange(r, c.OwnerID, "contacts")
+}
+
+// pastReadable is the 404 of a deal's history and replay, and the 403 of
+// a deleted deal's for roles below admin (audit.Deals.MayRead): a deleted
+// deal keeps its past, which dealVisible would call not found.
+func (s Sales) pastReadable(r *http.Request, id uuid.UUID) error {
+	org, err := orgID(r)
+	if err != nil {
+		return err
+	}
+	tenant, err := crm.TenantFrom(r.Context())
+	if err != nil {
+		return err
+	}
+	return s.Audit.MayRead(r.Context(), org, id, tenant.Role)
 }
 
 // dealVisible is the deal's 404 (any member may comment on a deal).

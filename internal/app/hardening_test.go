@@ -78,6 +78,9 @@ func TestDeletedDealPastIsForOwnersAndAdmins(t *testing.T) {
 	for _, u := range []apitest.User{tm.Member, tm.Manager} {
 		expect(t, s.As(u, get("/deals/"+deal+"?version=1")), http.StatusForbidden, "FORBIDDEN")
 		expect(t, s.As(u, get("/deals/"+deal+"?as_of="+asOf)), http.StatusForbidden, "FORBIDDEN")
+		// The role before the parameters.
+		expect(t, s.As(u, get("/deals/"+deal+"?version=0")), http.StatusForbidden, "FORBIDDEN")
+		expect(t, s.As(u, get("/deals/"+deal+"/history?page=0")), http.StatusForbidden, "FORBIDDEN")
 		expect(t, s.As(u, get("/deals/"+deal+"/history")), http.StatusForbidden, "FORBIDDEN")
 	}
 	for _, u := range []apitest.User{tm.Owner, tm.Admin} {
@@ -134,6 +137,11 @@ func TestOrderOfChecksOnPatch(t *testing.T) {
 	// And its timeline's parameters.
 	expect(t, s.As(tm.Member, get("/deals/"+elsewhere+"/activities?type=nope")), http.StatusNotFound, "DEAL_NOT_FOUND")
 	expect(t, s.As(tm.Member, get("/deals/"+deal+"/activities?type=nope")), http.StatusBadRequest, "VALIDATION_ERROR")
+	// And the parameters of its history and replay.
+	for _, q := range []string{"?version=0", "?as_of=bad", "?version=1&as_of=2026-01-01T00:00:00Z", "/history?page=0"} {
+		expect(t, s.As(tm.Member, get("/deals/"+elsewhere+q)), http.StatusNotFound, "DEAL_NOT_FOUND")
+		expect(t, s.As(tm.Member, get("/deals/"+deal+q)), http.StatusBadRequest, "VALIDATION_ERROR")
+	}
 
 	// A business rule before If-Match: an owner who is not a member.
 	stale := func(req apitest.Request) apitest.Request { return header(req, "If-Match", `"99"`) }
