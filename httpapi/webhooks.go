@@ -17,9 +17,12 @@ import (
 // (API.md, Integrations): owner and admin only (403 for the other roles),
 // another organization's webhook is 404. Subscriptions are integration
 // configuration in plain tables (package webhooks), not events: these
-// routes append nothing to the log. Their POSTs honour Idempotency-Key
-// as every POST does: the answer is recorded in the transaction of the
-// change (webhooks.Record) and replayed from there.
+// routes append nothing to the log, so they send no X-Event-Position.
+// A subscription carries a version as every entity does: GET, PATCH
+// and the POSTs send it as ETag, PATCH and DELETE honour If-Match. Their
+// POSTs honour Idempotency-Key as every POST does: the answer is
+// recorded in the transaction of the change (webhooks.Record) and
+// replayed from there.
 type Webhooks struct {
 	Store webhooks.Store
 	// AllowPrivate accepts http URLs and private addresses
@@ -118,7 +121,7 @@ func (h Webhooks) create(w http.ResponseWriter, r *http.Request) error {
 	}
 	in.URL = *b.URL
 	ctx, send := Respond(r, func(c webhooks.Created) Reply {
-		return Reply{Status: http.StatusCreated, Location: BasePath + "/webhooks/" + c.ID.String(), Body: c}
+		return Reply{Status: http.StatusCreated, Location: BasePath + "/webhooks/" + c.ID.String(), Version: c.Version, Body: c}
 	})
 	c, err := h.Store.Create(ctx, org, in, recordFor[webhooks.Created](ctx))
 	if err != nil {
@@ -161,7 +164,7 @@ func (h Webhooks) get(w http.ResponseWriter, r *http.Request) error {
 	if _, err := requireOwnerOrAdmin(r); err != nil {
 		return err
 	}
-	return WriteJSON(w, http.StatusOK, s)
+	return ok(w, s.Version, s)
 }
 
 func (h Webhooks) update(w http.ResponseWriter, r *http.Request) error {
@@ -191,11 +194,15 @@ func (h Webhooks) update(w http.ResponseWriter, r *http.Request) error {
 	if err := p.err(); err != nil {
 		return err
 	}
-	s, err := h.Store.Update(r.Context(), org, id, patch)
+	ifMatch, err := ifMatchVersion(r)
 	if err != nil {
 		return err
 	}
-	return WriteJSON(w, http.StatusOK, s)
+	s, err := h.Store.Update(r.Context(), org, id, patch, ifMatch)
+	if err != nil {
+		return err
+	}
+	return ok(w, s.Version, s)
 }
 
 func (h Webhooks) remove(w http.ResponseWriter, r *http.Request) error {
@@ -203,7 +210,11 @@ func (h Webhooks) remove(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	if err := h.Store.Delete(r.Context(), org, id); err != nil {
+	ifMatch, err := ifMatchVersion(r)
+	if err != nil {
+		return err
+	}
+	if err := h.Store.Delete(r.Context(), org, id, ifMatch); err != nil {
 		return err
 	}
 	w.WriteHeader(http.StatusNoContent)
@@ -215,14 +226,14 @@ func (h Webhooks) rotateSecret(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	ctx, send := Respond(r, func(secret string) Reply {
-		return Reply{Status: http.StatusOK, Body: map[string]string{"secret": secret}}
+	ctx, send := Respond(r, func(rt webhooks.Rotated) Reply {
+		return Reply{Status: http.StatusOK, Version: rt.Version, Body: map[string]string{"secret": rt.Secret}}
 	})
-	secret, err := h.Store.RotateSecret(ctx, org, id, recordFor[string](ctx))
+	rt, err := h.Store.RotateSecret(ctx, org, id, recordFor[webhooks.Rotated](ctx))
 	if err != nil {
 		return err
 	}
-	return send(w, secret, commands.Result{})
+	return send(w, rt, commands.Result{})
 }
 
 func (h Webhooks) deliveries(w http.ResponseWriter, r *http.Request) error {
@@ -259,7 +270,9 @@ func (h Webhooks) replay(w http.ResponseWriter, r *http.Request) error {
 			return err
 		}
 	}
-	ctx, send := Respond(r, func(s webhooks.Subscription) Reply { return Reply{Status: http.StatusAccepted, Body: s} })
+	ctx, send := Respond(r, func(s webhooks.Subscription) Reply {
+		return Reply{Status: http.StatusAccepted, Version: s.Version, Body: s}
+	})
 	s, err := h.Store.Replay(ctx, org, id, after, recordFor[webhooks.Subscription](ctx))
 	if err != nil {
 		return err

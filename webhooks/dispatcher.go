@@ -782,7 +782,7 @@ func (d *Dispatcher) disable(ctx context.Context, key subKey, deliveryID uuid.UU
 			return err
 		}
 		_, err := tx.Exec(ctx, `UPDATE webhook_subscriptions SET active = false, pending_delivery_id = NULL, pending_event_id = NULL,
-			next_attempt_at = NULL, failing_since = NULL, updated_at = now()
+			next_attempt_at = NULL, failing_since = NULL, version = version + 1, updated_at = now()
 			WHERE org_id = $1 AND id = $2 AND lease_owner = $3 AND pending_delivery_id = $4`, key.org, key.id, d.cfg.Owner, deliveryID)
 		return err
 	})

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"time"
 
@@ -44,12 +45,15 @@ const RotationWindow = 24 * time.Hour
 // Subscription is a webhook subscription as the API shows it (never with
 // its secret).
 type Subscription struct {
-	ID         uuid.UUID    `json:"id"`
-	URL        string       `json:"url"`
-	EventTypes []string     `json:"event_types"`
-	Active     bool         `json:"active"`
-	CreatedAt  readapi.Time `json:"created_at"`
-	UpdatedAt  readapi.Time `json:"updated_at"`
+	ID         uuid.UUID `json:"id"`
+	URL        string    `json:"url"`
+	EventTypes []string  `json:"event_types"`
+	Active     bool      `json:"active"`
+	// Version moves with every change a client can see (see Update), and
+	// is what If-Match is checked against.
+	Version   int          `json:"version"`
+	CreatedAt readapi.Time `json:"created_at"`
+	UpdatedAt readapi.Time `json:"updated_at"`
 }
 
 // Created is a new subscription with its secret, shown once.
@@ -103,18 +107,27 @@ type Store struct {
 
 func notFound(id uuid.UUID) error { return crm.Errorf(crm.CodeNotFound, "webhook %s not found", id) }
 
+// checkVersion answers VERSION_MISMATCH when the client's If-Match
+// (ifMatch; nil for none or *) names another version than the current.
+func checkVersion(ifMatch *int, current int) error {
+	if ifMatch != nil && *ifMatch != current {
+		return crm.Errorf(crm.CodeVersionMismatch, "the webhook is at version %d, not %d", current, *ifMatch)
+	}
+	return nil
+}
+
 func (s Store) changed() {
 	if s.Changed != nil {
 		s.Changed()
 	}
 }
 
-const subscriptionColumns = `id, url, event_types, active, created_at, updated_at`
+const subscriptionColumns = `id, url, event_types, active, version, created_at, updated_at`
 
 func scanSubscription(row pgx.Row) (Subscription, error) {
 	var v Subscription
 	var created, updated time.Time
-	if err := row.Scan(&v.ID, &v.URL, &v.EventTypes, &v.Active, &created, &updated); err != nil {
+	if err := row.Scan(&v.ID, &v.URL, &v.EventTypes, &v.Active, &v.Version, &created, &updated); err != nil {
 		return Subscription{}, err
 	}
 	v.CreatedAt, v.UpdatedAt = readapi.NewTime(created.UTC()), readapi.NewTime(updated.UTC())
@@ -189,24 +202,46 @@ func (s Store) Get(ctx context.Context, org, id uuid.UUID) (Subscription, error)
 	return v, err
 }
 
-// Update applies p. Re-enabling a subscription (active false → true)
+// Update applies p when ifMatch (nil: any) names the current version:
+// VERSION_MISMATCH otherwise. A patch that changes nothing leaves the
+// subscription as it is, version and updated_at included; any other moves
+// the version by one. Re-enabling a subscription (active false → true)
 // clears its failure streak: it gets a fresh day before it is disabled
 // again, and its next attempt is due at once.
-func (s Store) Update(ctx context.Context, org, id uuid.UUID, p Patch) (Subscription, error) {
-	var active *bool = p.Active
-	row := s.Pool.QueryRow(ctx, `
+func (s Store) Update(ctx context.Context, org, id uuid.UUID, p Patch, ifMatch *int) (Subscription, error) {
+	var v Subscription
+	err := pgx.BeginFunc(ctx, s.Pool, func(tx pgx.Tx) error {
+		cur, err := scanSubscription(tx.QueryRow(ctx, `SELECT `+subscriptionColumns+` FROM webhook_subscriptions
+			WHERE org_id = $1 AND id = $2 FOR UPDATE`, org, id))
+		if errors.Is(err, pgx.ErrNoRows) {
+			return notFound(id)
+		}
+		if err != nil {
+			return err
+		}
+		if err := checkVersion(ifMatch, cur.Version); err != nil {
+			return err
+		}
+		if !p.changes(cur) {
+			v = cur
+			return nil
+		}
+		v, err = scanSubscription(tx.QueryRow(ctx, `
 UPDATE webhook_subscriptions SET
     url = COALESCE($3, url),
     event_types = COALESCE($4, event_types),
     failing_since = CASE WHEN $5::boolean AND NOT active THEN NULL ELSE failing_since END,
     next_attempt_at = CASE WHEN $5::boolean AND NOT active THEN NULL ELSE next_attempt_at END,
     active = COALESCE($5, active),
+    version = version + 1,
     updated_at = now()
 WHERE org_id = $1 AND id = $2
-RETURNING `+subscriptionColumns, org, id, p.URL, p.EventTypes, active)
-	v, err := scanSubscription(row)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return Subscription{}, notFound(id)
+RETURNING `+subscriptionColumns, org, id, p.URL, p.EventTypes, p.Active))
+		return err
+	})
+	var apiErr *crm.Error
+	if errors.As(err, &apiErr) {
+		return Subscription{}, err
 	}
 	if err != nil {
 		return Subscription{}, fmt.Errorf("webhooks.Update: %w", err)
@@ -215,40 +250,66 @@ RETURNING `+subscriptionColumns, org, id, p.URL, p.EventTypes, active)
 	return v, nil
 }
 
-// Delete removes a subscription and its delivery log.
-func (s Store) Delete(ctx context.Context, org, id uuid.UUID) error {
-	tag, err := s.Pool.Exec(ctx, `DELETE FROM webhook_subscriptions WHERE org_id = $1 AND id = $2`, org, id)
-	if err != nil {
+// changes reports whether p changes anything of cur.
+func (p Patch) changes(cur Subscription) bool {
+	return (p.URL != nil && *p.URL != cur.URL) ||
+		(p.EventTypes != nil && !slices.Equal(p.EventTypes, cur.EventTypes)) ||
+		(p.Active != nil && *p.Active != cur.Active)
+}
+
+// Delete removes a subscription and its delivery log when ifMatch (nil:
+// any) names its current version: VERSION_MISMATCH otherwise.
+func (s Store) Delete(ctx context.Context, org, id uuid.UUID, ifMatch *int) error {
+	var current *int
+	var deleted bool
+	err := s.Pool.QueryRow(ctx, `
+WITH cur AS (SELECT version FROM webhook_subscriptions WHERE org_id = $1 AND id = $2),
+gone AS (DELETE FROM webhook_subscriptions WHERE org_id = $1 AND id = $2 AND ($3::integer IS NULL OR version = $3) RETURNING 1)
+SELECT (SELECT version FROM cur), EXISTS (SELECT FROM gone)`, org, id, ifMatch).Scan(&current, &deleted)
+	switch {
+	case err != nil:
 		return fmt.Errorf("webhooks.Delete: %w", err)
-	}
-	if tag.RowsAffected() == 0 {
+	case deleted:
+		return nil
+	case current == nil:
 		return notFound(id)
 	}
-	return nil
+	if err := checkVersion(ifMatch, *current); err != nil {
+		return err
+	}
+	return notFound(id) // deleted meanwhile
+}
+
+// Rotated is a subscription's new secret, and the version the rotation
+// gave it.
+type Rotated struct {
+	Secret  string
+	Version int
 }
 
 // RotateSecret gives the subscription a new secret and returns it. The
 // current one keeps signing for RotationWindow (deliveries carry both
 // signatures); a second rotation within the window drops the oldest.
-func (s Store) RotateSecret(ctx context.Context, org, id uuid.UUID, record Record[string]) (string, error) {
-	secret := NewSecret()
+func (s Store) RotateSecret(ctx context.Context, org, id uuid.UUID, record Record[Rotated]) (Rotated, error) {
+	r := Rotated{Secret: NewSecret()}
 	err := pgx.BeginFunc(ctx, s.Pool, func(tx pgx.Tx) error {
-		tag, err := tx.Exec(ctx, `
+		err := tx.QueryRow(ctx, `
 UPDATE webhook_subscriptions SET previous_secret = secret, previous_secret_until = now() + $4::interval,
-    secret = $3, updated_at = now()
-WHERE org_id = $1 AND id = $2`, org, id, secret, strconv.FormatInt(int64(RotationWindow/time.Second), 10)+" seconds")
+    secret = $3, version = version + 1, updated_at = now()
+WHERE org_id = $1 AND id = $2
+RETURNING version`, org, id, r.Secret, strconv.FormatInt(int64(RotationWindow/time.Second), 10)+" seconds").Scan(&r.Version)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return notFound(id)
+		}
 		if err != nil {
 			return fmt.Errorf("webhooks.RotateSecret: %w", err)
 		}
-		if tag.RowsAffected() == 0 {
-			return notFound(id)
-		}
-		return recordIn(ctx, tx, record, secret)
+		return recordIn(ctx, tx, record, r)
 	})
 	if err != nil {
-		return "", err
+		return Rotated{}, err
 	}
-	return secret, nil
+	return r, nil
 }
 
 // Replay moves the subscription's cursor to after, so that every
@@ -269,7 +330,7 @@ WHERE w.org_id = $1 AND w.id = $2 AND d.org_id = w.org_id AND d.subscription_id 
 		v, err = scanSubscription(tx.QueryRow(ctx, `
 UPDATE webhook_subscriptions SET cursor_xid = $3::text::xid8, cursor_position = $4,
     pending_delivery_id = NULL, pending_event_id = NULL, next_attempt_at = NULL, failing_since = NULL,
-    active = true, updated_at = now()
+    active = true, version = version + 1, updated_at = now()
 WHERE org_id = $1 AND id = $2
 RETURNING `+subscriptionColumns, org, id, strconv.FormatUint(after.TransactionID, 10), after.Position))
 		if err != nil {

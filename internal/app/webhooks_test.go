@@ -450,6 +450,9 @@ func TestWebhookDisabledAfterADayOfFailures(t *testing.T) {
 	waitFor(t, "the subscription disabled", func() bool {
 		return s.As(owner, get("/webhooks/"+id)).JSON(t)["active"] == false
 	})
+	if v := s.As(owner, get("/webhooks/"+id)).JSON(t)["version"]; v != 2.0 {
+		t.Fatalf("disabled, the subscription is at version %v, want 2", v)
+	}
 	r := s.As(owner, get("/webhooks/"+id+"/deliveries"))
 	var l struct {
 		Items []struct {
@@ -580,6 +583,69 @@ func TestWebhookRoutes(t *testing.T) {
 	expect(t, s.As(tm.Owner, del("/webhooks/"+id)), http.StatusNoContent)
 	expect(t, s.As(tm.Owner, get("/webhooks/"+id)), http.StatusNotFound, "NOT_FOUND")
 	expect(t, s.As(tm.Owner, del("/webhooks/"+id)), http.StatusNotFound, "NOT_FOUND")
+}
+
+// A subscription carries a version like every entity (API.md §1): sent as
+// ETag, moved by every change a client can see and by nothing else, and
+// checked by If-Match on PATCH and DELETE.
+func TestWebhooksCarryAVersionAndHonourIfMatch(t *testing.T) {
+	t.Parallel()
+	s := apitest.Start(t, apitest.Options{})
+	u := s.Register(t)
+	versionOf := func(r *apitest.Response) string {
+		t.Helper()
+		v := fmt.Sprint(r.JSON(t)["version"])
+		if etag := r.Header.Get("ETag"); etag != `"`+v+`"` {
+			t.Fatalf("ETag %q beside version %s: %s", etag, v, r.Body)
+		}
+		return v
+	}
+	ifMatch := func(req apitest.Request, v string) apitest.Request { return header(req, "If-Match", `"`+v+`"`) }
+
+	r := s.As(u, post("/webhooks", obj{"url": "https://hooks.example.com/v", "event_types": []string{"deal.*"}}))
+	expect(t, r, http.StatusCreated)
+	if v := versionOf(r); v != "1" {
+		t.Fatalf("a new subscription is at version %s", v)
+	}
+	id := r.JSON(t)["id"].(string)
+	if v := versionOf(s.As(u, get("/webhooks/"+id))); v != "1" {
+		t.Fatalf("GET: version %s", v)
+	}
+
+	r = s.As(u, ifMatch(patch("/webhooks/"+id, obj{"active": false}), "1"))
+	expect(t, r, http.StatusOK)
+	if v := versionOf(r); v != "2" {
+		t.Fatalf("after a change: version %s", v)
+	}
+	// A patch that changes nothing moves nothing.
+	r = s.As(u, patch("/webhooks/"+id, obj{"active": false, "url": "https://hooks.example.com/v"}))
+	expect(t, r, http.StatusOK)
+	if v := versionOf(r); v != "2" {
+		t.Fatalf("after a patch that changes nothing: version %s", v)
+	}
+	// A stale version is 412 and changes nothing; a malformed one is 400.
+	expect(t, s.As(u, ifMatch(patch("/webhooks/"+id, obj{"active": true}), "1")), http.StatusPreconditionFailed, "VERSION_MISMATCH")
+	expect(t, s.As(u, header(patch("/webhooks/"+id, obj{"active": true}), "If-Match", "bogus")), http.StatusBadRequest, "VALIDATION_ERROR")
+	if b := s.As(u, get("/webhooks/"+id)).JSON(t); b["active"] != false {
+		t.Fatalf("a refused patch changed the subscription: %v", b)
+	}
+
+	r = s.As(u, post("/webhooks/"+id+"/rotate-secret", nil))
+	expect(t, r, http.StatusOK)
+	if etag := r.Header.Get("ETag"); etag != `"3"` {
+		t.Fatalf("a rotation answered ETag %q, want \"3\"", etag)
+	}
+	r = s.As(u, post("/webhooks/"+id+"/replay", obj{}))
+	expect(t, r, http.StatusAccepted)
+	if v := versionOf(r); v != "4" {
+		t.Fatalf("after a replay: version %s", v)
+	}
+
+	expect(t, s.As(u, ifMatch(del("/webhooks/"+id), "3")), http.StatusPreconditionFailed, "VERSION_MISMATCH")
+	expect(t, s.As(u, header(del("/webhooks/"+id), "If-Match", "bogus")), http.StatusBadRequest, "VALIDATION_ERROR")
+	expect(t, s.As(u, get("/webhooks/"+id)), http.StatusOK)
+	expect(t, s.As(u, ifMatch(del("/webhooks/"+id), "4")), http.StatusNoContent)
+	expect(t, s.As(u, ifMatch(del("/webhooks/"+id), "4")), http.StatusNotFound, "NOT_FOUND")
 }
 
 // The webhook POSTs honour Idempotency-Key like every POST (API.md §1):
