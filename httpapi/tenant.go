@@ -31,13 +31,28 @@ type MembershipReader interface {
 // run inside Authenticate.
 func Tenant(m MembershipReader) func(http.Handler) http.Handler {
 	return tenant(m, func(r *http.Request) (uuid.UUID, error) {
-		org, ok := parseUUID(r.Header.Get(OrganizationHeader))
+		org, ok := headerOrganization(r)
 		if !ok {
-			return uuid.Nil, crm.Errorf(crm.CodeOrganizationRequired,
-				"the %s header must name an organization (a UUID)", OrganizationHeader)
+			return uuid.Nil, errOrganizationRequired()
 		}
 		return org, nil
 	})
+}
+
+// headerOrganization is the organization X-Organization-Id names: ok is
+// false when the header is missing, malformed or given more than once
+// (two organizations, or one and something else, are no answer).
+func headerOrganization(r *http.Request) (org uuid.UUID, ok bool) {
+	vs := r.Header.Values(OrganizationHeader)
+	if len(vs) != 1 {
+		return uuid.Nil, false
+	}
+	return parseUUID(vs[0])
+}
+
+func errOrganizationRequired() error {
+	return crm.Errorf(crm.CodeOrganizationRequired,
+		"the %s header must name one organization (a UUID), once", OrganizationHeader)
 }
 
 // TenantFromPath is Tenant for routes that name the organization in the
@@ -96,7 +111,7 @@ func AuthenticateInOrg(tokens TokenVerifier, users UserChecker, access AccessRea
 			if err != nil {
 				return err
 			}
-			org, ok := parseUUID(r.Header.Get(OrganizationHeader))
+			org, ok := headerOrganization(r)
 			if !ok { // rare: answer 401 before 400, as the two middlewares do
 				exists, err := users.UserExists(r.Context(), user)
 				if err != nil {
@@ -105,8 +120,7 @@ func AuthenticateInOrg(tokens TokenVerifier, users UserChecker, access AccessRea
 				if !exists {
 					return crm.Errorf(crm.CodeUnauthenticated, "the token's user does not exist")
 				}
-				return crm.Errorf(crm.CodeOrganizationRequired,
-					"the %s header must name an organization (a UUID)", OrganizationHeader)
+				return errOrganizationRequired()
 			}
 			if isAccessChecked(r) {
 				if role, ok := roles.get(org, user); ok {

@@ -1,6 +1,7 @@
 package app_test
 
 import (
+	"encoding/json"
 	"net/http"
 	"strings"
 	"testing"
@@ -236,6 +237,30 @@ func TestCrossTenant(t *testing.T) {
 		})
 	}
 	expect(t, s.Do(apitest.Request{Method: http.MethodGet, Path: "/api/v1/test/tenant", Token: alice.Token}), 400, "ORGANIZATION_REQUIRED")
+	// The header given twice names no one organization, whatever the
+	// second value (the real routes authenticate and resolve the
+	// organization in one step: AuthenticateInOrg).
+	for _, second := range []string{"garbage", bob.Org, alice.Org} {
+		for _, path := range []string{"/api/v1/test/tenant", "/api/v1/contacts"} {
+			req, err := http.NewRequest(http.MethodGet, s.URL+path, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			req.Header.Set("Authorization", "Bearer "+alice.Token)
+			req.Header.Add("X-Organization-Id", alice.Org)
+			req.Header.Add("X-Organization-Id", second)
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var p struct{ Code string }
+			err = json.NewDecoder(resp.Body).Decode(&p)
+			resp.Body.Close()
+			if err != nil || resp.StatusCode != http.StatusBadRequest || p.Code != "ORGANIZATION_REQUIRED" {
+				t.Errorf("%s with X-Organization-Id %s and %s: %d %q (%v), want 400 ORGANIZATION_REQUIRED", path, alice.Org, second, resp.StatusCode, p.Code, err)
+			}
+		}
+	}
 	expect(t, s.Do(apitest.Request{Method: http.MethodGet, Path: "/api/v1/test/tenant", Org: alice.Org}), 401, "UNAUTHENTICATED")
 
 	// Every route under /organizations/{org_id}, for a foreign and an
