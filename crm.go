@@ -46,6 +46,8 @@ const (
 	CodeIdempotencyInFlight   Code = "IDEMPOTENCY_KEY_IN_FLIGHT"
 	CodeVersionMismatch       Code = "VERSION_MISMATCH"
 	CodeBodyTooLarge          Code = "BODY_TOO_LARGE"
+	CodeHeadersTooLarge       Code = "REQUEST_HEADER_FIELDS_TOO_LARGE"
+	CodeNotImplemented        Code = "NOT_IMPLEMENTED"
 	CodeUnsupportedMediaType  Code = "UNSUPPORTED_MEDIA_TYPE"
 	CodeIdempotencyKeyReused  Code = "IDEMPOTENCY_KEY_REUSED"
 	CodeRateLimited           Code = "RATE_LIMITED"

@@ -60,6 +60,8 @@ var codeTable = map[crm.Code]codeInfo{
 	crm.CodeVersionMismatch:      {http.StatusPreconditionFailed, "`If-Match` does not match the entity's current version."},
 	crm.CodeBodyTooLarge:         {http.StatusRequestEntityTooLarge, "The request body exceeds 1 MiB."},
 	crm.CodeUnsupportedMediaType: {http.StatusUnsupportedMediaType, "A request body must be sent as `application/json`."},
+	crm.CodeHeadersTooLarge:      {http.StatusRequestHeaderFieldsTooLarge, "The request's headers exceed the server's limit (1 MiB)."},
+	crm.CodeNotImplemented:       {http.StatusNotImplemented, "The request uses an HTTP feature the server does not support (an unknown transfer coding)."},
 	crm.CodeIdempotencyKeyReused: {http.StatusUnprocessableEntity, "This Idempotency-Key was used before with a different request."},
 	crm.CodeRateLimited:          {http.StatusTooManyRequests, "Too many attempts; wait for the seconds in `Retry-After`."},
 

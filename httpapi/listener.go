@@ -49,6 +49,20 @@ func (c problemConn) Write(p []byte) (int, error) {
 	return c.Conn.Write(p)
 }
 
+// serverErrorCode is the code of a status net/http answers by itself
+// (each listed at /docs/errors, like every code); ok is false for others.
+func serverErrorCode(status int) (code crm.Code, ok bool) {
+	switch status {
+	case http.StatusBadRequest:
+		return crm.CodeValidation, true
+	case http.StatusRequestHeaderFieldsTooLarge:
+		return crm.CodeHeadersTooLarge, true
+	case http.StatusNotImplemented:
+		return crm.CodeNotImplemented, true
+	}
+	return "", false
+}
+
 // problemFromServerError rewrites one of net/http's own error answers
 // ("HTTP/1.1 400 Bad Request" + serverErrorHeaders + text) as a problem
 // answer; ok is false for anything else.
@@ -65,9 +79,9 @@ func problemFromServerError(p []byte) ([]byte, bool) {
 	if err != nil || status < 400 || status > 599 {
 		return nil, false
 	}
-	code := crm.CodeValidation
-	if status != http.StatusBadRequest {
-		code = crm.Code(strings.ToUpper(strings.ReplaceAll(strings.ReplaceAll(http.StatusText(status), " ", "_"), "-", "_")))
+	code, ok := serverErrorCode(status)
+	if !ok {
+		return nil, false
 	}
 	detail := string(text)
 	if _, after, ok := strings.Cut(detail, ": "); ok {

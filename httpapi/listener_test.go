@@ -61,6 +61,10 @@ func TestProblemListener(t *testing.T) {
 			p.Status != c.status || p.Code == "" || p.RequestID == "" {
 			t.Errorf("%s: %d %q %+v %v", c.name, res.StatusCode, res.Header.Get("Content-Type"), p, err)
 		}
+		// Its code is one /docs/errors lists, for this status.
+		if info, ok := codeTable[p.Code]; !ok || info.status != c.status {
+			t.Errorf("%s: code %s is not listed for %d", c.name, p.Code, c.status)
+		}
 	}
 	res := send("GET / HTTP/1.1\r\nHost: x\r\n\r\n")
 	body, _ := io.ReadAll(res.Body)
