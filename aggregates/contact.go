@@ -249,6 +249,15 @@ func (p *problems) email(e *string) *string {
 	return &s
 }
 
+// CheckEmail is the VALIDATION_ERROR, naming field "email", of an
+// address that is not one (the rule contacts and registrations use), or
+// nil.
+func CheckEmail(e string) error {
+	var p problems
+	p.email(&e)
+	return p.err()
+}
+
 // phoneChars are the characters a phone number may hold.
 const phoneChars = "0123456789 +-()."
 

@@ -47,7 +47,8 @@ func (a *Application) AddMember(ctx context.Context, in AddMemberInput) (out Mem
 		func(o *aggregates.Organization, pos int64) MemberResult { return memberResult(o, user, pos) })
 }
 
-// checkMemberInput wants exactly one of e-mail and user id.
+// checkMemberInput wants exactly one of e-mail and user id, and an
+// e-mail address that is one.
 func checkMemberInput(in AddMemberInput) error {
 	email := in.Email != nil && strings.TrimSpace(*in.Email) != ""
 	id := in.UserID != nil && *in.UserID != uuid.Nil
@@ -56,6 +57,8 @@ func checkMemberInput(in AddMemberInput) error {
 		return crm.Invalid(crm.FieldError{Field: "email", Message: "give either email or user_id, not both"})
 	case !email && !id:
 		return crm.Invalid(crm.FieldError{Field: "email", Message: "email or user_id is required"})
+	case email:
+		return aggregates.CheckEmail(*in.Email) // a malformed address is 400, not USER_NOT_FOUND
 	}
 	return nil
 }

@@ -408,6 +408,7 @@ func TestOrganizationsAndMembers(t *testing.T) {
 		{"neither", obj{"role": "member"}, 400, "VALIDATION_ERROR"},
 		{"both", obj{"email": ada.Email, "user_id": ada.ID, "role": "member"}, 400, "VALIDATION_ERROR"},
 		{"a malformed user id", obj{"user_id": "nope", "role": "member"}, 400, "VALIDATION_ERROR"},
+		{"a malformed e-mail", obj{"email": "bad-email", "role": "member"}, 400, "VALIDATION_ERROR"},
 	} {
 		t.Run("add: "+tc.name, func(t *testing.T) { // not parallel: the test goes on changing the organization
 			r := s.With(t).Do(apitest.Request{Method: http.MethodPost, Path: "/api/v1" + orgPath(id, "/members"), Token: owner.Token, Body: tc.body})
