@@ -209,11 +209,11 @@ func jsonKind(t reflect.Type) string {
 	if t == nil {
 		return "value"
 	}
-	if reflect.PointerTo(t).Implements(reflect.TypeFor[encoding.TextUnmarshaler]()) {
-		return "string"
-	}
 	for t.Kind() == reflect.Pointer {
 		t = t.Elem()
+	}
+	if reflect.PointerTo(t).Implements(reflect.TypeFor[encoding.TextUnmarshaler]()) {
+		return "string"
 	}
 	switch t.Kind() {
 	case reflect.String:

@@ -32,6 +32,7 @@ type decodeInput struct {
 	Active  bool              `json:"active"`
 	Tags    []string          `json:"tags"`
 	ID      uuid.UUID         `json:"id"`
+	OwnerID *uuid.UUID        `json:"owner_id"`
 	At      time.Time         `json:"at"`
 	Amount  money             `json:"amount"`
 	Owner   struct{ X int }   `json:"owner"`
@@ -73,6 +74,7 @@ func TestDecode(t *testing.T) {
 		{name: "array for object", body: `{"labels":[]}`, wantCode: crm.CodeValidation, wantField: "labels", wantMsg: "must be an object"},
 		{name: "nested wrong type", body: `{"address":{"city":3}}`, wantCode: crm.CodeValidation, wantField: "address.city", wantMsg: "must be a string"},
 		{name: "number for uuid", body: `{"id":5}`, wantCode: crm.CodeValidation, wantField: "id", wantMsg: "must be a string"},
+		{name: "number for an optional uuid", body: `{"owner_id":5}`, wantCode: crm.CodeValidation, wantField: "owner_id", wantMsg: "must be a string"},
 		{name: "malformed uuid", body: `{"id":"abc"}`, wantCode: crm.CodeValidation, wantField: "id", wantMsg: "canonical"},
 		{name: "malformed nested uuid", body: `{"address":{"city":"x"},"id":"x"}`, wantCode: crm.CodeValidation, wantField: "id", wantMsg: "canonical"},
 		{name: "domain error passes through", body: `{"amount":"-1"}`, wantCode: crm.CodeValidation, wantField: "amount", wantMsg: "must not be negative"},
