@@ -241,9 +241,10 @@ func TestPostgresOutageAnswers503WithRetryAfterAndRecovers(t *testing.T) {
 		if err != nil || r.Status != http.StatusOK {
 			t.Fatalf("round %d: /health during the outage: %v %v", round, r, err)
 		}
-		waitFor(t, "/ready answering 503 with postgres down", 30*time.Second, func() bool {
+		waitFor(t, "/ready answering 503 with postgres down (and migrations unknown)", 30*time.Second, func() bool {
 			r, err := probe.do(http.MethodGet, "/ready", nil, nil)
-			return err == nil && r.Status == http.StatusServiceUnavailable && strings.Contains(string(r.Body), `"postgres":"down"`)
+			return err == nil && r.Status == http.StatusServiceUnavailable && strings.Contains(string(r.Body), `"postgres":"down"`) &&
+				strings.Contains(string(r.Body), `"migrations":"unknown"`)
 		})
 		for _, path := range []string{"/api/v1/contacts", "/api/v1/deals", "/api/v1/auth/me"} {
 			r, err := owner.do(http.MethodGet, path, nil, nil)

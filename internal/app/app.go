@@ -351,8 +351,15 @@ func WithPasswordCost(cost int) Option {
 // readiness reports PostgreSQL, migrations, Redis and every projector.
 func (a *App) readiness(ctx context.Context) httpapi.Readiness {
 	rd := httpapi.Readiness{Postgres: "ok", Redis: "disabled", Migrations: "current"}
+	if a.redis != nil {
+		rd.Redis = "ok"
+		if err := a.redis.Ping(ctx).Err(); err != nil {
+			rd.Redis = "down"
+		}
+	}
 	if err := a.pool.Ping(ctx); err != nil {
-		rd.Postgres = "down"
+		// Neither the migrations nor the projections can be read.
+		rd.Postgres, rd.Migrations = "down", "unknown"
 		return rd
 	}
 	db := stdlib.OpenDBFromPool(a.pool)
@@ -363,12 +370,6 @@ func (a *App) readiness(ctx context.Context) httpapi.Readiness {
 		rd.Migrations = "unknown"
 	case pending:
 		rd.Migrations = "pending"
-	}
-	if a.redis != nil {
-		rd.Redis = "ok"
-		if err := a.redis.Ping(ctx).Err(); err != nil {
-			rd.Redis = "down"
-		}
 	}
 	st, err := projections.ReadStatus(ctx, a.pool, ProjectorNames())
 	if err == nil {
